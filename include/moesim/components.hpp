@@ -1,0 +1,75 @@
+#pragma once
+// The pluggable concepts of a strategy and of a scenario. Each has an abstract
+// interface here and named, self-registering implementations in sim/ (one file
+// each); see registry.hpp.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "moesim/registry.hpp"
+#include "moesim/step.hpp"
+
+namespace moesim {
+
+// Produces each step's tokens (MODEL.md §1). Deterministic in (seed, step):
+// the simulation gives every strategy its own source built from the same
+// parameters and seed, so all strategies see the same stream.
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+  virtual SourceOutput output() const = 0;
+  virtual void seed(std::uint64_t seed) = 0;
+  virtual void next(int step, StepData& data) = 0;
+};
+
+// Restricts which experts a token may choose (MODEL.md §2: device- or
+// node-limited routing). Writes one row of the allowed mask per token.
+class RoutingConstraint {
+ public:
+  virtual ~RoutingConstraint() = default;
+  virtual bool restricts() const { return true; }
+  // s: the token's scores, biased: s + b; allowed: E entries to fill.
+  virtual void allow(std::span<const float> s, std::span<const float> biased,
+                     std::span<std::uint8_t> allowed) const = 0;
+};
+
+// Gradient buffers a balancer adds into (MODEL.md §3: gradients flow through s).
+struct LossGrad {
+  std::span<float> s;  // T×E, ∂L/∂s
+  std::span<float> z;  // T×E, ∂L/∂z for losses defined on logits (z-loss)
+};
+
+// Steers the load (MODEL.md §4): by a loss whose gradient trains the router,
+// and/or by adjusting the selection bias after each step.
+class Balancer {
+ public:
+  virtual ~Balancer() = default;
+  // Name of the per-step series recording this balancer's loss or state.
+  virtual std::string series_name() const = 0;
+  // Training: returns the loss value on this step and adds its gradient.
+  // Called in inference mode too (with empty grads) so the value is recorded.
+  virtual double loss(const StepData&, const Shape&, const LossGrad&) { return 0.0; }
+  // After the step barrier: may update the selection bias b (E entries).
+  virtual void end_of_step(const StepData&, const Shape&, std::span<float> /*bias*/) {}
+};
+
+// Decides which assignments are processed (MODEL.md §5).
+class Dropper {
+ public:
+  virtual ~Dropper() = default;
+  // Sets keep (T×k) from the routing in data; device_of_expert maps E → D.
+  virtual void keep(StepData& data, const Shape& shape,
+                    std::span<const std::int32_t> device_of_expert) = 0;
+  // Sequences (B entries, 1 = protected) this dropper never drops from; empty: none.
+  virtual std::vector<std::uint8_t> protected_sequences(const Shape&) const { return {}; }
+  // Compute slots charged per expert when padding to capacity (0: no padding).
+  virtual double padded_capacity(const Shape&) const { return 0.0; }
+};
+
+using SourceRegistry = Registry<TokenSource>;
+using ConstraintRegistry = Registry<RoutingConstraint>;
+using BalancerRegistry = Registry<Balancer>;
+using DropperRegistry = Registry<Dropper>;
+
+}  // namespace moesim

@@ -1,0 +1,57 @@
+#pragma once
+// What one strategy's run produces (FORMATS.md result file), independent of
+// JSON; write_result turns it into `moesim.result/1`.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "moesim/scenario.hpp"
+
+namespace moesim {
+
+inline constexpr const char* kResultSchema = "moesim.result/1";
+inline constexpr const char* kVersion = "0.1.0";
+
+// Named columns in first-recorded order (OMNeT++-style statistics by name),
+// so the output's key order is stable.
+template <class T>
+class NamedColumns {
+ public:
+  T& operator[](const std::string& name) {
+    for (auto& [n, v] : columns_)
+      if (n == name) return v;
+    columns_.emplace_back(name, T{});
+    return columns_.back().second;
+  }
+  const std::vector<std::pair<std::string, T>>& columns() const { return columns_; }
+  const T* find(const std::string& name) const {
+    for (const auto& [n, v] : columns_)
+      if (n == name) return &v;
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::pair<std::string, T>> columns_;
+};
+
+struct Result {
+  NamedColumns<double> summary;
+  NamedColumns<std::vector<double>> series;                 // one entry per recorded step; includes "step"
+  NamedColumns<std::vector<std::vector<double>>> per_step;  // rows: recorded steps
+  NamedColumns<std::vector<double>> final;
+};
+
+// The parts of a result file that `compare` reads.
+struct ResultSummary {
+  std::string path, scenario, strategy;
+  NamedColumns<double> summary;
+};
+// Reads and checks a result file's schema; InputError if it is not one.
+ResultSummary read_result_summary(const std::string& path);
+
+// Writes DIR/<scenario>/<strategy>.json atomically; returns the path.
+std::string write_result(const std::string& dir, const Scenario&, const StrategySpec&, const Result&);
+// The result document as text (what write_result writes).
+std::string result_text(const Scenario&, const StrategySpec&, const Result&);
+
+}  // namespace moesim

@@ -1,0 +1,58 @@
+#pragma once
+// The data of one step: plain contiguous arrays owned by the simulation and
+// reused every step, so the hot path never allocates per token.
+#include <cstdint>
+#include <vector>
+
+namespace moesim {
+
+// Model, batch and cluster dimensions: everything a component needs to size
+// its buffers and check its parameters.
+struct Shape {
+  int experts = 0;         // E routed experts
+  int top_k = 0;           // k experts per token
+  int shared_experts = 0;  // S, every token, never dropped
+  int hidden = 0;          // d
+  int sequences = 0;       // B
+  int seq_len = 0;         // L
+  int nodes = 1;           // N
+  int devices_per_node = 1;// G
+  int domains = 0;         // C (synthetic source), 0 if unknown
+
+  int tokens() const { return sequences * seq_len; }
+  int devices() const { return nodes * devices_per_node; }
+  // c̄ = T·k/E, the per-expert load of a perfectly balanced step (MODEL.md notation).
+  double mean_load() const { return double(tokens()) * top_k / experts; }
+};
+
+// What a token source fills in (see source.hpp).
+enum class SourceOutput { hidden, logits, choices };
+
+struct StepData {
+  int step = 0;
+  // Source output: hidden vectors + domains, or logits, or final choices.
+  std::vector<float> x;            // T×d
+  std::vector<std::int32_t> domain;// T, -1 when the source has no domains
+  std::vector<float> z;            // T×E router logits
+  std::vector<float> s;            // T×E scores (softmax or sigmoid of z)
+  // Routing decision.
+  std::vector<std::uint8_t> allowed;  // T×E mask from the routing constraint (empty: all allowed)
+  std::vector<std::int32_t> expert;   // T×k selected experts in rank order (descending s+b, ties lower index)
+  std::vector<float> gate;            // T×k gate weights (unbiased scores, see MODEL.md §2)
+  std::vector<float> affinity;        // T×k the score s of each selected expert
+  std::vector<std::uint8_t> keep;     // T×k 1 = processed, 0 = dropped
+  // Per-step counts (doubles: they feed ratios and sums over long runs).
+  std::vector<double> routed;       // E assignments routed (before drops)
+  std::vector<double> processed;    // E assignments kept
+  std::vector<double> device_load;  // D processed assignments per device
+  std::vector<double> seq_max_vio;  // B MaxVio of each sequence
+  std::int64_t dropped = 0;         // assignments dropped this step
+  std::int64_t tokens_fully_dropped = 0;
+  std::int64_t sequences_with_drops = 0;
+  std::int64_t protected_drops = 0;
+  std::vector<double> scratch_counts;  // E, reused by count_loads
+
+  void resize(const Shape& shape);
+};
+
+}  // namespace moesim

@@ -1,0 +1,30 @@
+#pragma once
+// The `moesim` commands (FORMATS.md "Command line"). Each takes the arguments
+// after its name and returns the exit code; InputError propagates to main.
+#include <string>
+#include <vector>
+
+namespace moesim::cli {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* synopsis;  // usage line
+  const char* summary;   // one line
+  int (*run)(const Args&);
+};
+
+const std::vector<Command>& commands();
+const Command* find_command(const std::string& name);
+
+int run_command(const Args&);
+int validate_command(const Args&);
+int compare_command(const Args&);
+int list_command(const Args&);
+int help_command(const Args&);
+
+// Prints a command's usage and option help to stdout.
+void print_usage(const Command& command, const std::string& options_help);
+
+}  // namespace moesim::cli

@@ -1,0 +1,47 @@
+// moesim help [COMMAND], and the command table.
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "moesim/error.hpp"
+#include "moesim/result.hpp"
+
+namespace moesim::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table{
+      {"run", "moesim run SCENARIO [-o DIR] [--strategy NAME]... [--set PATH=VALUE]... [--threads N] [--quiet]",
+       "run every strategy of a scenario on the same token stream; write one result JSON each", run_command},
+      {"compare", "moesim compare RESULT.json... [--metrics a,b,...] [--json | --csv]",
+       "side-by-side table of summary metrics", compare_command},
+      {"validate", "moesim validate SCENARIO... [--set PATH=VALUE]...", "check scenarios without running them",
+       validate_command},
+      {"list", "moesim list", "every registered component and metric with its parameters", list_command},
+      {"help", "moesim help [COMMAND]", "this help, or one command's", help_command},
+  };
+  return table;
+}
+
+const Command* find_command(const std::string& name) {
+  for (const auto& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+void print_usage(const Command& command, const std::string& options_help) {
+  fmt::print("usage: {}\n\n{}.\n\n{}", command.synopsis, command.summary, options_help);
+}
+
+int help_command(const Args& args) {
+  if (!args.empty()) {
+    const Command* c = find_command(args[0]);
+    if (!c) throw InputError("moesim help", "", fmt::format("unknown command '{}'; try 'moesim help'", args[0]));
+    return c->run({"--help"});
+  }
+  fmt::print("moesim {}: discrete-event simulator of expert load in mixture-of-experts models\n\ncommands:\n", kVersion);
+  for (const auto& c : commands()) fmt::print("  {:<10} {}\n", c.name, c.summary);
+  fmt::print("\n'moesim help COMMAND' shows a command's options. Exit codes: 0 success, 2 bad input "
+             "(scenario, flag or file), 1 internal error.\n");
+  return 0;
+}
+
+}  // namespace moesim::cli

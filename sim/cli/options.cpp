@@ -1,0 +1,46 @@
+#include "options.hpp"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "commands.hpp"
+#include "moesim/error.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace moesim::cli {
+
+bool parse_options(const std::string& command, const std::vector<std::string>& args,
+                   const po::options_description& options, const po::positional_options_description& positional,
+                   po::variables_map& vm) {
+  po::options_description all = options;
+  all.add_options()("help,h", "show this help");
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::ostringstream help;
+      help << all;
+      print_usage(*find_command(command), help.str());
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw InputError(fmt::format("moesim {}", command), "",
+                     fmt::format("{} (see 'moesim help {}')", e.what(), command));
+  }
+  return true;
+}
+
+void set_threads(const po::variables_map& vm) {
+  if (!vm.count("threads")) return;
+  const int n = vm["threads"].as<int>();
+  if (n < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", n));
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+}
+
+}  // namespace moesim::cli

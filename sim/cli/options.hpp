@@ -1,0 +1,21 @@
+#pragma once
+// Shared Boost.Program_options plumbing: parse a command's arguments, turning
+// any option error into an InputError that names the command.
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace moesim::cli {
+
+namespace po = boost::program_options;
+
+// Parses `args` against `options` (+ positional); handles --help (returns false
+// after printing usage). Throws InputError for unknown or malformed options.
+bool parse_options(const std::string& command, const std::vector<std::string>& args,
+                   const po::options_description& options, const po::positional_options_description& positional,
+                   po::variables_map& vm);
+
+// Applies --threads (N ≥ 1; default all cores).
+void set_threads(const po::variables_map& vm);
+
+}  // namespace moesim::cli

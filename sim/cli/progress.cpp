@@ -1,0 +1,35 @@
+#include "progress.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace moesim::cli {
+
+bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+Progress::Progress(bool enabled, std::string label, int total)
+    : enabled_(enabled), label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()), last_() {}
+
+void Progress::update(int done) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;  // at most 10 redraws a second
+  last_ = now;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double eta = done > 0 ? elapsed * (total_ - done) / done : 0.0;
+  constexpr int width = 30;
+  const int filled = total_ > 0 ? int(double(done) / total_ * width) : width;
+  fmt::print(stderr, "\r{:<28.28} [{:=<{}}{:<{}}] {:>6}/{} steps  {:.1f}s, ~{:.0f}s left ", label_, "", filled, "",
+             width - filled, done, total_, elapsed, eta);
+  std::fflush(stderr);
+}
+
+void Progress::finish() {
+  if (!enabled_) return;
+  fmt::print(stderr, "\r{:<100}\r", "");
+  std::fflush(stderr);
+}
+
+}  // namespace moesim::cli

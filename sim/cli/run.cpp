@@ -1,0 +1,54 @@
+// moesim run SCENARIO [-o DIR] [--strategy NAME]... [--set PATH=VALUE]... [--threads N] [--quiet]
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "moesim/error.hpp"
+#include "moesim/result.hpp"
+#include "moesim/simulation.hpp"
+#include "options.hpp"
+#include "progress.hpp"
+
+namespace moesim::cli {
+
+int run_command(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()
+      ("scenario", po::value<std::string>()->required(), "scenario file (JSON, // comments allowed)")
+      ("output,o", po::value<std::string>()->default_value("results"), "output directory; results go to DIR/<scenario>/<strategy>.json")
+      ("strategy", po::value<std::vector<std::string>>(), "run only this strategy (repeatable)")
+      ("set", po::value<std::vector<std::string>>(), "override a scenario value by JSON pointer, e.g. --set /steps=50 (repeatable)")
+      ("threads", po::value<int>(), "worker threads (default: all cores); results do not depend on it")
+      ("quiet,q", po::bool_switch(), "no progress bar and no list of written files");
+  po::positional_options_description positional;
+  positional.add("scenario", 1);
+  po::variables_map vm;
+  if (!parse_options("run", args, options, positional, vm)) return 0;
+  set_threads(vm);
+
+  auto strings = [&](const char* key) {
+    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  Scenario sc = load_scenario(vm["scenario"].as<std::string>(), strings("set"));
+  select_strategies(sc, strings("strategy"));
+  const bool quiet = vm["quiet"].as<bool>();
+  const std::string dir = vm["output"].as<std::string>();
+
+  for (std::size_t i = 0; i < sc.strategies.size(); ++i) {
+    const StrategySpec& st = sc.strategies[i];
+    Progress progress(!quiet && stderr_is_terminal(),
+                      fmt::format("[{}/{}] {}", i + 1, sc.strategies.size(), st.name), sc.steps);
+    Result result;
+    try {
+      result = simulate(sc, st, [&](int done) { progress.update(done); });
+    } catch (const DivergenceError& e) {
+      progress.finish();
+      throw InputError(sc.file, "/model/lr", fmt::format("strategy '{}': {}", st.name, e.what()));
+    }
+    progress.finish();
+    const std::string path = write_result(dir, sc, st, result);
+    if (!quiet) fmt::print("wrote {}\n", path);
+  }
+  return 0;
+}
+
+}  // namespace moesim::cli

@@ -1,0 +1,98 @@
+#include "recorder.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "moesim/metrics.hpp"
+
+namespace moesim {
+
+namespace {
+void add(std::vector<double>& into, const std::vector<double>& v) {
+  for (std::size_t i = 0; i < v.size(); ++i) into[i] += v[i];
+}
+}  // namespace
+
+Recorder::Recorder(const Scenario& sc, const StrategySpec&) : sc_(sc) {
+  const int E = sc.shape.experts;
+  routed_total_.assign(E, 0.0);
+  processed_total_.assign(E, 0.0);
+  routed_window_.assign(E, 0.0);
+  processed_window_.assign(E, 0.0);
+  device_total_.assign(sc.shape.devices(), 0.0);
+}
+
+void Recorder::record(const StepData& data, std::span<const float> bias, const StepLosses& losses,
+                      const std::vector<std::unique_ptr<Balancer>>& balancers) {
+  const Shape& shape = sc_.shape;
+  const int step = data.step;
+  const double cbar = shape.mean_load();
+  const double assignments = double(shape.tokens()) * shape.top_k;
+
+  const double vio_batch = maxvio(data.routed, cbar);
+  const double vio_seq = std::accumulate(data.seq_max_vio.begin(), data.seq_max_vio.end(), 0.0) / shape.sequences;
+  maxvio_batch_sum_ += vio_batch;
+  maxvio_seq_sum_ += vio_seq;
+  add(routed_total_, data.routed);
+  add(processed_total_, data.processed);
+  add(device_total_, data.device_load);
+  dropped_ += data.dropped;
+  fully_dropped_ += data.tokens_fully_dropped;
+  seqs_with_drops_ += data.sequences_with_drops;
+  protected_drops_ += data.protected_drops;
+  if (step >= sc_.steps - sc_.record.window) {  // collapse metrics look at the last `window` steps
+    add(routed_window_, data.routed);
+    add(processed_window_, data.processed);
+    quality_window_sum_ += losses.quality;
+  }
+  ++steps_seen_;
+
+  if (step % sc_.record.every != 0) return;
+  auto& s = result_.series;
+  s["step"].push_back(step);
+  s["maxvio_batch"].push_back(vio_batch);
+  s["maxvio_seq"].push_back(vio_seq);
+  s["maxvio_global"].push_back(maxvio(routed_total_, cbar * steps_seen_));
+  s["entropy_norm"].push_back(entropy_norm(data.routed));
+  s["max_over_mean"].push_back(max_over_mean(data.routed));
+  s["drop_rate"].push_back(double(data.dropped) / assignments);
+  s["token_drop_rate"].push_back(double(data.tokens_fully_dropped) / shape.tokens());
+  s["quality_loss"].push_back(losses.quality);
+  for (std::size_t i = 0; i < balancers.size(); ++i) s[balancers[i]->series_name()].push_back(losses.balance[i]);
+  s["bias_min"].push_back(*std::min_element(bias.begin(), bias.end()));
+  s["bias_max"].push_back(*std::max_element(bias.begin(), bias.end()));
+  s["bias_mean"].push_back(std::accumulate(bias.begin(), bias.end(), 0.0) / bias.size());
+  if (sc_.record.per_step_loads) {
+    result_.per_step["expert_load"].push_back(data.routed);
+    result_.per_step["expert_processed"].push_back(data.processed);
+    result_.per_step["device_load"].push_back(data.device_load);
+  }
+}
+
+Result Recorder::finish(std::span<const float> bias) {
+  const Shape& shape = sc_.shape;
+  const double steps = steps_seen_, window = std::min(sc_.record.window, steps_seen_);
+  const double cbar = shape.mean_load();
+  auto& m = result_.summary;
+  m["tokens"] = steps * shape.tokens();
+  m["maxvio_batch"] = maxvio_batch_sum_ / steps;
+  m["maxvio_seq"] = maxvio_seq_sum_ / steps;
+  m["maxvio_global"] = maxvio(routed_total_, cbar * steps);
+  m["cv"] = cv(routed_window_);
+  m["entropy_norm"] = entropy_norm(routed_window_);
+  m["max_over_mean"] = max_over_mean(routed_window_);
+  m["dead_experts"] = dead_experts(processed_window_, 0.01 * cbar * window);
+  m["top10_share"] = top10_share(routed_window_);
+  m["drop_rate"] = double(dropped_) / (steps * shape.tokens() * shape.top_k);
+  m["token_drop_rate"] = double(fully_dropped_) / (steps * shape.tokens());
+  m["sequences_without_drops"] = 1.0 - double(seqs_with_drops_) / (steps * shape.sequences);
+  m["quality_loss"] = quality_window_sum_ / window;
+  m["protected_drops"] = double(protected_drops_);
+  result_.final["bias"] = std::vector<double>(bias.begin(), bias.end());
+  result_.final["expert_load_total"] = routed_total_;
+  result_.final["expert_processed_total"] = processed_total_;
+  result_.final["device_load_total"] = device_total_;
+  return std::move(result_);
+}
+
+}  // namespace moesim

@@ -1,0 +1,128 @@
+// One strategy's run: the step pipeline of ARCHITECTURE.md.
+#include "moesim/simulation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "../learn/learner.hpp"
+#include "../route/router.hpp"
+#include "counting.hpp"
+#include "moesim/components.hpp"
+#include "recorder.hpp"
+
+namespace moesim {
+
+namespace {
+
+template <class Interface>
+std::unique_ptr<Interface> build(const ComponentSpec& spec, const Shape& shape) {
+  return Registry<Interface>::instance().find(spec.type)->make(spec.params, shape);
+}
+
+std::vector<std::int32_t> place_experts(const Scenario& sc) {
+  const int E = sc.shape.experts, D = sc.shape.devices();
+  std::vector<std::int32_t> dev(E);
+  for (int e = 0; e < E; ++e)
+    dev[e] = sc.cluster.placement.type == "round_robin" ? e % D : e / (E / D);
+  return dev;
+}
+
+// Backward through the score function: softmax ∂s_i/∂z_j = s_i(δ_ij − s_j),
+// sigmoid ∂s_i/∂z_i = s_i(1 − s_i). Adds into grad_z.
+void scores_backward(ScoreFunction f, const std::vector<float>& s, const std::vector<float>& grad_s, int T, int E,
+                     std::vector<float>& grad_z) {
+  for (int t = 0; t < T; ++t) {
+    const float* st = &s[std::size_t(t) * E];
+    const float* gs = &grad_s[std::size_t(t) * E];
+    float* gz = &grad_z[std::size_t(t) * E];
+    if (f == ScoreFunction::softmax) {
+      double dot = 0.0;
+      for (int e = 0; e < E; ++e) dot += double(gs[e]) * st[e];
+      for (int e = 0; e < E; ++e) gz[e] += float(st[e] * (gs[e] - dot));
+    } else {
+      for (int e = 0; e < E; ++e) gz[e] += gs[e] * st[e] * (1.0f - st[e]);
+    }
+  }
+}
+
+}  // namespace
+
+Result simulate(const Scenario& sc, const StrategySpec& strategy, const ProgressFn& progress) {
+  const Shape& shape = sc.shape;
+  const int T = shape.tokens(), E = shape.experts, d = shape.hidden;
+
+  auto source = build<TokenSource>(sc.stream, shape);
+  source->seed(sc.seed);
+  auto constraint = build<RoutingConstraint>(strategy.routing, shape);
+  auto dropper = build<Dropper>(strategy.dropper, shape);
+  std::vector<std::unique_ptr<Balancer>> balancers;
+  for (const auto& b : strategy.balancers) balancers.push_back(build<Balancer>(b, shape));
+
+  Router router(sc, sc.seed);
+  Learner learner(sc, sc.seed);
+  const std::vector<std::int32_t> device_of_expert = place_experts(sc);
+  const std::vector<std::uint8_t> protected_seq = dropper->protected_sequences(shape);
+
+  StepData data;
+  data.resize(shape);
+  std::vector<float> bias(E, 0.0f), grad_s, grad_z, grad_w;
+  if (sc.train) {
+    grad_s.resize(std::size_t(T) * E);
+    grad_z.resize(std::size_t(T) * E);
+    grad_w.resize(std::size_t(E) * d);
+  }
+  Recorder recorder(sc, strategy);
+
+  for (int step = 0; step < sc.steps; ++step) {
+    data.step = step;
+    source->next(step, data);
+    if (source->output() == SourceOutput::hidden) router.logits(data);
+    router.scores(data);
+    router.select(data, bias, *constraint);
+    dropper->keep(data, shape, device_of_expert);
+    count_loads(data, shape, device_of_expert, protected_seq);
+
+    StepLosses losses;
+    if (sc.train) {
+      std::fill(grad_s.begin(), grad_s.end(), 0.0f);
+      std::fill(grad_z.begin(), grad_z.end(), 0.0f);
+    }
+    LossGrad grads{grad_s, grad_z};
+    losses.quality = learner.task_loss(data, grad_s);
+    for (auto& b : balancers) losses.balance.push_back(b->loss(data, shape, grads));
+    if (sc.train) {
+      // z = W·x ⇒ ∂L/∂W = (∂L/∂z)ᵀ·x; one plain SGD step (MODEL.md §3).
+      scores_backward(sc.model.score, data.s, grad_s, T, E, grad_z);
+      std::fill(grad_w.begin(), grad_w.end(), 0.0f);
+      for (int t = 0; t < T; ++t)
+        for (int e = 0; e < E; ++e) {
+          const float g = grad_z[std::size_t(t) * E + e];
+          if (g == 0.0f) continue;
+          const float* x = &data.x[std::size_t(t) * d];
+          float* gw = &grad_w[std::size_t(e) * d];
+          for (int i = 0; i < d; ++i) gw[i] += g * x[i];
+        }
+      auto& W = router.weights();
+      bool finite = std::isfinite(losses.quality);
+      for (double l : losses.balance) finite = finite && std::isfinite(l);
+      for (std::size_t i = 0; i < W.size(); ++i) {
+        W[i] -= float(sc.model.lr) * grad_w[i];
+        finite = finite && std::isfinite(W[i]);
+      }
+      if (!finite)
+        throw DivergenceError(step, fmt::format("the router diverged at step {} (non-finite weights or loss): "
+                                                "lower /model/lr (now {}) or the balancers' alpha/beta; plain SGD "
+                                                "needs lr·alpha ≲ 2.5 (MODEL.md §3)",
+                                                step, sc.model.lr));
+      learner.update_competence(data);
+    }
+    for (auto& b : balancers) b->end_of_step(data, shape, bias);
+    recorder.record(data, bias, losses, balancers);
+    if (progress) progress(step + 1);
+  }
+  return recorder.finish(bias);
+}
+
+}  // namespace moesim

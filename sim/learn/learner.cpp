@@ -1,0 +1,70 @@
+#include "learner.hpp"
+
+#include <algorithm>
+
+#include "moesim/rng.hpp"
+
+namespace moesim {
+
+Learner::Learner(const Scenario& scenario, std::uint64_t seed)
+    : shape_(scenario.shape), spec_(scenario.learning), domains_(std::max(1, scenario.shape.domains)) {
+  // κ starts at κ0 plus small noise (±0.01) so experts are not exactly alike.
+  kappa_.resize(std::size_t(shape_.experts) * domains_);
+  Rng rng = Rng::stream(seed, "learning/kappa");
+  for (float& k : kappa_) k = float(std::clamp(spec_.kappa0 + 0.01 * (2.0 * rng.uniform() - 1.0), 0.0, 1.0));
+  n_.resize(kappa_.size());
+}
+
+double Learner::task_loss(const StepData& data, std::span<float> grad_s) const {
+  // ℓ = 1 − Σ_kept g_i·κ_{i,c} / Σ_sel g_i. Gate scale and normalisation cancel
+  // in the ratio, so ℓ = 1 − Σ_kept s_i κ_i / Σ_sel s_i, and
+  // ∂ℓ/∂s_j = −(κ_j·[j kept] − (1 − ℓ)) / Σ_sel s   for j selected.
+  const int T = shape_.tokens(), k = shape_.top_k, E = shape_.experts;
+  const double w = spec_.task_weight / T;
+  double total = 0.0;
+  for (int t = 0; t < T; ++t) {
+    const int c = std::max(0, data.domain[t]);
+    const std::int32_t* ex = &data.expert[std::size_t(t) * k];
+    const float* aff = &data.affinity[std::size_t(t) * k];
+    const std::uint8_t* keep = &data.keep[std::size_t(t) * k];
+    double sel = 0.0, kept = 0.0;
+    for (int r = 0; r < k; ++r) {
+      sel += aff[r];
+      if (keep[r]) kept += aff[r] * kappa_[std::size_t(ex[r]) * domains_ + c];
+    }
+    const double q = sel > 0 ? kept / sel : 0.0;  // 1 − ℓ
+    total += 1.0 - q;
+    if (!grad_s.empty() && sel > 0) {
+      for (int r = 0; r < k; ++r) {
+        const double kap = keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0;
+        grad_s[std::size_t(t) * E + ex[r]] += float(-w * (kap - q) / sel);
+      }
+    }
+  }
+  return total / T;
+}
+
+void Learner::update_competence(const StepData& data) {
+  // κ_{i,c} += η·(n_{i,c}/c̄)(1−κ) − λ·κ − γ·((p_i − n_{i,c})/c̄)·κ, clamped to [0, 1].
+  const int T = shape_.tokens(), k = shape_.top_k, E = shape_.experts, C = domains_;
+  std::fill(n_.begin(), n_.end(), 0.0);
+  for (int t = 0; t < T; ++t) {
+    const int c = std::max(0, data.domain[t]);
+    for (int r = 0; r < k; ++r)
+      if (data.keep[std::size_t(t) * k + r]) n_[std::size_t(data.expert[std::size_t(t) * k + r]) * C + c] += 1.0;
+  }
+  const double cbar = shape_.mean_load();
+  for (int i = 0; i < E; ++i) {
+    double p = 0.0;
+    for (int c = 0; c < C; ++c) p += n_[std::size_t(i) * C + c];
+    for (int c = 0; c < C; ++c) {
+      float& kap = kappa_[std::size_t(i) * C + c];
+      const double n = n_[std::size_t(i) * C + c];
+      const double next = kap + spec_.eta_skill * (n / cbar) * (1.0 - kap) - spec_.forget * kap -
+                          spec_.interference * ((p - n) / cbar) * kap;
+      kap = float(std::clamp(next, 0.0, 1.0));
+    }
+  }
+}
+
+}  // namespace moesim

@@ -1,0 +1,30 @@
+#pragma once
+// Router learning (MODEL.md §3): per-expert, per-domain competence κ, the
+// per-token task-loss proxy, and one SGD step of the router per training step.
+#include <span>
+#include <vector>
+
+#include "moesim/components.hpp"
+#include "moesim/scenario.hpp"
+
+namespace moesim {
+
+class Learner {
+ public:
+  Learner(const Scenario& scenario, std::uint64_t seed);
+  // Mean task loss ℓ over the step's tokens; when `grad_s` is non-empty adds
+  // task_weight·∂mean(ℓ)/∂s into it.
+  double task_loss(const StepData& data, std::span<float> grad_s) const;
+  // κ update from the tokens each expert processed (drops excluded).
+  void update_competence(const StepData& data);
+  const std::vector<float>& competence() const { return kappa_; }  // E×C
+
+ private:
+  Shape shape_;
+  LearningSpec spec_;
+  int domains_;
+  std::vector<float> kappa_;
+  std::vector<double> n_;  // E×C scratch: tokens of domain c processed by expert i
+};
+
+}  // namespace moesim

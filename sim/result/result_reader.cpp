@@ -1,0 +1,38 @@
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "moesim/error.hpp"
+#include "moesim/result.hpp"
+
+namespace moesim {
+
+ResultSummary read_result_summary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "", "cannot open the result file (does it exist and is it readable?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto doc = nlohmann::ordered_json::parse(text.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) throw InputError(path, "", "not a JSON object (is this a moesim result file?)");
+  if (!doc.contains("schema") || doc["schema"] != kResultSchema)
+    throw InputError(path, "/schema", fmt::format("expected \"{}\" (a moesim result file)", kResultSchema));
+  auto need = [&](const char* pointer, auto check, const char* what) -> const nlohmann::ordered_json& {
+    const auto ptr = nlohmann::ordered_json::json_pointer(pointer);
+    if (!doc.contains(ptr) || !check(doc[ptr])) throw InputError(path, pointer, fmt::format("expected {}", what));
+    return doc[ptr];
+  };
+  ResultSummary r;
+  r.path = path;
+  r.scenario = need("/scenario/name", [](const auto& j) { return j.is_string(); }, "a string").template get<std::string>();
+  r.strategy = need("/strategy/name", [](const auto& j) { return j.is_string(); }, "a string").template get<std::string>();
+  const auto& summary = need("/summary", [](const auto& j) { return j.is_object(); }, "an object");
+  for (const auto& [name, value] : summary.items()) {
+    if (!value.is_number()) throw InputError(path, "/summary/" + name, "expected a number");
+    r.summary[name] = value.get<double>();
+  }
+  return r;
+}
+
+}  // namespace moesim

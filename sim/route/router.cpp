@@ -1,0 +1,101 @@
+#include "router.hpp"
+
+#include <cmath>
+
+#include "moesim/rng.hpp"
+
+namespace moesim {
+
+Router::Router(const Scenario& scenario, std::uint64_t seed) : shape_(scenario.shape), model_(scenario.model) {
+  // W ~ N(0, init_std²) from its own named stream.
+  W_.resize(std::size_t(shape_.experts) * shape_.hidden);
+  Rng rng = Rng::stream(seed, "router/init");
+  for (float& w : W_) w = float(rng.normal() * model_.init_std);
+}
+
+void Router::logits(StepData& data) const {
+  const int T = shape_.tokens(), E = shape_.experts, d = shape_.hidden;
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* x = &data.x[std::size_t(t) * d];
+    float* z = &data.z[std::size_t(t) * E];
+    for (int e = 0; e < E; ++e) {
+      const float* w = &W_[std::size_t(e) * d];
+      float acc = 0.0f;
+      for (int i = 0; i < d; ++i) acc += w[i] * x[i];
+      z[e] = acc;
+    }
+  }
+}
+
+void Router::scores(StepData& data) const {
+  const int T = shape_.tokens(), E = shape_.experts;
+  const bool softmax = model_.score == ScoreFunction::softmax;
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* z = &data.z[std::size_t(t) * E];
+    float* s = &data.s[std::size_t(t) * E];
+    if (softmax) {  // max-shifted for stability
+      float m = z[0];
+      for (int e = 1; e < E; ++e) m = std::max(m, z[e]);
+      float sum = 0.0f;
+      for (int e = 0; e < E; ++e) sum += (s[e] = std::exp(z[e] - m));
+      for (int e = 0; e < E; ++e) s[e] /= sum;
+    } else {
+      for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-z[e]));
+    }
+  }
+}
+
+void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, std::int32_t* out) {
+  // Insertion into a sorted buffer of the best k so far. Scanning experts in
+  // ascending order and inserting only on a strictly greater value makes the
+  // lower index win ties.
+  float best[64];
+  int n = 0;
+  for (int e = 0; e < E; ++e) {
+    if (allowed && !allowed[e]) continue;
+    const float v = value[e];
+    if (n == k && !(v > best[k - 1])) continue;
+    int pos = n < k ? n++ : k - 1;
+    while (pos > 0 && v > best[pos - 1]) {
+      best[pos] = best[pos - 1];
+      out[pos] = out[pos - 1];
+      --pos;
+    }
+    best[pos] = v;
+    out[pos] = e;
+  }
+}
+
+void Router::select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint) const {
+  const int T = shape_.tokens(), E = shape_.experts, k = shape_.top_k;
+  const bool restricted = constraint.restricts();
+  const bool normalize = model_.normalize_gates;  // always true for sigmoid (checked when reading)
+  const float scale = float(model_.route_scale);
+#pragma omp parallel
+  {
+    std::vector<float> biased(E);  // per thread, not per token
+#pragma omp for schedule(static)
+    for (int t = 0; t < T; ++t) {
+      const float* s = &data.s[std::size_t(t) * E];
+      for (int e = 0; e < E; ++e) biased[e] = s[e] + bias[e];
+      std::uint8_t* allowed = nullptr;
+      if (restricted) {
+        allowed = &data.allowed[std::size_t(t) * E];
+        constraint.allow({s, std::size_t(E)}, biased, {allowed, std::size_t(E)});
+      }
+      std::int32_t* ex = &data.expert[std::size_t(t) * k];
+      float* aff = &data.affinity[std::size_t(t) * k];
+      float* g = &data.gate[std::size_t(t) * k];
+      select_topk(biased.data(), allowed, E, k, ex);
+      float sum = 0.0f;
+      for (int j = 0; j < k; ++j) sum += (aff[j] = s[ex[j]]);
+      // Gates use the unbiased scores (MODEL.md §2); normalised over the selection when asked.
+      const float norm = normalize && sum > 0.0f ? scale / sum : scale;
+      for (int j = 0; j < k; ++j) g[j] = aff[j] * norm;
+    }
+  }
+}
+
+}  // namespace moesim
