@@ -55,16 +55,26 @@ void apply_override(Json& root, const std::string& file, const std::string& assi
   if (value.is_discarded()) value = text;
   try {
     Json::json_pointer ptr(pointer);
-    // Arrays may only be indexed within bounds or appended to ("-"), never grown by a typo.
-    if (!ptr.empty()) {
-      const Json& parent = root.contains(ptr.parent_pointer()) ? root.at(ptr.parent_pointer()) : Json();
-      if (parent.is_array()) {
-        const std::string& last = ptr.back();
-        std::size_t idx = last == "-" ? parent.size() : std::stoul(last);
-        if (idx > parent.size())
-          throw InputError(file, pointer, fmt::format("--set: index {} is past the end of an array of {} entries", idx, parent.size()));
-      } else if (!parent.is_null() && !parent.is_object()) {
-        throw InputError(file, pointer, fmt::format("--set: the parent is {}, not an object or array", json_type(parent)));
+    // Walk the pointer: arrays may only be indexed within bounds, or appended
+    // to at their end by the last token, never grown by a typo.
+    const Json* node = &root;
+    std::vector<std::string> tokens;
+    for (Json::json_pointer p = ptr; !p.empty(); p = p.parent_pointer()) tokens.insert(tokens.begin(), p.back());
+    for (std::size_t i = 0; i < tokens.size() && node; ++i) {
+      const bool last = i + 1 == tokens.size();
+      if (node->is_array()) {
+        const bool numeric = !tokens[i].empty() && tokens[i].find_first_not_of("0123456789") == std::string::npos;
+        const std::size_t idx = tokens[i] == "-" ? node->size() : numeric ? std::stoul(tokens[i]) : SIZE_MAX;
+        if (idx == SIZE_MAX)
+          throw InputError(file, pointer, fmt::format("--set: '{}' is not an array index", tokens[i]));
+        if (idx > node->size() || (idx == node->size() && !last))
+          throw InputError(file, pointer, fmt::format("--set: index {} is past the end of an array of {} entries",
+                                                      idx, node->size()));
+        node = idx < node->size() ? &(*node)[idx] : nullptr;
+      } else if (node->is_object()) {
+        node = node->contains(tokens[i]) ? &(*node)[tokens[i]] : nullptr;
+      } else if (!node->is_null()) {
+        throw InputError(file, pointer, fmt::format("--set: cannot set a field inside {}", json_type(*node)));
       }
     }
     root[ptr] = value;

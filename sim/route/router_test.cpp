@@ -1,0 +1,80 @@
+// Router: top-k tie-breaks, scores and gates (MODEL.md §2) on hand-worked numbers.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "../testing/fixtures.hpp"
+#include "moesim/components.hpp"
+#include "router.hpp"
+
+using namespace moesim;
+
+TEST_CASE("top-k selects in rank order and lower index wins ties", "[router]") {
+  const float v[6] = {0.1f, 0.5f, 0.5f, 0.2f, 0.5f, 0.0f};
+  std::int32_t out[3];
+  select_topk(v, nullptr, 6, 3, out);
+  CHECK(out[0] == 1);
+  CHECK(out[1] == 2);
+  CHECK(out[2] == 4);
+  select_topk(v, nullptr, 6, 1, out);
+  CHECK(out[0] == 1);
+  const std::uint8_t allowed[6] = {1, 0, 0, 1, 1, 1};
+  select_topk(v, allowed, 6, 3, out);
+  CHECK(out[0] == 4);
+  CHECK(out[1] == 3);
+  CHECK(out[2] == 0);
+}
+
+TEST_CASE("top-k never repeats an expert, even when all values tie", "[router]") {
+  const float v[5] = {1, 1, 1, 1, 1};
+  std::int32_t out[5];
+  select_topk(v, nullptr, 5, 5, out);
+  for (int i = 0; i < 5; ++i) CHECK(out[i] == i);
+}
+
+namespace {
+// One token, 4 experts, logits given by hand.
+struct OneToken {
+  Scenario sc;
+  StepData data;
+  explicit OneToken(const std::string& model) {
+    sc = testing::tiny_scenario(R"({"mode":"inference","model":{"experts":4,"top_k":2,"hidden":4,)" + model +
+                                R"(},"batch":{"sequences":1,"seq_len":1},"cluster":{"devices_per_node":1}})");
+    data.resize(sc.shape);
+    const float z[4] = {0.0f, std::log(3.0f), std::log(2.0f), 0.0f};
+    std::copy(z, z + 4, data.z.begin());
+  }
+  void route(std::vector<float> bias = {0, 0, 0, 0}) {
+    Router router(sc, 1);
+    router.scores(data);
+    auto none = ConstraintRegistry::instance().find("none")->make({}, sc.shape);
+    router.select(data, bias, *none);
+  }
+};
+}  // namespace
+
+TEST_CASE("softmax gates are the scores, or normalised over the selection", "[router]") {
+  // softmax(0, ln3, ln2, 0) = (1, 3, 2, 1)/7; top-2 = experts 1, 2.
+  OneToken t(R"("score":"softmax","route_scale":2.0)");
+  t.route();
+  CHECK(t.data.s[1] == Approx(3.0 / 7));
+  CHECK(t.data.expert[0] == 1);
+  CHECK(t.data.expert[1] == 2);
+  CHECK(t.data.gate[0] == Approx(2.0 * 3 / 7));  // route_scale 2
+  CHECK(t.data.gate[1] == Approx(2.0 * 2 / 7));
+  OneToken n(R"("score":"softmax","normalize_gates":true)");
+  n.route();
+  CHECK(n.data.gate[0] == Approx(0.6));
+  CHECK(n.data.gate[1] == Approx(0.4));
+}
+
+TEST_CASE("sigmoid gates are normalised; the bias changes selection, never gate values", "[router]") {
+  OneToken t(R"("score":"sigmoid")");
+  // sigmoid(ln3) = 3/4, sigmoid(ln2) = 2/3, sigmoid(0) = 1/2.
+  t.route({0.0f, 0.0f, 0.0f, 0.3f});  // expert 3: 0.5 + 0.3 = 0.8 beats 0.75 and 0.667
+  CHECK(t.data.s[1] == Approx(0.75));
+  CHECK(t.data.expert[0] == 3);
+  CHECK(t.data.expert[1] == 1);
+  CHECK(t.data.affinity[0] == Approx(0.5));
+  CHECK(t.data.gate[0] == Approx(0.5 / 1.25));
+  CHECK(t.data.gate[1] == Approx(0.75 / 1.25));
+}

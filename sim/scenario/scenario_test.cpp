@@ -1,0 +1,86 @@
+// Scenario reading: defaults, strictness, JSON pointers in errors, --set.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "../testing/fixtures.hpp"
+#include "moesim/error.hpp"
+
+using namespace moesim;
+using testing::tiny_scenario;
+
+namespace {
+std::string error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    parse_scenario(text, "s.json", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("only name and strategies are required; defaults are filled in and echoed", "[scenario]") {
+  Scenario sc = parse_scenario(R"({"name":"x", "strategies":[{"name":"a"}]})", "s.json");
+  CHECK(sc.steps == 100);
+  CHECK(sc.seed == 1);
+  CHECK(sc.train);
+  CHECK(sc.shape.experts == 64);
+  CHECK(sc.shape.top_k == 8);
+  CHECK(sc.model.score == ScoreFunction::sigmoid);
+  CHECK(sc.model.lr == 25.0);  // MODEL.md §3: 25 for sigmoid
+  CHECK(sc.record.window == 20);  // last fifth of 100 steps
+  CHECK(sc.stream.type == "synthetic");
+  CHECK(sc.strategies.at(0).dropper.type == "none");
+  auto echoed = nlohmann::json::parse(sc.normalized);
+  CHECK(echoed["model"]["top_k"] == 8);
+  CHECK(echoed["stream"]["zipf"] == 1.0);
+  CHECK(echoed["strategies"][0]["routing"]["type"] == "none");
+  Scenario soft = parse_scenario(R"({"name":"x","model":{"score":"softmax"},"strategies":[{"name":"a"}]})", "s.json");
+  CHECK(soft.model.lr == 15.0);  // 15 for softmax
+}
+
+TEST_CASE("comments are allowed", "[scenario]") {
+  CHECK_NOTHROW(parse_scenario("// a scenario\n{\"name\":\"x\", /* inline */ \"strategies\":[{\"name\":\"a\"}]}", "s.json"));
+}
+
+TEST_CASE("errors name the file, the JSON pointer, what was expected and the valid values", "[scenario]") {
+  const std::string ok = testing::tiny_scenario_text();
+  CHECK(error_of(R"({"name":"x"})") == "s.json: /strategies: is required: a non-empty array of objects");
+  CHECK(error_of(R"({"name":"x","strategies":[]})") == "s.json: /strategies: expected a non-empty array of objects, got []");
+  CHECK(error_of(ok, {"/model/top_k=0"}) == "s.json: /model/top_k: expected an integer in [1, 8], got 0");
+  CHECK(error_of(ok, {"/model/topk=3"}).rfind("s.json: /model/topk: unknown key 'topk'; valid keys here are: experts, top_k", 0) == 0);
+  CHECK(error_of(ok, {"/mode=training"}) == "s.json: /mode: expected one of: train, inference; got \"training\"");
+  CHECK(error_of(ok, {"/strategies/0/dropper/type=capacityy"}).find("/strategies/0/dropper/type: expected one of: none") != std::string::npos);
+  CHECK(error_of(ok, {"/strategies/0/name=a b"}).find("/strategies/0/name: expected a name") != std::string::npos);
+  CHECK(error_of(ok, {"/strategies/1={\"name\":\"plain\"}"}) ==
+        "s.json: /strategies/1/name: duplicate strategy name 'plain' (also /strategies/0); names must be unique");
+  CHECK(error_of(ok, {"/cluster/devices_per_node=3"}) ==
+        "s.json: /cluster/devices_per_node: experts (8) must be divisible by the number of devices nodes × devices_per_node = 3");
+  CHECK(error_of(ok, {"/steps=1.5"}) == "s.json: /steps: expected an integer in [1, 10000000], got 1.5");
+  CHECK(error_of(ok, {"/stream/noise=-1"}) == "s.json: /stream/noise: expected a number in [0, 1000000], got -1");
+  CHECK(error_of("{\"name\": \"x\",\n \"steps\": }") .rfind("s.json: line 2, column", 0) == 0);
+  CHECK(error_of(ok, {"steps=3"}).find("expected POINTER=VALUE") != std::string::npos);
+  CHECK(error_of(ok, {"/strategies/5/name=z"}).find("index 5 is past the end") != std::string::npos);
+}
+
+TEST_CASE("--set overrides values by JSON pointer, parsed as JSON or else as a string", "[scenario]") {
+  Scenario sc = parse_scenario(testing::tiny_scenario_text(), "s.json",
+                               {"/steps=50", "/mode=inference", "/strategies/0/name=renamed", "/stream/zipf=0"});
+  CHECK(sc.steps == 50);
+  CHECK_FALSE(sc.train);
+  CHECK(sc.strategies[0].name == "renamed");
+}
+
+TEST_CASE("strategies can be selected by name", "[scenario]") {
+  Scenario sc = tiny_scenario(R"({"strategies":[{"name":"a"},{"name":"b"},{"name":"c"}]})");
+  select_strategies(sc, {"c", "a"});
+  REQUIRE(sc.strategies.size() == 2);
+  CHECK(sc.strategies[0].name == "c");
+  CHECK_THROWS_WITH(select_strategies(sc, {"zz"}), Catch::Contains("valid values are: c, a"));
+}
+
+TEST_CASE("sources other than synthetic need inference mode", "[scenario]") {
+  CHECK(error_of(testing::tiny_scenario_text(R"({"stream":{"source":"static","domains":null}})")) ==
+        "s.json: /mode: must be \"inference\" with source \"static\": only the synthetic source has hidden vectors to "
+        "train the router on");
+}
