@@ -59,5 +59,7 @@ TEST_CASE("validate accepts every shipped scenario", "[cli]") {
     auto r = run_moesim("validate " + entry.path().string());
     INFO(entry.path().string() << "\n" << r.err);
     CHECK(r.exit_code == 0);
+    // tools/demo finds results by the file name.
+    CHECK(r.out.find("ok (" + entry.path().stem().string() + ",") != std::string::npos);
   }
 }

@@ -64,6 +64,10 @@ void JsonReader::fail(const std::string& key, const std::string& message) const 
   throw InputError(file_, key.empty() ? pointer_ : pointer(key), message);
 }
 
+void JsonReader::fail_path(const std::string& path, const std::string& message) const {
+  throw InputError(file_, pointer_ + "/" + path, message);
+}
+
 const Json& JsonReader::field(const std::string& key) {
   read_.insert(key);
   return object_.at(key);
@@ -170,16 +174,16 @@ std::vector<JsonReader> JsonReader::objects(const std::string& key, bool require
 namespace {
 
 std::vector<double> read_list(const JsonReader& r, const std::string& key, const Json& j, const ParamSpec& spec) {
-  if (!j.is_array()) r.fail(key, fmt::format("expected an array of numbers, got {}", json_type(j)));
+  if (!j.is_array()) r.fail_path(key, fmt::format("expected an array of numbers, got {}", json_type(j)));
   std::vector<double> out;
   for (std::size_t i = 0; i < j.size(); ++i) {
     if (!j[i].is_number() || !std::isfinite(j[i].get<double>()) || j[i].get<double>() < spec.min ||
         j[i].get<double>() > spec.max)
-      r.fail(key + "/" + std::to_string(i),
+      r.fail_path(key + "/" + std::to_string(i),
              fmt::format("expected a number in [{}, {}], {}", number_text(spec.min), number_text(spec.max), got(j[i])));
     out.push_back(j[i].get<double>());
   }
-  if (out.size() > 1'000'000) r.fail(key, "too many entries (at most 1000000)");
+  if (out.size() > 1'000'000) r.fail_path(key, "too many entries (at most 1000000)");
   return out;
 }
 

@@ -36,6 +36,8 @@ class JsonReader {
   void finish() const;
 
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  // Like fail, for a path below this object whose '/' separate levels ("schedule/0").
+  [[noreturn]] void fail_path(const std::string& path, const std::string& message) const;
   std::string pointer(const std::string& key) const;
   const std::string& pointer() const { return pointer_; }
   const std::string& file() const { return file_; }

@@ -110,7 +110,7 @@ ComponentSpec read_component(JsonReader& r, const std::string& type_key, const s
   try {
     (void)entry->make(spec.params, shape);
   } catch (const ParamError& e) {
-    r.fail(e.param(), e.what());
+    r.fail_path(e.param(), e.what());
   }
   return spec;
 }
