@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "moesim/placement.hpp"
 #include "moesim/registry.hpp"
 #include "moesim/step.hpp"
 
@@ -29,9 +30,10 @@ class RoutingConstraint {
  public:
   virtual ~RoutingConstraint() = default;
   virtual bool restricts() const { return true; }
-  // s: the token's scores, biased: s + b; allowed: E entries to fill.
+  // s: the token's scores, biased: s + b; device_of_expert: the placement's
+  // device of each expert; allowed: E entries to fill. Called concurrently.
   virtual void allow(std::span<const float> s, std::span<const float> biased,
-                     std::span<std::uint8_t> allowed) const = 0;
+                     std::span<const std::int32_t> device_of_expert, std::span<std::uint8_t> allowed) const = 0;
 };
 
 // Gradient buffers a balancer adds into (MODEL.md §3: gradients flow through s).
@@ -67,9 +69,20 @@ class Dropper {
   virtual double padded_capacity(const Shape&) const { return 0.0; }
 };
 
+// Where experts (and their replicas) live on the devices (MODEL.md §6).
+class Placement {
+ public:
+  virtual ~Placement() = default;
+  // The map before any load has been observed.
+  virtual PlacementMap initial(const Shape&) = 0;
+  // After each step, with that step's routed loads per expert; may change `map`.
+  virtual void observe(int /*step*/, std::span<const double> /*routed*/, PlacementMap& /*map*/) {}
+};
+
 using SourceRegistry = Registry<TokenSource>;
 using ConstraintRegistry = Registry<RoutingConstraint>;
 using BalancerRegistry = Registry<Balancer>;
 using DropperRegistry = Registry<Dropper>;
+using PlacementRegistry = Registry<Placement>;
 
 }  // namespace moesim

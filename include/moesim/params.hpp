@@ -15,7 +15,7 @@ using RealList = std::vector<double>;
 using RealMatrix = std::vector<std::vector<double>>;
 using ParamValue = std::variant<std::int64_t, double, bool, std::string, RealList, RealMatrix>;
 
-enum class ParamKind { integer, real, boolean, choice, real_list, real_matrix };
+enum class ParamKind { integer, real, boolean, choice, real_list, real_matrix, path };
 
 struct ParamSpec {
   std::string name;
@@ -34,6 +34,7 @@ struct ParamSpec {
   static ParamSpec choice(std::string name, std::vector<std::string> choices, std::string doc);  // first is default
   static ParamSpec list(std::string name, double min, double max, std::string doc);             // optional
   static ParamSpec matrix(std::string name, double min, double max, std::string doc);           // optional
+  static ParamSpec file(std::string name, std::string doc);  // required; relative to the scenario file
   ParamSpec& derived_from(std::string what);
 
   std::string describe() const;  // "cf (real in [0, 64], default 1): capacity factor"

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "moesim/cluster.hpp"
 #include "moesim/params.hpp"
 #include "moesim/step.hpp"
 
@@ -39,8 +40,9 @@ struct LearningSpec {  // MODEL.md §3
   double kappa0 = 0.1, eta_skill = 0.05, forget = 0.001, interference = 0.0125, task_weight = 0.03;
 };
 
-struct ClusterSpec {  // MODEL.md §6; timing parameters in cluster.hpp
+struct ClusterSpec {  // MODEL.md §6
   ComponentSpec placement;
+  ClusterHardware hardware;  // bandwidths, sizes and FLOP rates of the timing model
 };
 
 struct RecordSpec {

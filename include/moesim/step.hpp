@@ -18,6 +18,7 @@ struct Shape {
   int nodes = 1;           // N
   int devices_per_node = 1;// G
   int domains = 0;         // C (synthetic source), 0 if unknown
+  int steps = 0;           // steps in the run (a trace must hold this many)
 
   int tokens() const { return sequences * seq_len; }
   int devices() const { return nodes * devices_per_node; }

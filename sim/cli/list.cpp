@@ -31,8 +31,7 @@ int list_command(const Args& args) {
   print_section<RoutingConstraint>("Routing constraints", "strategies[i].routing.type");
   print_section<Balancer>("Balancers", "strategies[i].balancers[j].type");
   print_section<Dropper>("Droppers", "strategies[i].dropper.type");
-  fmt::print("Placements (cluster.placement):\n  {:<16} {}\n  {:<16} {}\n\n", "contiguous",
-             "expert e on device e / (E/D): contiguous blocks", "round_robin", "expert e on device e mod D");
+  print_section<Placement>("Placements", "cluster.placement");
   fmt::print("Metrics (result summary):\n");
   for (const auto& m : metric_catalog())
     fmt::print("  {:<24} {} ({} is better)\n", m.name, m.description, m.lower_is_better ? "lower" : "higher");

@@ -6,12 +6,10 @@
 
 namespace moesim {
 
-void count_loads(StepData& data, const Shape& shape, std::span<const std::int32_t> device_of_expert,
-                 std::span<const std::uint8_t> protected_seq) {
+void count_loads(StepData& data, const Shape& shape, std::span<const std::uint8_t> protected_seq) {
   const int L = shape.seq_len, k = shape.top_k, E = shape.experts;
   std::fill(data.routed.begin(), data.routed.end(), 0.0);
   std::fill(data.processed.begin(), data.processed.end(), 0.0);
-  std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
   data.dropped = data.tokens_fully_dropped = data.sequences_with_drops = data.protected_drops = 0;
   // Per-sequence MaxVio needs the sequence's own counts: c̄ per sequence = L·k/E.
   std::vector<double>& seq_counts = data.scratch_counts;
@@ -29,7 +27,6 @@ void count_loads(StepData& data, const Shape& shape, std::span<const std::int32_
         seq_counts[e] += 1.0;
         if (data.keep[t * k + r]) {
           data.processed[e] += 1.0;
-          data.device_load[device_of_expert[e]] += 1.0;
           ++kept;
         }
       }

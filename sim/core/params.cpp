@@ -78,6 +78,14 @@ ParamSpec ParamSpec::matrix(std::string name, double min, double max, std::strin
   return s;
 }
 
+ParamSpec ParamSpec::file(std::string name, std::string doc) {
+  ParamSpec s;
+  s.name = std::move(name);
+  s.kind = ParamKind::path;
+  s.doc = std::move(doc);
+  return s;
+}
+
 ParamSpec& ParamSpec::derived_from(std::string what) {
   derived = std::move(what);
   return *this;
@@ -92,6 +100,7 @@ std::string ParamSpec::describe() const {
     case ParamKind::choice: type = fmt::format("one of {}", fmt::join(choices, " / ")); break;
     case ParamKind::real_list: type = fmt::format("list of reals in [{}, {}]", min, max); break;
     case ParamKind::real_matrix: type = fmt::format("list of lists of reals in [{}, {}]", min, max); break;
+    case ParamKind::path: type = "file path, relative to the scenario file"; break;
   }
   std::string def;
   if (!derived.empty()) {
@@ -106,7 +115,7 @@ std::string ParamSpec::describe() const {
             def = fmt::format(", default {}", v);
         },
         *default_value);
-  } else if (kind == ParamKind::integer) {
+  } else if (kind == ParamKind::integer || kind == ParamKind::path) {
     def = ", required";
   } else {
     def = ", optional";

@@ -23,7 +23,7 @@ Recorder::Recorder(const Scenario& sc, const StrategySpec&) : sc_(sc) {
 }
 
 void Recorder::record(const StepData& data, std::span<const float> bias, const StepLosses& losses,
-                      const std::vector<std::unique_ptr<Balancer>>& balancers) {
+                      const std::vector<std::unique_ptr<Balancer>>& balancers, const StepTiming& timing) {
   const Shape& shape = sc_.shape;
   const int step = data.step;
   const double cbar = shape.mean_load();
@@ -45,6 +45,13 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
     add(processed_window_, data.processed);
     quality_window_sum_ += losses.quality;
   }
+  // Rank imbalance as serving reports it: max/mean − 1 of the devices' loads.
+  const double rank_imbalance = max_over_mean(data.device_load) > 0 ? max_over_mean(data.device_load) - 1.0 : 0.0;
+  step_time_sum_ += timing.step_time;
+  idle_sum_ += timing.idle_fraction;
+  rank_imbalance_sum_ += rank_imbalance;
+  bytes_intra_ += timing.bytes_intra;
+  bytes_inter_ += timing.bytes_inter;
   ++steps_seen_;
 
   if (step % sc_.record.every != 0) return;
@@ -62,6 +69,13 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
   s["bias_min"].push_back(*std::min_element(bias.begin(), bias.end()));
   s["bias_max"].push_back(*std::max_element(bias.begin(), bias.end()));
   s["bias_mean"].push_back(std::accumulate(bias.begin(), bias.end(), 0.0) / bias.size());
+  s["step_time"].push_back(timing.step_time);
+  s["dispatch_time"].push_back(timing.dispatch);
+  s["compute_time"].push_back(timing.compute);
+  s["combine_time"].push_back(timing.combine);
+  s["idle_fraction"].push_back(timing.idle_fraction);
+  s["critical_device"].push_back(timing.critical_device);
+  s["rank_imbalance"].push_back(rank_imbalance);
   if (sc_.record.per_step_loads) {
     result_.per_step["expert_load"].push_back(data.routed);
     result_.per_step["expert_processed"].push_back(data.processed);
@@ -88,6 +102,11 @@ Result Recorder::finish(std::span<const float> bias) {
   m["sequences_without_drops"] = 1.0 - double(seqs_with_drops_) / (steps * shape.sequences);
   m["quality_loss"] = quality_window_sum_ / window;
   m["protected_drops"] = double(protected_drops_);
+  m["step_time_mean"] = step_time_sum_ / steps;
+  m["idle_fraction"] = idle_sum_ / steps;
+  m["rank_imbalance"] = rank_imbalance_sum_ / steps;
+  m["comm_bytes_intra"] = bytes_intra_;
+  m["comm_bytes_inter"] = bytes_inter_;
   result_.final["bias"] = std::vector<double>(bias.begin(), bias.end());
   result_.final["expert_load_total"] = routed_total_;
   result_.final["expert_processed_total"] = processed_total_;

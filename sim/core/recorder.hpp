@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "moesim/cluster.hpp"
 #include "moesim/components.hpp"
 #include "moesim/result.hpp"
 
@@ -19,7 +20,7 @@ class Recorder {
  public:
   Recorder(const Scenario& scenario, const StrategySpec& strategy);
   void record(const StepData& data, std::span<const float> bias, const StepLosses& losses,
-              const std::vector<std::unique_ptr<Balancer>>& balancers);
+              const std::vector<std::unique_ptr<Balancer>>& balancers, const StepTiming& timing);
   Result finish(std::span<const float> bias);
 
  private:
@@ -27,6 +28,7 @@ class Recorder {
   Result result_;
   int steps_seen_ = 0;
   double maxvio_batch_sum_ = 0, maxvio_seq_sum_ = 0, quality_window_sum_ = 0;
+  double step_time_sum_ = 0, idle_sum_ = 0, rank_imbalance_sum_ = 0, bytes_intra_ = 0, bytes_inter_ = 0;
   std::int64_t dropped_ = 0, fully_dropped_ = 0, seqs_with_drops_ = 0, protected_drops_ = 0;
   std::vector<double> routed_total_, processed_total_, device_total_;
   std::vector<double> routed_window_, processed_window_;

@@ -8,6 +8,7 @@
 
 #include "../learn/learner.hpp"
 #include "../route/router.hpp"
+#include "../cluster/traffic.hpp"
 #include "counting.hpp"
 #include "moesim/components.hpp"
 #include "recorder.hpp"
@@ -21,12 +22,10 @@ std::unique_ptr<Interface> build(const ComponentSpec& spec, const Shape& shape) 
   return Registry<Interface>::instance().find(spec.type)->make(spec.params, shape);
 }
 
-std::vector<std::int32_t> place_experts(const Scenario& sc) {
-  const int E = sc.shape.experts, D = sc.shape.devices();
-  std::vector<std::int32_t> dev(E);
-  for (int e = 0; e < E; ++e)
-    dev[e] = sc.cluster.placement.type == "round_robin" ? e % D : e / (E / D);
-  return dev;
+// Device of each expert's first replica: what device-level droppers use.
+void primary_devices(const PlacementMap& map, std::vector<std::int32_t>& dev) {
+  dev.resize(map.logcnt.size());
+  for (std::size_t e = 0; e < dev.size(); ++e) dev[e] = map.device_of_slot(map.log2phy[e][0]);
 }
 
 // Backward through the score function: softmax ∂s_i/∂z_j = s_i(δ_ij − s_j),
@@ -62,7 +61,12 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
 
   Router router(sc, sc.seed);
   Learner learner(sc, sc.seed);
-  const std::vector<std::int32_t> device_of_expert = place_experts(sc);
+  auto placement = build<Placement>(sc.cluster.placement, shape);
+  PlacementMap map = placement->initial(shape);
+  std::vector<std::int32_t> device_of_expert;
+  primary_devices(map, device_of_expert);
+  TrafficBuilder traffic(shape);
+  const double padded = dropper->padded_capacity(shape);
   const std::vector<std::uint8_t> protected_seq = dropper->protected_sequences(shape);
 
   StepData data;
@@ -79,10 +83,13 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     data.step = step;
     source->next(step, data);
     if (source->output() == SourceOutput::hidden) router.logits(data);
-    router.scores(data);
-    router.select(data, bias, *constraint);
+    if (source->output() != SourceOutput::choices) {
+      router.scores(data);
+      router.select(data, bias, *constraint, device_of_expert);
+    }
     dropper->keep(data, shape, device_of_expert);
-    count_loads(data, shape, device_of_expert, protected_seq);
+    count_loads(data, shape, protected_seq);
+    const StepTiming timing = simulate_step(sc.cluster.hardware, traffic.build(data, map, padded));
 
     StepLosses losses;
     if (sc.train) {
@@ -96,14 +103,15 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       // z = W·x ⇒ ∂L/∂W = (∂L/∂z)ᵀ·x; one plain SGD step (MODEL.md §3).
       scores_backward(sc.model.score, data.s, grad_s, T, E, grad_z);
       std::fill(grad_w.begin(), grad_w.end(), 0.0f);
-      for (int t = 0; t < T; ++t)
-        for (int e = 0; e < E; ++e) {
-          const float g = grad_z[std::size_t(t) * E + e];
-          if (g == 0.0f) continue;
-          const float* x = &data.x[std::size_t(t) * d];
-          float* gw = &grad_w[std::size_t(e) * d];
-          for (int i = 0; i < d; ++i) gw[i] += g * x[i];
+      for (int t = 0; t < T; ++t) {  // grad_w is d×E like W
+        const float* gz = &grad_z[std::size_t(t) * E];
+        const float* x = &data.x[std::size_t(t) * d];
+        for (int i = 0; i < d; ++i) {
+          float* gw = &grad_w[std::size_t(i) * E];
+          const float xi = x[i];
+          for (int e = 0; e < E; ++e) gw[e] += xi * gz[e];
         }
+      }
       auto& W = router.weights();
       bool finite = std::isfinite(losses.quality);
       for (double l : losses.balance) finite = finite && std::isfinite(l);
@@ -119,7 +127,9 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       learner.update_competence(data);
     }
     for (auto& b : balancers) b->end_of_step(data, shape, bias);
-    recorder.record(data, bias, losses, balancers);
+    recorder.record(data, bias, losses, balancers, timing);
+    placement->observe(step, data.routed, map);
+    primary_devices(map, device_of_expert);
     if (progress) progress(step + 1);
   }
   return recorder.finish(bias);

@@ -8,7 +8,8 @@ class NoConstraint final : public RoutingConstraint {
  public:
   NoConstraint(const Params&, const Shape&) {}
   bool restricts() const override { return false; }
-  void allow(std::span<const float>, std::span<const float>, std::span<std::uint8_t> allowed) const override {
+  void allow(std::span<const float>, std::span<const float>, std::span<const std::int32_t>,
+             std::span<std::uint8_t> allowed) const override {
     std::fill(allowed.begin(), allowed.end(), std::uint8_t{1});
   }
 };

@@ -3,12 +3,13 @@
 #include <cmath>
 
 #include "moesim/rng.hpp"
+#include "moesim/routing_rules.hpp"
 
 namespace moesim {
 
 Router::Router(const Scenario& scenario, std::uint64_t seed) : shape_(scenario.shape), model_(scenario.model) {
   // W ~ N(0, init_std²) from its own named stream.
-  W_.resize(std::size_t(shape_.experts) * shape_.hidden);
+  W_.resize(std::size_t(shape_.hidden) * shape_.experts);
   Rng rng = Rng::stream(seed, "router/init");
   for (float& w : W_) w = float(rng.normal() * model_.init_std);
 }
@@ -19,11 +20,11 @@ void Router::logits(StepData& data) const {
   for (int t = 0; t < T; ++t) {
     const float* x = &data.x[std::size_t(t) * d];
     float* z = &data.z[std::size_t(t) * E];
-    for (int e = 0; e < E; ++e) {
-      const float* w = &W_[std::size_t(e) * d];
-      float acc = 0.0f;
-      for (int i = 0; i < d; ++i) acc += w[i] * x[i];
-      z[e] = acc;
+    std::fill(z, z + E, 0.0f);
+    for (int i = 0; i < d; ++i) {
+      const float xi = x[i];
+      const float* w = &W_[std::size_t(i) * E];
+      for (int e = 0; e < E; ++e) z[e] += xi * w[e];
     }
   }
 }
@@ -47,28 +48,8 @@ void Router::scores(StepData& data) const {
   }
 }
 
-void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, std::int32_t* out) {
-  // Insertion into a sorted buffer of the best k so far. Scanning experts in
-  // ascending order and inserting only on a strictly greater value makes the
-  // lower index win ties.
-  float best[64];
-  int n = 0;
-  for (int e = 0; e < E; ++e) {
-    if (allowed && !allowed[e]) continue;
-    const float v = value[e];
-    if (n == k && !(v > best[k - 1])) continue;
-    int pos = n < k ? n++ : k - 1;
-    while (pos > 0 && v > best[pos - 1]) {
-      best[pos] = best[pos - 1];
-      out[pos] = out[pos - 1];
-      --pos;
-    }
-    best[pos] = v;
-    out[pos] = e;
-  }
-}
-
-void Router::select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint) const {
+void Router::select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
+                    std::span<const std::int32_t> device_of_expert) const {
   const int T = shape_.tokens(), E = shape_.experts, k = shape_.top_k;
   const bool restricted = constraint.restricts();
   const bool normalize = model_.normalize_gates;  // always true for sigmoid (checked when reading)
@@ -83,7 +64,7 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
       std::uint8_t* allowed = nullptr;
       if (restricted) {
         allowed = &data.allowed[std::size_t(t) * E];
-        constraint.allow({s, std::size_t(E)}, biased, {allowed, std::size_t(E)});
+        constraint.allow({s, std::size_t(E)}, biased, device_of_expert, {allowed, std::size_t(E)});
       }
       std::int32_t* ex = &data.expert[std::size_t(t) * k];
       float* aff = &data.affinity[std::size_t(t) * k];

@@ -17,9 +17,12 @@ class Router {
   void logits(StepData& data) const;  // z = W·x (sources that give hidden vectors)
   void scores(StepData& data) const;  // s = f(z)
   // Fills expert, affinity and gate; `constraint` may restrict the choice.
-  void select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint) const;
+  void select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
+              std::span<const std::int32_t> device_of_expert) const;
 
-  std::vector<float>& weights() { return W_; }  // E×d, row e = expert e
+  // Router weights stored transposed, d×E (row i = input dimension i), so
+  // z_t = Σ_i x_{t,i}·W[i,:] is a contiguous, vectorisable axpy over experts.
+  std::vector<float>& weights() { return W_; }
   const Shape& shape() const { return shape_; }
 
  private:
@@ -27,9 +30,5 @@ class Router {
   ModelSpec model_;
   std::vector<float> W_;
 };
-
-// Top-k of `value` among `allowed` (nullptr: all), in rank order: descending
-// value, ties to the lower index; never the same expert twice. O(E·k), no allocation.
-void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, std::int32_t* out);
 
 }  // namespace moesim

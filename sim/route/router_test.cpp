@@ -4,6 +4,7 @@
 
 #include "../testing/fixtures.hpp"
 #include "moesim/components.hpp"
+#include "moesim/routing_rules.hpp"
 #include "router.hpp"
 
 using namespace moesim;
@@ -47,7 +48,8 @@ struct OneToken {
     Router router(sc, 1);
     router.scores(data);
     auto none = ConstraintRegistry::instance().find("none")->make({}, sc.shape);
-    router.select(data, bias, *none);
+    const std::vector<std::int32_t> devices{0, 0, 0, 0};
+    router.select(data, bias, *none, devices);
   }
 };
 }  // namespace

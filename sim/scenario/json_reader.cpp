@@ -155,6 +155,13 @@ JsonReader JsonReader::object(const std::string& key) {
   return JsonReader(field(key), pointer(key), file_, root_);
 }
 
+JsonReader JsonReader::object_from(const std::string& key, const Json& replacement) {
+  out()[key] = OrderedJson::object();
+  return JsonReader(replacement, pointer(key), file_, root_);
+}
+
+const Json* JsonReader::take(const std::string& key) { return has(key) ? &field(key) : nullptr; }
+
 std::vector<JsonReader> JsonReader::objects(const std::string& key, bool required_nonempty) {
   std::vector<JsonReader> out;
   this->out()[key] = OrderedJson::array();
@@ -194,7 +201,7 @@ Params JsonReader::params(const std::vector<ParamSpec>& schema) {
   for (const ParamSpec& spec : schema) {
     const bool present = has(spec.name);
     if (!present && !spec.default_value) {
-      if (spec.derived.empty() && spec.kind == ParamKind::integer)
+      if (spec.derived.empty() && (spec.kind == ParamKind::integer || spec.kind == ParamKind::path))
         fail(spec.name, fmt::format("is required: {}", spec.describe()));
       continue;  // optional list / derived value: the component decides
     }
@@ -217,6 +224,14 @@ Params JsonReader::params(const std::vector<ParamSpec>& schema) {
         auto v = read_list(*this, spec.name, field(spec.name), spec);
         out()[spec.name] = v;
         p.set(spec.name, std::move(v));
+        break;
+      }
+      case ParamKind::path: {
+        const Json& j = field(spec.name);
+        if (!j.is_string() || j.get<std::string>().empty())
+          fail(spec.name, fmt::format("expected a file path (a non-empty string), {}", got(j)));
+        out()[spec.name] = j.get<std::string>();
+        p.set(spec.name, j.get<std::string>());
         break;
       }
       case ParamKind::real_matrix: {

@@ -27,6 +27,11 @@ class JsonReader {
   std::string name(const std::string& key, const std::string& def = "");  // [A-Za-z0-9._-]+; "" def: required
   // A child object (an empty one if absent); `out` gets the child's normalised copy.
   JsonReader object(const std::string& key);
+  // A child read from `replacement` instead of the file (e.g. a shorthand
+  // string expanded to {"type": ...}); `replacement` must outlive the reader.
+  JsonReader object_from(const std::string& key, const Json& replacement);
+  // The raw value of a key (nullptr if absent), marked as read.
+  const Json* take(const std::string& key);
   // A child that is an array of objects (absent: empty).
   std::vector<JsonReader> objects(const std::string& key, bool required_nonempty);
   // Fills Params from a component schema (the `type` key must already be read).

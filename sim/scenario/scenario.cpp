@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -85,6 +86,12 @@ void apply_override(Json& root, const std::string& file, const std::string& assi
   }
 }
 
+std::string resolve_path(const std::string& scenario_file, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::path(path).is_absolute()) return path;
+  return (fs::path(scenario_file).parent_path() / path).lexically_normal().string();
+}
+
 // Reads `{"type": ..., params...}` for a registered component and checks it
 // can be built for this shape, so `validate` catches what `run` would.
 template <class Interface>
@@ -106,6 +113,9 @@ ComponentSpec read_component(JsonReader& r, const std::string& type_key, const s
   const auto* entry = registry.find(spec.type);
   if (!entry) r.fail(type_key, fmt::format("no {} named '{}'", what, spec.type));
   spec.params = r.params(entry->params);
+  for (const ParamSpec& p : entry->params)  // FORMATS.md: relative paths are relative to the scenario file
+    if (p.kind == ParamKind::path && spec.params.has(p.name))
+      spec.params.set(p.name, resolve_path(r.file(), spec.params.str(p.name)));
   r.finish();
   try {
     (void)entry->make(spec.params, shape);
@@ -150,6 +160,25 @@ ModelSpec read_model(JsonReader& r) {
   // MODEL.md §3: lr 25 for sigmoid, 15 for softmax.
   m.lr = r.real("lr", m.score == ScoreFunction::sigmoid ? 25.0 : 15.0, 0.0, 1e9);
   return m;
+}
+
+// Timing-model constants (MODEL.md §6); defaults: DeepSeek-V3 on H800, see cluster.hpp.
+ClusterHardware read_hardware(JsonReader& r, const Shape& shape) {
+  ClusterHardware hw;
+  hw.nodes = shape.nodes;
+  hw.devices_per_node = shape.devices_per_node;
+  hw.intra_bandwidth = r.real("intra_bandwidth", hw.intra_bandwidth, 1.0, 1e15);
+  hw.inter_bandwidth = r.real("inter_bandwidth", hw.inter_bandwidth, 1.0, 1e15);
+  hw.hidden_bytes = r.real("hidden_bytes", hw.hidden_bytes, 0.0, 1e9);
+  hw.flops_per_token = r.real("flops_per_token", hw.flops_per_token, 0.0, 1e15);
+  hw.peak_flops = r.real("peak_flops", hw.peak_flops, 1.0, 1e20);
+  hw.efficiency = r.real("efficiency", hw.efficiency, 1e-6, 1.0);
+  try {
+    validate(hw);
+  } catch (const ParamError& e) {
+    r.fail(e.param(), e.what());
+  }
+  return hw;
 }
 
 LearningSpec read_learning(JsonReader& r) {
@@ -197,6 +226,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   JsonReader batch = r.object("batch");
   JsonReader cluster = r.object("cluster");
   sc.shape = read_shape(model, batch, cluster);
+  sc.shape.steps = sc.steps;
   sc.model = read_model(model);
   model.finish();
   batch.finish();
@@ -211,8 +241,16 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   JsonReader learning = r.object("learning");
   sc.learning = read_learning(learning);
 
-  sc.cluster.placement.pointer = cluster.pointer("placement");
-  sc.cluster.placement.type = cluster.choice("placement", {"contiguous", "round_robin"});
+  sc.cluster.hardware = read_hardware(cluster, sc.shape);
+  // "placement": "eplb" is shorthand for {"type": "eplb"} with default parameters.
+  const Json* placement = cluster.take("placement");
+  if (placement && !placement->is_string() && !placement->is_object())
+    cluster.fail("placement", fmt::format("expected a placement name ({}) or an object {{\"type\": ...}}, got {}",
+                                          fmt::join(PlacementRegistry::instance().names(), ", "), json_type(*placement)));
+  const Json shorthand = placement && placement->is_string() ? Json{{"type", *placement}} : Json::object();
+  JsonReader placement_reader = placement && placement->is_object() ? cluster.object("placement")
+                                                                     : cluster.object_from("placement", shorthand);
+  sc.cluster.placement = read_component<Placement>(placement_reader, "type", "contiguous", sc.shape, "placement");
   cluster.finish();
 
   auto strategies = r.objects("strategies", true);

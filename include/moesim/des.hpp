@@ -1,0 +1,112 @@
+#pragma once
+// A minimal discrete-event kernel: a future-event list ordered by
+// (time, insertion sequence number), a clock, and a run loop.
+//
+// Design, after ns-3 and SimGrid:
+//  - ns-3 (src/core/model/scheduler.h) keys every event by EventKey
+//    {m_ts, m_uid} and orders by timestamp, then by the unique id handed out
+//    at insertion, so simultaneous events run first-scheduled-first: the
+//    order is a function of the program, never of the heap's internals. We
+//    keep exactly that key. ns-3's HeapScheduler (a binary heap on a
+//    std::vector) is the model for the container: O(log n) insert/remove,
+//    no per-event node allocation.
+//  - ns-3 wraps the action in a ref-counted EventImpl (one heap allocation
+//    per event) and SimGrid's kernel keeps a heap of (date, action) and asks
+//    each model for its next event date. Both are more than moesim needs:
+//    here the event payload is a template parameter, so a caller can store a
+//    small tagged struct by value (no allocation at all) and dispatch on it,
+//    or use std::function<void()> when convenience matters more.
+//  - No cancellation: moesim never needs it (a handler that became moot can
+//    check its own state, as SimGrid's "version" stamps do).
+//
+// The kernel knows nothing about experts, devices or tokens.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace moesim::des {
+
+using Time = double;  // seconds of simulated time
+
+template <class Payload>
+class EventQueue {
+ public:
+  // Schedules `payload` at absolute time `time` (≥ now()). Events at equal
+  // times run in the order they were scheduled. Scheduling into the past or
+  // at a non-finite time is a programming error.
+  void schedule(Time time, Payload payload) {
+    if (!std::isfinite(time) || time < now_)
+      throw std::logic_error("des::EventQueue::schedule: time is in the past or not finite");
+    heap_.push_back(Entry{time, next_seq_++, std::move(payload)});
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
+  }
+  void schedule_in(Time delay, Payload payload) { schedule(now_ + delay, std::move(payload)); }
+
+  // Pops and dispatches events until none is left; `dispatch(Payload&)` may
+  // schedule further events. Returns the time of the last event (or now()).
+  template <class Dispatch>
+  Time run(Dispatch&& dispatch) {
+    while (step(dispatch)) {
+    }
+    return now_;
+  }
+  // Convenience for callable payloads (std::function<void()> etc.).
+  Time run() {
+    return run([](Payload& p) { p(); });
+  }
+
+  // Runs the single next event; false when the queue is empty.
+  template <class Dispatch>
+  bool step(Dispatch&& dispatch) {
+    if (heap_.empty()) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
+    Entry e = std::move(heap_.back());
+    heap_.pop_back();  // before dispatch: the handler may schedule (and reallocate)
+    now_ = e.time;
+    ++executed_;
+    dispatch(e.payload);
+    return true;
+  }
+
+  Time now() const { return now_; }
+  bool empty() const { return heap_.empty(); }
+  std::size_t pending() const { return heap_.size(); }
+  std::uint64_t executed() const { return executed_; }
+  // Keeps the heap's capacity so a queue reused every step stops allocating.
+  void reset() {
+    heap_.clear();
+    now_ = 0.0;
+    next_seq_ = 0;
+    executed_ = 0;
+  }
+  void reserve(std::size_t n) { heap_.reserve(n); }
+
+ private:
+  struct Entry {
+    Time time;
+    std::uint64_t seq;  // insertion order: the deterministic tie-break (ns-3 m_uid)
+    Payload payload;
+  };
+  // std::*_heap build a max-heap; "later" as less-than puts the earliest on top.
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const {
+      return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+    }
+  };
+
+  std::vector<Entry> heap_;
+  Time now_ = 0.0;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t executed_ = 0;
+};
+
+// The handler-per-event flavour: each event carries its own closure.
+// (libstdc++'s std::function stores trivially copyable captures of up to
+// 16 bytes in place, so small lambdas do not allocate either.)
+using Simulator = EventQueue<std::function<void()>>;
+
+}  // namespace moesim::des

@@ -1,0 +1,92 @@
+#pragma once
+// Where experts live (MODEL.md §6 "Placement"): plain placement maps, the
+// simple placements, DeepSeek's EPLB, and the even split of an expert's
+// tokens over its replicas. Pure data and algorithms; no JSON, no timing.
+#include <vector>
+
+namespace moesim {
+
+// Physical slots are numbered device-major: slot = device·slots_per_device + j.
+struct PlacementMap {
+  int devices = 0;
+  int slots_per_device = 0;
+  std::vector<int> phy2log;               // devices·slots: logical expert held by each slot
+  std::vector<std::vector<int>> log2phy;  // per logical expert: its slots, replica rank order
+  std::vector<int> logcnt;                // per logical expert: number of replicas
+  int device_of_slot(int slot) const { return slot / slots_per_device; }
+  int experts() const { return int(logcnt.size()); }
+};
+
+// Builds log2phy/logcnt from phy2log, replicas ranked by ascending slot.
+// Throws ParamError("placement") if a slot names no valid expert or an expert
+// has no slot, or if phy2log.size() is not a multiple of devices.
+PlacementMap placement_from_phy2log(std::vector<int> phy2log, int experts, int devices);
+
+// Expert e on device e / (E/D), the default (MODEL.md §6). E % D == 0.
+PlacementMap contiguous(int experts, int devices);
+// Expert e on device e mod D. E % D == 0.
+PlacementMap round_robin(int experts, int devices);
+
+// ---- EPLB: DeepSeek's Expert-Parallelism Load Balancer ----------------------
+// A C++ re-implementation of deepseek-ai/EPLB eplb.py (read at commit d52c72d,
+// "Fix missing device for pphy2mlog tensor"). Arithmetic is float32, as there
+// (the reference calls weight.float()), so ties resolve identically.
+// Tie-breaking, matched to the reference:
+//  - balanced_packing sorts items by weight descending with torch.sort
+//    (stable=False). PyTorch's CPU kernel does that with std::sort and a
+//    key-only comparator on (value, index) pairs starting in index order; we
+//    call std::sort the same way, so under libstdc++ the permutation is the
+//    same: for ≤ 16 items it is insertion sort, i.e. stable (equal weights in
+//    index order); beyond that, libstdc++'s introsort order, as in torch.
+//  - the pack chosen is the lightest non-full one, the lowest index among
+//    equals (Python's min over packs in order).
+//  - replicate_experts adds a replica to the expert with the largest
+//    weight/replicas, the lowest index among equals (torch.max(dim) returns the
+//    first maximal index).
+struct Packing {
+  std::vector<int> pack_index;    // per item
+  std::vector<int> rank_in_pack;  // per item: order of arrival in its pack
+};
+// Packs n items into num_packs packs of exactly n/num_packs items, greedily
+// heaviest first into the lightest pack (eplb.py balanced_packing).
+Packing balanced_packing(const std::vector<float>& weight, int num_packs);
+
+struct Replication {
+  std::vector<int> phy2log;  // num_phy: logical expert of each replica
+  std::vector<int> rank;     // num_phy: replica rank of each replica
+  std::vector<int> logcnt;   // num_log: replicas per expert
+};
+// Replicas 0..num_log−1 are the experts themselves; each further replica goes
+// to the expert with the highest load per replica (eplb.py replicate_experts).
+Replication replicate_experts(const std::vector<float>& weight, int num_phy);
+
+struct EplbResult {
+  std::vector<std::vector<int>> phy2log;               // layers × num_replicas
+  std::vector<std::vector<std::vector<int>>> log2phy;  // layers × experts × max logcnt, −1 padded
+  std::vector<std::vector<int>> logcnt;                // layers × experts
+};
+// eplb.py rebalance_experts: hierarchical (groups packed to nodes, replicas
+// made within nodes, replicas packed to GPUs) when num_nodes divides
+// num_groups, else the global policy (the same with one group and one node).
+// `weight` is layers × logical experts, loads ≥ 0. Throws ParamError naming
+// num_replicas / num_groups / num_nodes / num_gpus when the shapes do not
+// divide as the reference asserts, std::invalid_argument for ragged or
+// negative/non-finite weights.
+EplbResult rebalance_experts(const std::vector<std::vector<double>>& weight, int num_replicas, int num_groups,
+                             int num_nodes, int num_gpus);
+
+// One layer of an EPLB result as a PlacementMap over num_gpus devices
+// (log2phy keeps EPLB's replica rank order, padding removed).
+PlacementMap to_placement(const EplbResult& result, int layer, int num_gpus);
+
+// ---- Replicas share their expert's tokens ----------------------------------
+// The share of `count` tokens taken by replica `rank` of `replicas`: an even
+// split, and for integral counts the remainder goes one token each to the
+// lowest ranks (deterministic: 7 over 3 replicas is 3, 2, 2). Non-integral
+// counts (e.g. averaged loads) split exactly as count/replicas.
+double replica_share(double count, int replicas, int rank);
+// Per-slot and per-device loads for per-expert counts (size experts()).
+std::vector<double> slot_loads(const PlacementMap& map, const std::vector<double>& expert_counts);
+std::vector<double> device_loads(const PlacementMap& map, const std::vector<double>& expert_counts);
+
+}  // namespace moesim

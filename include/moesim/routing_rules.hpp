@@ -1,0 +1,47 @@
+#pragma once
+// Per-token routing rules (MODEL.md §2): top-k selection and the device- and
+// group-limited constraints. Each call handles one token, writes into
+// caller-owned buffers and never allocates once its scratch is sized.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace moesim {
+
+// Top-k of value[0..E) among allowed experts (allowed == nullptr: all), in
+// rank order: descending value, ties to the lower index; never an index
+// twice. Writes k entries to out; if fewer than k experts are allowed the
+// remaining entries are -1. Values must not be NaN. O(E·k) insertion into the
+// k-entry output itself, no allocation.
+void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, std::int32_t* out);
+
+// Number of top values summed per group in group-limited routing:
+// ceil(k/M) (DeepSeek-V3 arXiv 2412.19437 §2.1.2 "Node-Limited Routing":
+// "the sum of the highest K_r/M affinity scores of the experts distributed
+// on each node").
+int group_top_values(int k, int M);
+
+// Scratch for the limited-routing functions; one per thread.
+struct LimitedRoutingScratch {
+  std::vector<float> score;        // per device or group
+  std::vector<std::int32_t> top;   // selected devices/groups, or one group's top values
+};
+
+// Device-limited routing (DeepSeek-V2 arXiv 2405.04434 §2.2.2): the score of
+// device d is max s_i over its experts (device_of_expert[i] == d; a device
+// without experts scores -inf); the top-M devices (ties: lower device index)
+// are kept and allowed[i] = 1 exactly for experts on them. s holds the
+// token's E unbiased scores. Requires 1 <= M <= D.
+void device_limited_allowed(std::span<const float> s, std::span<const std::int32_t> device_of_expert,
+                            int D, int M, LimitedRoutingScratch& scratch,
+                            std::span<std::uint8_t> allowed);
+
+// Group/node-limited routing (DeepSeek-V3 arXiv 2412.19437 §2.1.2): experts
+// form `groups` contiguous groups of E/groups; the score of a group is the
+// sum of its top-ceil(k/M) values of s+b (biased, E entries); the top-M
+// groups (ties: lower group index) are kept and allowed[i] = 1 exactly for
+// their experts. Requires E % groups == 0 and 1 <= M <= groups.
+void group_limited_allowed(std::span<const float> biased, int groups, int M, int k,
+                           LimitedRoutingScratch& scratch, std::span<std::uint8_t> allowed);
+
+}  // namespace moesim

@@ -1,0 +1,84 @@
+#pragma once
+// Readers for replayed routing traces (MODEL.md §1 "trace"; FORMATS.md
+// "Trace replay"): router logits as NPY float32 [tokens, experts], or top-k
+// records as JSONL. Every problem with a file is a moesim::InputError that
+// names the file, the place (JSONL: "line N") and what was expected.
+#include <cstdint>
+#include <fstream>
+#include <span>
+#include <string>
+
+namespace moesim {
+
+// Streaming reader of a 2-D little-endian float32 C-order NPY array
+// (format versions 1.0 and 2.0, numpy.lib.format). open() validates the magic,
+// version, header dict ('descr' '<f4', 'fortran_order' False, a 2-D 'shape')
+// and the file size against the shape; rows are then read on demand, so a
+// large trace is never loaded whole.
+class NpyReader {
+ public:
+  static NpyReader open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  std::int64_t rows() const { return rows_; }
+  std::int64_t cols() const { return cols_; }
+  // Copies rows [first, first + count) into out (count·cols floats).
+  // std::out_of_range if the range is outside the array; InputError if the
+  // file can no longer be read (changed or truncated since open).
+  void read_rows(std::int64_t first, std::int64_t count, float* out);
+
+ private:
+  NpyReader() = default;
+  std::string path_;
+  std::ifstream in_;
+  std::int64_t rows_ = 0, cols_ = 0, data_offset_ = 0;
+};
+
+// Writes data (rows·cols floats, row-major) as an NPY file of the given
+// format version (1 or 2). For tests and tools; throws std::runtime_error.
+void write_npy_f32(const std::string& path, std::int64_t rows, std::int64_t cols,
+                   std::span<const float> data, int major_version = 1);
+
+// What a full scan of a JSONL trace found.
+struct TraceScan {
+  std::int64_t steps = 0;   // complete steps
+  std::int64_t tokens = 0;  // tokens in total (may end inside a step)
+};
+
+// Reader of JSONL top-k traces, one token per line:
+//   {"step":s,"seq":n,"topk_experts":[...],"topk_weights":[...]}
+// Steps count from 0 and increase by one; within a step, sequences 0..B-1
+// follow in order, each with exactly L lines (token t of the step belongs to
+// sequence t / L). topk_experts lists k distinct experts in [0, E) in rank
+// order (it becomes expert[t·k + j] as listed); topk_weights k finite gate
+// weights. Blank lines are skipped; "\r\n" endings are accepted.
+class JsonlTraceReader {
+ public:
+  static JsonlTraceReader open(const std::string& path, int experts, int top_k, int sequences,
+                               int seq_len);
+
+  // Reads the next step into expert[T·k] and gate[T·k] (T = B·L). Returns
+  // false if the file ends before the step's first token; throws InputError
+  // ("line N") for a malformed line or a file that ends inside the step.
+  bool read_step(std::span<std::int32_t> expert, std::span<float> gate);
+  std::int64_t next_step() const { return step_; }
+
+  // Validates every line of a trace (for `moesim validate`); a file ending
+  // inside a step is counted in `tokens`, not an error.
+  static TraceScan scan(const std::string& path, int experts, int top_k, int sequences,
+                        int seq_len);
+
+ private:
+  JsonlTraceReader() = default;
+  // Reads and validates one token line as token `index` of the current step.
+  // Returns false at end of file.
+  bool read_token(std::int64_t index, std::int32_t* expert, float* gate);
+
+  std::string path_;
+  std::ifstream in_;
+  std::string line_;  // reused line buffer
+  std::int64_t line_no_ = 0, step_ = 0;
+  int experts_ = 0, top_k_ = 0, sequences_ = 0, seq_len_ = 0;
+};
+
+}  // namespace moesim

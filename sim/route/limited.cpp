@@ -1,0 +1,74 @@
+// Device-limited (DeepSeek-V2) and group/node-limited (DeepSeek-V3) routing
+// masks (MODEL.md §2).
+//
+// Comparison with DeepSeek-V3's reference inference code (deepseek-ai/
+// DeepSeek-V3, inference/model.py, class Gate): with a bias it scores a group
+// by scores.topk(2).sum() of s+b — a fixed 2, which equals ceil(k/M) =
+// ceil(8/4) for V3's 8 routed experts per token and n_limited_groups = 4 — and
+// without a bias by the group maximum (V2-style). moesim always uses
+// ceil(k/M), the paper's K_r/M, so other (k, M) follow the paper's rule.
+// The Gate then excludes other groups' experts by masking their scores
+// (to 0 in early versions, -inf later); moesim passes an allowed mask to
+// select_topk instead, so an excluded expert can never be chosen, even when
+// s+b is negative. torch.topk's tie order is unspecified; moesim breaks
+// ties by the lower group/device index.
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include "moesim/routing_rules.hpp"
+
+namespace moesim {
+
+int group_top_values(int k, int M) { return (k + M - 1) / M; }
+
+void device_limited_allowed(std::span<const float> s, std::span<const std::int32_t> device_of_expert,
+                            int D, int M, LimitedRoutingScratch& scratch,
+                            std::span<std::uint8_t> allowed) {
+  const auto E = s.size();
+  if (device_of_expert.size() != E || allowed.size() != E || M < 1 || M > D)
+    throw std::invalid_argument("device_limited_allowed: need E scores/devices/mask, 1 <= M <= D");
+  scratch.score.assign(static_cast<std::size_t>(D), -std::numeric_limits<float>::infinity());
+  for (std::size_t i = 0; i < E; ++i) {
+    const std::int32_t d = device_of_expert[i];
+    if (d < 0 || d >= D) throw std::invalid_argument("device_limited_allowed: device id out of [0, D)");
+    float& best = scratch.score[d];
+    best = std::max(best, s[i]);
+  }
+  scratch.top.resize(static_cast<std::size_t>(M));
+  select_topk(scratch.score.data(), nullptr, D, M, scratch.top.data());
+  // Reuse score as a per-device "kept" flag (1 kept, 0 not).
+  std::fill(scratch.score.begin(), scratch.score.end(), 0.0f);
+  for (std::int32_t d : scratch.top) scratch.score[d] = 1.0f;
+  for (std::size_t i = 0; i < E; ++i)
+    allowed[i] = scratch.score[device_of_expert[i]] != 0.0f ? 1 : 0;
+}
+
+void group_limited_allowed(std::span<const float> biased, int groups, int M, int k,
+                           LimitedRoutingScratch& scratch, std::span<std::uint8_t> allowed) {
+  const int E = static_cast<int>(biased.size());
+  if (allowed.size() != biased.size() || groups < 1 || E % groups != 0 || M < 1 || M > groups ||
+      k < 1)
+    throw std::invalid_argument(
+        "group_limited_allowed: need E % groups == 0, 1 <= M <= groups, k >= 1");
+  const int size = E / groups;
+  const int n = std::min(group_top_values(k, M), size);
+  scratch.score.resize(static_cast<std::size_t>(groups));
+  scratch.top.resize(static_cast<std::size_t>(std::max(n, M)));
+  for (int g = 0; g < groups; ++g) {
+    const float* first = biased.data() + static_cast<std::ptrdiff_t>(g) * size;
+    select_topk(first, nullptr, size, n, scratch.top.data());
+    // Summed in float, largest first, as torch's topk(...).sum() on float32.
+    float sum = 0.0f;
+    for (int j = 0; j < n; ++j) sum += first[scratch.top[j]];
+    scratch.score[g] = sum;
+  }
+  select_topk(scratch.score.data(), nullptr, groups, M, scratch.top.data());
+  std::fill(allowed.begin(), allowed.end(), std::uint8_t{0});
+  for (int j = 0; j < M; ++j) {
+    const int g = scratch.top[j];
+    std::fill_n(allowed.begin() + static_cast<std::ptrdiff_t>(g) * size, size, std::uint8_t{1});
+  }
+}
+
+}  // namespace moesim

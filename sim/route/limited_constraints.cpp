@@ -1,0 +1,73 @@
+// Restricted routing (MODEL.md §2): DeepSeek-V2 device-limited routing
+// (arXiv 2405.04434 §2.2.2) and DeepSeek-V3 node/group-limited routing
+// (arXiv 2412.19437 §2.1.2).
+#include <fmt/format.h>
+
+#include "moesim/components.hpp"
+#include "moesim/error.hpp"
+#include "moesim/routing_rules.hpp"
+
+namespace moesim {
+namespace {
+
+// Per-thread scratch: allow() is called concurrently from the router.
+LimitedRoutingScratch& scratch() {
+  thread_local LimitedRoutingScratch s;
+  return s;
+}
+
+class DeviceLimited final : public RoutingConstraint {
+ public:
+  DeviceLimited(const Params& p, const Shape& s) : devices_(s.devices()), m_(int(p.integer("m"))) {
+    if (m_ > devices_) throw ParamError("m", fmt::format("expected at most the {} devices, got {}", devices_, m_));
+    if (std::int64_t(m_) * (s.experts / devices_) < s.top_k)
+      throw ParamError("m", fmt::format("m devices × {} experts per device must be at least top_k = {}, got m = {}",
+                                        s.experts / devices_, s.top_k, m_));
+  }
+  void allow(std::span<const float> s, std::span<const float>, std::span<const std::int32_t> device_of_expert,
+             std::span<std::uint8_t> allowed) const override {
+    device_limited_allowed(s, device_of_expert, devices_, m_, scratch(), allowed);
+  }
+
+ private:
+  int devices_, m_;
+};
+
+class NodeLimited final : public RoutingConstraint {
+ public:
+  NodeLimited(const Params& p, const Shape& s)
+      : groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes), m_(int(p.integer("m"))), k_(s.top_k) {
+    if (s.experts % groups_ != 0)
+      throw ParamError("groups", fmt::format("must divide the {} experts, got {}", s.experts, groups_));
+    if (m_ > groups_) throw ParamError("m", fmt::format("expected at most the {} groups, got {}", groups_, m_));
+    if (std::int64_t(m_) * (s.experts / groups_) < s.top_k)
+      throw ParamError("m", fmt::format("m groups × {} experts per group must be at least top_k = {}, got m = {}",
+                                        s.experts / groups_, s.top_k, m_));
+  }
+  void allow(std::span<const float>, std::span<const float> biased, std::span<const std::int32_t>,
+             std::span<std::uint8_t> allowed) const override {
+    group_limited_allowed(biased, groups_, m_, k_, scratch(), allowed);
+  }
+
+ private:
+  int groups_, m_, k_;
+};
+
+const Registration<RoutingConstraint> device_registration{{
+    "device_limited",
+    "DeepSeek-V2: keep the m devices with the highest max score, then top-k among their experts",
+    {ParamSpec::required_integer("m", 1, 65536, "devices kept per token")},
+    make<RoutingConstraint, DeviceLimited>,
+}};
+const Registration<RoutingConstraint> node_registration{{
+    "node_limited",
+    "DeepSeek-V3: keep the m groups with the highest sum of their top ceil(k/m) values of s+b",
+    {
+        ParamSpec::required_integer("m", 1, 65536, "groups kept per token"),
+        ParamSpec::required_integer("groups", 1, 65536, "contiguous expert groups").derived_from("cluster.nodes"),
+    },
+    make<RoutingConstraint, NodeLimited>,
+}};
+
+}  // namespace
+}  // namespace moesim

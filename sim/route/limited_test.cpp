@@ -1,0 +1,103 @@
+// Device-limited (V2) and group-limited (V3) allowed masks, hand-worked.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include "moesim/routing_rules.hpp"
+
+namespace moesim {
+namespace {
+
+using Mask = std::vector<std::uint8_t>;
+
+Mask device_mask(const std::vector<float>& s, const std::vector<std::int32_t>& dev, int D, int M) {
+  Mask allowed(s.size(), 7);
+  LimitedRoutingScratch scratch;
+  device_limited_allowed(s, dev, D, M, scratch, allowed);
+  return allowed;
+}
+
+Mask group_mask(const std::vector<float>& biased, int groups, int M, int k) {
+  Mask allowed(biased.size(), 7);
+  LimitedRoutingScratch scratch;
+  group_limited_allowed(biased, groups, M, k, scratch, allowed);
+  return allowed;
+}
+
+}  // namespace
+
+TEST_CASE("device-limited routing keeps the M devices with the highest expert score",
+          "[routing][limited]") {
+  // Contiguous: d0 {e0 .1, e1 .4}, d1 {e2 .3, e3 .35}, d2 {e4 .4, e5 .05}
+  // device scores .4, .35, .4: d0 and d2 tie, d0 (lower index) wins.
+  const std::vector<float> s{.1f, .4f, .3f, .35f, .4f, .05f};
+  CHECK(device_mask(s, {0, 0, 1, 1, 2, 2}, 3, 1) == Mask{1, 1, 0, 0, 0, 0});
+  CHECK(device_mask(s, {0, 0, 1, 1, 2, 2}, 3, 2) == Mask{1, 1, 0, 0, 1, 1});
+  CHECK(device_mask(s, {0, 0, 1, 1, 2, 2}, 3, 3) == Mask{1, 1, 1, 1, 1, 1});
+  // Round-robin placement: d0 {e0 .1, e3 .35}, d1 {e1 .4, e4 .4}, d2 {e2 .3, e5 .05}.
+  CHECK(device_mask(s, {0, 1, 2, 0, 1, 2}, 3, 1) == Mask{0, 1, 0, 0, 1, 0});
+  CHECK(device_mask(s, {0, 1, 2, 0, 1, 2}, 3, 2) == Mask{1, 1, 0, 1, 1, 0});
+}
+
+TEST_CASE("device-limited routing scores a device by its maximum, not its sum",
+          "[routing][limited]") {
+  // d0 {.3, .3} (sum .6, max .3) loses to d1 {.5, 0} (sum .5, max .5).
+  CHECK(device_mask({.3f, .3f, .5f, .0f}, {0, 0, 1, 1}, 2, 1) == Mask{0, 0, 1, 1});
+}
+
+TEST_CASE("device-limited routing: a device without experts never adds any", "[routing][limited]") {
+  // d1 has no expert (score -inf): with M = 2 the mask is d0 plus d2.
+  CHECK(device_mask({.1f, .2f, .3f}, {0, 0, 2}, 3, 2) == Mask{1, 1, 1});
+  CHECK(device_mask({.1f, .2f, .3f}, {0, 0, 2}, 3, 1) == Mask{0, 0, 1});
+  CHECK_THROWS_AS(device_mask({.1f, .2f}, {0, 3}, 3, 1), std::invalid_argument);
+  CHECK_THROWS_AS(device_mask({.1f, .2f}, {0, 1}, 2, 3), std::invalid_argument);
+}
+
+TEST_CASE("group_top_values is ceil(k/M), 2 for DeepSeek-V3", "[routing][limited]") {
+  CHECK(group_top_values(8, 4) == 2);  // V3: 8 routed experts, 4 groups kept
+  CHECK(group_top_values(6, 4) == 2);
+  CHECK(group_top_values(8, 3) == 3);
+  CHECK(group_top_values(1, 4) == 1);
+}
+
+TEST_CASE("group-limited routing sums the top ceil(k/M) values of s+b per group",
+          "[routing][limited]") {
+  // 4 groups of 2; k=4, M=2 -> sum of the top 2 per group.
+  // g0 {.9, 0} = .9, g1 {.5, .5} = 1.0, g2 {.6, .6} = 1.2, g3 {.1, .1} = .2
+  // -> g2, g1. (A max rule would keep g0 and g2.)
+  const std::vector<float> b{.9f, .0f, .5f, .5f, .6f, .6f, .1f, .1f};
+  CHECK(group_mask(b, 4, 2, 4) == Mask{0, 0, 1, 1, 1, 1, 0, 0});
+  // k=2, M=2 -> top 1 per group, i.e. the maximum: g0 (.9) and g2 (.6).
+  CHECK(group_mask(b, 4, 2, 2) == Mask{1, 1, 0, 0, 1, 1, 0, 0});
+}
+
+TEST_CASE("group-limited routing ties go to the lower group index", "[routing][limited]") {
+  // sums: g0 .9, g1 1.0, g2 .9 (.45 + .45 is exactly .9f), g3 .6 -> g1, then g0 over g2.
+  const std::vector<float> b{.9f, .0f, .5f, .5f, .45f, .45f, .3f, .3f};
+  REQUIRE(.45f + .45f == .9f + .0f);
+  CHECK(group_mask(b, 4, 2, 4) == Mask{1, 1, 1, 1, 0, 0, 0, 0});
+  // Negative s+b (a large negative bias) is scored like any other value.
+  CHECK(group_mask({-1.f, -2.f, -.5f, -3.f}, 2, 1, 2) == Mask{1, 1, 0, 0});
+}
+
+TEST_CASE("group-limited routing then select_topk picks only allowed experts",
+          "[routing][limited]") {
+  // V3 shape scaled down: 16 experts, 8 groups of 2, keep 4 groups, k=8.
+  std::vector<float> b(16);
+  for (int i = 0; i < 16; ++i) b[i] = float((i * 7) % 16) / 16.0f;  // a permutation of levels
+  Mask allowed(16);
+  LimitedRoutingScratch scratch;
+  group_limited_allowed(b, 8, 4, 8, scratch, allowed);
+  // group sums (x16): g0 0+7=7, g1 14+5=19, g2 12+3=15, g3 10+1=11,
+  // g4 8+15=23, g5 6+13=19, g6 4+11=15, g7 2+9=11 -> g4, g1, g5, g2 (g2 ties g6: lower)
+  CHECK(allowed == Mask{0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0});
+  std::vector<std::int32_t> out(8);
+  select_topk(b.data(), allowed.data(), 16, 8, out.data());
+  // allowed values (x16): e2 14, e3 5, e4 12, e5 3, e8 8, e9 15, e10 6, e11 13
+  CHECK(out == std::vector<std::int32_t>{9, 2, 11, 4, 8, 10, 3, 5});
+  CHECK_THROWS_AS(group_limited_allowed(b, 5, 2, 8, scratch, allowed), std::invalid_argument);
+}
+
+}  // namespace moesim
