@@ -23,6 +23,7 @@ struct StrategySpec {
   std::vector<ComponentSpec> balancers;
   ComponentSpec routing;
   ComponentSpec dropper;
+  ComponentSpec placement;  // strategies[i].placement, or else cluster.placement
   std::string normalized;  // JSON text of the filled-in strategy, echoed in results
 };
 

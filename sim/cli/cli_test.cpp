@@ -1,6 +1,7 @@
 // The moesim program end to end: exit codes, messages, files written or not.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <sstream>
 
 #include "../testing/fixtures.hpp"
 
@@ -62,4 +63,47 @@ TEST_CASE("validate accepts every shipped scenario", "[cli]") {
     // tools/demo finds results by the file name.
     CHECK(r.out.find("ok (" + entry.path().stem().string() + ",") != std::string::npos);
   }
+}
+
+TEST_CASE("place reproduces the EPLB README example", "[cli][eplb]") {
+  TempDir dir;
+  // deepseek-ai/EPLB README: two layers, 12 experts, 16 replicas, 4 groups, 2 nodes, 8 GPUs.
+  write_text(dir.file("w.json"), "[[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],"
+                                 " [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27]]");
+  auto r = run_moesim("place --loads " + dir.file("w.json") + " --replicas 16 --groups 4 --nodes 2 --devices 8");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.rfind("{\"phy2log\":[[5,6,5,7,8,4,3,4,10,9,10,2,0,1,11,1],[7,10,6,8,6,11,8,9,2,4,5,1,5,0,3,1]],", 0) == 0);
+  CHECK(r.out.find("\"logcnt\":[[1,2,1,1,2,2,1,1,1,1,2,1],[1,2,1,1,1,2,2,1,2,1,1,1]]") != std::string::npos);
+  write_text(dir.file("bad.json"), "[[1, 2, -3]]");
+  auto bad = run_moesim("place --loads " + dir.file("bad.json") + " --replicas 4 --groups 1 --nodes 1 --devices 2");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("bad.json: /0/2: expected a finite load ≥ 0, got -3") != std::string::npos);
+  auto div = run_moesim("place --loads " + dir.file("w.json") + " --replicas 15 --groups 4 --nodes 2 --devices 8");
+  CHECK(div.exit_code == 2);
+}
+
+TEST_CASE("EPLB lowers rank imbalance and idle fraction on the serving scenario", "[cli][eplb][slow]") {
+  TempDir dir;
+  const std::string scenario = std::string(MOESIM_SOURCE_DIR) + "/scenarios/deepseek-v3-serving.json";
+  auto r = run_moesim("run " + scenario + " -q -o " + dir.file("out") + " --set /steps=40");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto c = run_moesim("compare --csv --metrics rank_imbalance,idle_fraction " + dir.file("out/deepseek-v3-serving/no-eplb.json") +
+                      " " + dir.file("out/deepseek-v3-serving/eplb.json"));
+  // scenario,strategy,rank_imbalance,idle_fraction
+  std::istringstream lines(c.out);
+  std::string header, plain, eplb;
+  std::getline(lines, header);
+  std::getline(lines, plain);
+  std::getline(lines, eplb);
+  auto field = [](const std::string& row, int i) {
+    std::istringstream s(row);
+    std::string f;
+    for (int k = 0; k <= i; ++k) std::getline(s, f, ',');
+    return std::stod(f);
+  };
+  CHECK(field(plain, 2) > 1.0);                      // imbalanced without EPLB
+  CHECK(field(eplb, 2) < 0.6 * field(plain, 2));     // EPLB removes most of it
+  CHECK(field(eplb, 3) < field(plain, 3));           // and devices idle less
 }

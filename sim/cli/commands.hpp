@@ -22,6 +22,7 @@ int run_command(const Args&);
 int validate_command(const Args&);
 int compare_command(const Args&);
 int list_command(const Args&);
+int place_command(const Args&);
 int help_command(const Args&);
 
 // Prints a command's usage and option help to stdout.

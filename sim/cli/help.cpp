@@ -15,6 +15,9 @@ const std::vector<Command>& commands() {
        "side-by-side table of summary metrics", compare_command},
       {"validate", "moesim validate SCENARIO... [--set PATH=VALUE]...", "check scenarios without running them",
        validate_command},
+      {"place", "moesim place --loads FILE --replicas R --groups G --nodes N --devices D",
+       "print DeepSeek EPLB's expert placement (phy2log, log2phy, logcnt) for a layers × experts load matrix",
+       place_command},
       {"list", "moesim list", "every registered component and metric with its parameters", list_command},
       {"help", "moesim help [COMMAND]", "this help, or one command's", help_command},
   };

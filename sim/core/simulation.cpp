@@ -61,7 +61,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
 
   Router router(sc, sc.seed);
   Learner learner(sc, sc.seed);
-  auto placement = build<Placement>(sc.cluster.placement, shape);
+  auto placement = build<Placement>(strategy.placement, shape);
   PlacementMap map = placement->initial(shape);
   std::vector<std::int32_t> device_of_expert;
   primary_devices(map, device_of_expert);

@@ -192,7 +192,19 @@ LearningSpec read_learning(JsonReader& r) {
   return l;
 }
 
-StrategySpec read_strategy(JsonReader& r, const Shape& shape) {
+// "placement": "eplb" is shorthand for {"type": "eplb"} with default parameters.
+ComponentSpec read_placement(JsonReader& parent, const Shape& shape, const std::string& def) {
+  const Json* placement = parent.take("placement");
+  if (placement && !placement->is_string() && !placement->is_object())
+    parent.fail("placement", fmt::format("expected a placement name ({}) or an object {{\"type\": ...}}, got {}",
+                                         fmt::join(PlacementRegistry::instance().names(), ", "), json_type(*placement)));
+  const Json shorthand = placement && placement->is_string() ? Json{{"type", *placement}} : Json::object();
+  JsonReader reader = placement && placement->is_object() ? parent.object("placement")
+                                                          : parent.object_from("placement", shorthand);
+  return read_component<Placement>(reader, "type", def, shape, "placement");
+}
+
+StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpec& cluster_placement) {
   StrategySpec st;
   st.name = r.name("name");
   for (JsonReader& b : r.objects("balancers", false)) {
@@ -202,6 +214,9 @@ StrategySpec read_strategy(JsonReader& r, const Shape& shape) {
   st.routing = read_component<RoutingConstraint>(routing, "type", "none", shape, "routing constraint");
   JsonReader dropper = r.object("dropper");
   st.dropper = read_component<Dropper>(dropper, "type", "none", shape, "dropper");
+  // A strategy may place experts its own way (e.g. with and without EPLB);
+  // by default it uses the cluster's placement.
+  st.placement = r.has("placement") ? read_placement(r, shape, "contiguous") : cluster_placement;
   r.finish();
   st.normalized = r.out().dump();
   return st;
@@ -242,20 +257,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   sc.learning = read_learning(learning);
 
   sc.cluster.hardware = read_hardware(cluster, sc.shape);
-  // "placement": "eplb" is shorthand for {"type": "eplb"} with default parameters.
-  const Json* placement = cluster.take("placement");
-  if (placement && !placement->is_string() && !placement->is_object())
-    cluster.fail("placement", fmt::format("expected a placement name ({}) or an object {{\"type\": ...}}, got {}",
-                                          fmt::join(PlacementRegistry::instance().names(), ", "), json_type(*placement)));
-  const Json shorthand = placement && placement->is_string() ? Json{{"type", *placement}} : Json::object();
-  JsonReader placement_reader = placement && placement->is_object() ? cluster.object("placement")
-                                                                     : cluster.object_from("placement", shorthand);
-  sc.cluster.placement = read_component<Placement>(placement_reader, "type", "contiguous", sc.shape, "placement");
+  sc.cluster.placement = read_placement(cluster, sc.shape, "contiguous");
   cluster.finish();
 
   auto strategies = r.objects("strategies", true);
   for (JsonReader& s : strategies) {
-    sc.strategies.push_back(read_strategy(s, sc.shape));
+    sc.strategies.push_back(read_strategy(s, sc.shape, sc.cluster.placement));
     for (std::size_t i = 0; i + 1 < sc.strategies.size(); ++i)
       if (sc.strategies[i].name == sc.strategies.back().name)
         s.fail("name", fmt::format("duplicate strategy name '{}' (also /strategies/{}); names must be unique",
