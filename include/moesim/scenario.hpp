@@ -27,8 +27,6 @@ struct StrategySpec {
   std::string normalized;  // JSON text of the filled-in strategy, echoed in results
 };
 
-enum class ScoreFunction { softmax, sigmoid };
-
 struct ModelSpec {
   ScoreFunction score = ScoreFunction::sigmoid;
   bool normalize_gates = false;  // softmax only; sigmoid gates are always normalised (V3)

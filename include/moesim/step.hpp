@@ -6,6 +6,8 @@
 
 namespace moesim {
 
+enum class ScoreFunction { softmax, sigmoid };
+
 // Model, batch and cluster dimensions: everything a component needs to size
 // its buffers and check its parameters.
 struct Shape {
@@ -19,6 +21,7 @@ struct Shape {
   int devices_per_node = 1;// G
   int domains = 0;         // C (synthetic source), 0 if unknown
   int steps = 0;           // steps in the run (a trace must hold this many)
+  ScoreFunction score = ScoreFunction::sigmoid;
 
   int tokens() const { return sequences * seq_len; }
   int devices() const { return nodes * devices_per_node; }

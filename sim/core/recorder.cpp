@@ -13,7 +13,17 @@ void add(std::vector<double>& into, const std::vector<double>& v) {
 }
 }  // namespace
 
-Recorder::Recorder(const Scenario& sc, const StrategySpec&) : sc_(sc) {
+Recorder::Recorder(const Scenario& sc, const std::vector<std::unique_ptr<Balancer>>& balancers) : sc_(sc) {
+  // One series per balancer loss; a name used twice gets a suffix (_2, _3, …).
+  for (const auto& b : balancers) {
+    std::string name = b->series_name();
+    if (!name.empty()) {
+      const std::string base = name;
+      for (int n = 2; std::find(loss_series_.begin(), loss_series_.end(), name) != loss_series_.end(); ++n)
+        name = base + "_" + std::to_string(n);
+    }
+    loss_series_.push_back(name);
+  }
   const int E = sc.shape.experts;
   routed_total_.assign(E, 0.0);
   processed_total_.assign(E, 0.0);
@@ -65,7 +75,8 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
   s["drop_rate"].push_back(double(data.dropped) / assignments);
   s["token_drop_rate"].push_back(double(data.tokens_fully_dropped) / shape.tokens());
   s["quality_loss"].push_back(losses.quality);
-  for (std::size_t i = 0; i < balancers.size(); ++i) s[balancers[i]->series_name()].push_back(losses.balance[i]);
+  for (std::size_t i = 0; i < balancers.size(); ++i)
+    if (!loss_series_[i].empty()) s[loss_series_[i]].push_back(losses.balance[i]);
   s["bias_min"].push_back(*std::min_element(bias.begin(), bias.end()));
   s["bias_max"].push_back(*std::max_element(bias.begin(), bias.end()));
   s["bias_mean"].push_back(std::accumulate(bias.begin(), bias.end(), 0.0) / bias.size());

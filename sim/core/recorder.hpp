@@ -18,13 +18,14 @@ struct StepLosses {
 
 class Recorder {
  public:
-  Recorder(const Scenario& scenario, const StrategySpec& strategy);
+  Recorder(const Scenario& scenario, const std::vector<std::unique_ptr<Balancer>>& balancers);
   void record(const StepData& data, std::span<const float> bias, const StepLosses& losses,
               const std::vector<std::unique_ptr<Balancer>>& balancers, const StepTiming& timing);
   Result finish(std::span<const float> bias);
 
  private:
   const Scenario& sc_;
+  std::vector<std::string> loss_series_;  // per balancer; empty: not recorded
   Result result_;
   int steps_seen_ = 0;
   double maxvio_batch_sum_ = 0, maxvio_seq_sum_ = 0, quality_window_sum_ = 0;

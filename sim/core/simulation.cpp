@@ -11,6 +11,7 @@
 #include "../cluster/traffic.hpp"
 #include "counting.hpp"
 #include "moesim/components.hpp"
+#include "moesim/scores.hpp"
 #include "recorder.hpp"
 
 namespace moesim {
@@ -26,24 +27,6 @@ std::unique_ptr<Interface> build(const ComponentSpec& spec, const Shape& shape) 
 void primary_devices(const PlacementMap& map, std::vector<std::int32_t>& dev) {
   dev.resize(map.logcnt.size());
   for (std::size_t e = 0; e < dev.size(); ++e) dev[e] = map.device_of_slot(map.log2phy[e][0]);
-}
-
-// Backward through the score function: softmax ∂s_i/∂z_j = s_i(δ_ij − s_j),
-// sigmoid ∂s_i/∂z_i = s_i(1 − s_i). Adds into grad_z.
-void scores_backward(ScoreFunction f, const std::vector<float>& s, const std::vector<float>& grad_s, int T, int E,
-                     std::vector<float>& grad_z) {
-  for (int t = 0; t < T; ++t) {
-    const float* st = &s[std::size_t(t) * E];
-    const float* gs = &grad_s[std::size_t(t) * E];
-    float* gz = &grad_z[std::size_t(t) * E];
-    if (f == ScoreFunction::softmax) {
-      double dot = 0.0;
-      for (int e = 0; e < E; ++e) dot += double(gs[e]) * st[e];
-      for (int e = 0; e < E; ++e) gz[e] += float(st[e] * (gs[e] - dot));
-    } else {
-      for (int e = 0; e < E; ++e) gz[e] += gs[e] * st[e] * (1.0f - st[e]);
-    }
-  }
 }
 
 }  // namespace
@@ -77,7 +60,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     grad_z.resize(std::size_t(T) * E);
     grad_w.resize(std::size_t(E) * d);
   }
-  Recorder recorder(sc, strategy);
+  Recorder recorder(sc, balancers);
 
   for (int step = 0; step < sc.steps; ++step) {
     data.step = step;
@@ -101,7 +84,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     for (auto& b : balancers) losses.balance.push_back(b->loss(data, shape, grads));
     if (sc.train) {
       // z = W·x ⇒ ∂L/∂W = (∂L/∂z)ᵀ·x; one plain SGD step (MODEL.md §3).
-      scores_backward(sc.model.score, data.s, grad_s, T, E, grad_z);
+      scores_backward(sc.model.score, data.s, grad_s, grad_z, T, E);
       std::fill(grad_w.begin(), grad_w.end(), 0.0f);
       for (int t = 0; t < T; ++t) {  // grad_w is d×E like W
         const float* gz = &grad_z[std::size_t(t) * E];

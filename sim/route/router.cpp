@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "moesim/rng.hpp"
+#include "moesim/scores.hpp"
 #include "moesim/routing_rules.hpp"
 
 namespace moesim {
@@ -30,22 +31,7 @@ void Router::logits(StepData& data) const {
 }
 
 void Router::scores(StepData& data) const {
-  const int T = shape_.tokens(), E = shape_.experts;
-  const bool softmax = model_.score == ScoreFunction::softmax;
-#pragma omp parallel for schedule(static)
-  for (int t = 0; t < T; ++t) {
-    const float* z = &data.z[std::size_t(t) * E];
-    float* s = &data.s[std::size_t(t) * E];
-    if (softmax) {  // max-shifted for stability
-      float m = z[0];
-      for (int e = 1; e < E; ++e) m = std::max(m, z[e]);
-      float sum = 0.0f;
-      for (int e = 0; e < E; ++e) sum += (s[e] = std::exp(z[e] - m));
-      for (int e = 0; e < E; ++e) s[e] /= sum;
-    } else {
-      for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-z[e]));
-    }
-  }
+  compute_scores(model_.score, data.z, data.s, shape_.tokens(), shape_.experts);
 }
 
 void Router::select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,

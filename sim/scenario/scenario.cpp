@@ -243,6 +243,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   sc.shape = read_shape(model, batch, cluster);
   sc.shape.steps = sc.steps;
   sc.model = read_model(model);
+  sc.shape.score = sc.model.score;
   model.finish();
   batch.finish();
 

@@ -1,0 +1,152 @@
+// Auxiliary balance losses (MODEL.md §4). Every level has the form
+// L = α·Σ_i w_i·P_i, with load weights w from routed counts (constants, as in
+// the frameworks) and the pooled affinity P:
+//   expert (Switch/GShard, DeepSeek-V2 α1):  w_i = f_i = E/(k·n)·c_i
+//   device (DeepSeek-V2 α2):                 w_i = f'_{dev(i)} = mean of f over the device
+//   comm   (DeepSeek-V2 α3):                 w_i = f''_{dev(i)} = D/(M·n)·sent_{dev(i)}
+// over a scope: the batch, each sequence (DeepSeek-V3 sequence-wise, averaged
+// over sequences), or counts accumulated over `window` steps (Qwen global-batch).
+// Devices are the contiguous expert blocks of training (expert i on device i/(E/D)).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "moesim/components.hpp"
+#include "pooled_affinity.hpp"
+
+namespace moesim {
+namespace {
+
+enum class Level { expert, device, comm };
+enum class Scope { batch, sequence, global };
+
+class AuxLoss final : public Balancer {
+ public:
+  AuxLoss(const Params& p, const Shape& s)
+      : shape_(s),
+        alpha_(p.real("alpha")),
+        level_name_(p.str("level")),
+        scope_name_(p.str("scope")),
+        level_(level_name_ == "device" ? Level::device : level_name_ == "comm" ? Level::comm : Level::expert),
+        scope_(scope_name_ == "sequence" ? Scope::sequence : scope_name_ == "global" ? Scope::global : Scope::batch),
+        window_(int(p.integer("window"))),
+        per_device_(s.experts / s.devices()),
+        history_counts_(std::size_t(window_) * s.experts, 0.0),
+        history_sent_(std::size_t(window_) * s.devices(), 0.0),
+        history_tokens_(window_, 0.0) {}
+
+  std::string series_name() const override { return fmt::format("aux_loss_{}_{}", level_name_, scope_name_); }
+
+  double loss(const StepData& data, const Shape& s, const LossGrad& grad) override {
+    const int T = s.tokens(), L = s.seq_len, B = s.sequences;
+    switch (scope_) {
+      case Scope::batch:
+        count(data, 0, T, counts_, sent_);
+        return term(data, 0, T, counts_, sent_, T, grad, 1.0);
+      case Scope::sequence: {
+        double total = 0.0;
+        for (int n = 0; n < B; ++n) {
+          count(data, n * L, (n + 1) * L, counts_, sent_);
+          total += term(data, n * L, (n + 1) * L, counts_, sent_, L, grad, 1.0 / B);
+        }
+        return total / B;
+      }
+      case Scope::global: {
+        count(data, 0, T, counts_, sent_);
+        const int slot = step_++ % window_;
+        std::copy(counts_.begin(), counts_.end(), history_counts_.begin() + std::size_t(slot) * s.experts);
+        std::copy(sent_.begin(), sent_.end(), history_sent_.begin() + std::size_t(slot) * s.devices());
+        history_tokens_[slot] = T;
+        sum_rows(history_counts_, s.experts, counts_);
+        sum_rows(history_sent_, s.devices(), sent_);
+        const double tokens = std::accumulate(history_tokens_.begin(), history_tokens_.end(), 0.0);
+        return term(data, 0, T, counts_, sent_, tokens, grad, 1.0);
+      }
+    }
+    return 0.0;
+  }
+
+ private:
+  // Routed counts per expert, and tokens sending to each device (a token
+  // counts once per device holding at least one of its experts), over [t0, t1).
+  void count(const StepData& data, int t0, int t1, std::vector<double>& c, std::vector<double>& sent) const {
+    const int k = shape_.top_k, D = shape_.devices();
+    c.assign(shape_.experts, 0.0);
+    sent.assign(D, 0.0);
+    for (int t = t0; t < t1; ++t) {
+      int first_devices[64];  // devices hit by this token (k ≤ 64)
+      int hits = 0;
+      for (int r = 0; r < k; ++r) {
+        const int e = data.expert[std::size_t(t) * k + r];
+        c[e] += 1.0;
+        const int d = e / per_device_;
+        bool dup = false;
+        for (int h = 0; h < hits; ++h) dup = dup || first_devices[h] == d;
+        if (!dup) first_devices[hits++] = d, sent[d] += 1.0;
+      }
+    }
+  }
+
+  static void sum_rows(const std::vector<double>& rows, int width, std::vector<double>& out) {
+    out.assign(width, 0.0);
+    for (std::size_t r = 0; r < rows.size() / width; ++r)
+      for (int i = 0; i < width; ++i) out[i] += rows[r * width + i];
+  }
+
+  // α·Σ_i w_i·P_i over tokens [t0, t1); counts were taken over `n` tokens.
+  double term(const StepData& data, int t0, int t1, const std::vector<double>& c, const std::vector<double>& sent,
+              double n, const LossGrad& grad, double scale) {
+    const int E = shape_.experts, D = shape_.devices(), k = shape_.top_k;
+    weights_.assign(E, 0.0);
+    for (int i = 0; i < E; ++i) weights_[i] = E / (k * n) * c[i];  // f_i
+    if (level_ == Level::device) {
+      for (int d = 0; d < D; ++d) {
+        double mean = 0.0;
+        for (int i = d * per_device_; i < (d + 1) * per_device_; ++i) mean += weights_[i];
+        mean /= per_device_;
+        for (int i = d * per_device_; i < (d + 1) * per_device_; ++i) weights_[i] = mean;
+      }
+    } else if (level_ == Level::comm) {
+      // f''_d = D/(M·n)·sent_d, with M the mean number of devices a token
+      // reaches (= the device limit M of V2 when every token uses M devices),
+      // so that f'' is 1 on every device when traffic is balanced.
+      const double total = std::accumulate(sent.begin(), sent.end(), 0.0);
+      for (int i = 0; i < E; ++i) weights_[i] = total > 0 ? D * sent[i / per_device_] / total : 0.0;
+    }
+    pooled_affinity(shape_.score, data.s, E, t0, t1, pooled_);
+    double value = 0.0;
+    for (int i = 0; i < E; ++i) value += weights_[i] * pooled_[i];
+    if (!grad.s.empty()) {
+      for (double& w : weights_) w *= scale * alpha_ / (t1 - t0);  // ∂L/∂s'_{t,i}
+      add_pooled_gradient(shape_.score, data.s, E, t0, t1, weights_, grad.s);
+    }
+    return alpha_ * value;
+  }
+
+  Shape shape_;
+  double alpha_;
+  std::string level_name_, scope_name_;
+  Level level_;
+  Scope scope_;
+  int window_, per_device_;
+  int step_ = 0;
+  std::vector<double> counts_, sent_, weights_, pooled_;
+  std::vector<double> history_counts_, history_sent_, history_tokens_;
+};
+
+const Registration<Balancer> registration{{
+    "aux_loss",
+    "auxiliary balance loss α·Σ f·P (Switch/GShard; DeepSeek-V2 expert/device/comm; V3 sequence-wise)",
+    {
+        ParamSpec::real("alpha", 0.01, 0.0, 1e6, "loss weight α"),
+        ParamSpec::choice("level", {"expert", "device", "comm"}, "what is balanced: experts, devices, or traffic"),
+        ParamSpec::choice("scope", {"batch", "sequence", "global"},
+                          "counts per step, per sequence (averaged), or accumulated over `window` steps"),
+        ParamSpec::integer("window", 10, 1, 100000, "steps accumulated by scope global"),
+    },
+    make<Balancer, AuxLoss>,
+}};
+
+}  // namespace
+}  // namespace moesim

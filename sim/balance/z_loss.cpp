@@ -1,0 +1,42 @@
+// Router z-loss (ST-MoE, Zoph et al. 2022, eq. 5): β·mean_t(logsumexp(z_t)²).
+#include <algorithm>
+#include <cmath>
+
+#include "moesim/components.hpp"
+
+namespace moesim {
+namespace {
+
+class ZLoss final : public Balancer {
+ public:
+  ZLoss(const Params& p, const Shape&) : beta_(p.real("beta")) {}
+  std::string series_name() const override { return "z_loss"; }
+
+  double loss(const StepData& data, const Shape& s, const LossGrad& grad) override {
+    const int T = s.tokens(), E = s.experts;
+    double total = 0.0;
+    for (int t = 0; t < T; ++t) {
+      const float* z = &data.z[std::size_t(t) * E];
+      const double m = *std::max_element(z, z + E);
+      double sum = 0.0;
+      for (int i = 0; i < E; ++i) sum += std::exp(z[i] - m);
+      const double lse = m + std::log(sum);
+      total += lse * lse;
+      if (grad.z.empty()) continue;
+      // ∂/∂z_j of β·lse²/T = 2β·lse·softmax(z)_j / T.
+      const double c = 2.0 * beta_ * lse / T;
+      for (int i = 0; i < E; ++i) grad.z[std::size_t(t) * E + i] += float(c * std::exp(z[i] - m) / sum);
+    }
+    return beta_ * total / T;
+  }
+
+ private:
+  double beta_;
+};
+
+const Registration<Balancer> registration{{
+    "z_loss", "router z-loss β·mean(logsumexp(z)²) (ST-MoE); keeps logits small",
+    {ParamSpec::real("beta", 0.001, 0.0, 1e6, "loss weight β")}, make<Balancer, ZLoss>}};
+
+}  // namespace
+}  // namespace moesim

@@ -1,0 +1,42 @@
+#include "moesim/scores.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moesim {
+
+void compute_scores(ScoreFunction f, std::span<const float> zs, std::span<float> ss, int T, int E) {
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* z = &zs[std::size_t(t) * E];
+    float* s = &ss[std::size_t(t) * E];
+    if (f == ScoreFunction::softmax) {
+      const float m = *std::max_element(z, z + E);
+      float sum = 0.0f;
+      for (int e = 0; e < E; ++e) sum += (s[e] = std::exp(z[e] - m));
+      const float inv = 1.0f / sum;
+      for (int e = 0; e < E; ++e) s[e] *= inv;
+    } else {
+      for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-z[e]));
+    }
+  }
+}
+
+void scores_backward(ScoreFunction f, std::span<const float> ss, std::span<const float> gs,
+                     std::span<float> gz, int T, int E) {
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* s = &ss[std::size_t(t) * E];
+    const float* g = &gs[std::size_t(t) * E];
+    float* out = &gz[std::size_t(t) * E];
+    if (f == ScoreFunction::softmax) {
+      double dot = 0.0;
+      for (int e = 0; e < E; ++e) dot += double(g[e]) * s[e];
+      for (int e = 0; e < E; ++e) out[e] += float(s[e] * (g[e] - dot));
+    } else {
+      for (int e = 0; e < E; ++e) out[e] += g[e] * s[e] * (1.0f - s[e]);
+    }
+  }
+}
+
+}  // namespace moesim
