@@ -107,3 +107,21 @@ TEST_CASE("EPLB lowers rank imbalance and idle fraction on the serving scenario"
   CHECK(field(eplb, 2) < 0.6 * field(plain, 2));     // EPLB removes most of it
   CHECK(field(eplb, 3) < field(plain, 3));           // and devices idle less
 }
+
+TEST_CASE("a diverging router stops with exit 2 naming the step and /model/lr, and writes nothing", "[cli]") {
+  TempDir dir;
+  write_text(dir.file("s.json"), tiny_scenario_text(R"({"steps":60,"model":{"lr":1e6},
+      "strategies":[{"name":"a","balancers":[{"type":"aux_loss","alpha":1}]}]})"));
+  auto r = run_moesim("run " + dir.file("s.json") + " -o " + dir.file("out"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(dir.file("s.json") + ": /model/lr: strategy 'a': the router diverged at step ") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.file("out/tiny/a.json")));
+}
+
+TEST_CASE("--threads does not change the result", "[cli]") {
+  TempDir dir;
+  write_text(dir.file("s.json"), tiny_scenario_text(R"({"batch":{"sequences":8,"seq_len":32}})"));
+  REQUIRE(run_moesim("run " + dir.file("s.json") + " -q --threads 1 -o " + dir.file("one")).exit_code == 0);
+  REQUIRE(run_moesim("run " + dir.file("s.json") + " -q --threads 2 -o " + dir.file("two")).exit_code == 0);
+  CHECK(read_text(dir.file("one/tiny/plain.json")) == read_text(dir.file("two/tiny/plain.json")));
+}

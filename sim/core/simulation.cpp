@@ -29,6 +29,9 @@ void primary_devices(const PlacementMap& map, std::vector<std::int32_t>& dev) {
   for (std::size_t e = 0; e < dev.size(); ++e) dev[e] = map.device_of_slot(map.log2phy[e][0]);
 }
 
+// |z| beyond which the router counts as diverged (see the check in the loop).
+constexpr float kDivergedLogit = 20.0f;
+
 }  // namespace
 
 Result simulate(const Scenario& sc, const StrategySpec& strategy, const ProgressFn& progress) {
@@ -96,6 +99,15 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
         }
       }
       auto& W = router.weights();
+      // Unstable SGD shows as logits growing without bound (stable runs stay
+      // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
+      float max_logit = 0.0f;
+      for (float v : data.z) max_logit = std::max(max_logit, std::abs(v));
+      if (max_logit > kDivergedLogit)
+        throw DivergenceError(step, fmt::format("the router diverged at step {}: logits reached |z| = {:.3g} and the "
+                                                "scores saturate; lower /model/lr (now {}) or the balancers' "
+                                                "alpha/beta (plain SGD needs lr·alpha ≲ 2.5, MODEL.md §3)",
+                                                step, max_logit, sc.model.lr));
       bool finite = std::isfinite(losses.quality);
       for (double l : losses.balance) finite = finite && std::isfinite(l);
       for (std::size_t i = 0; i < W.size(); ++i) {
@@ -108,6 +120,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
                                                 "needs lr·alpha ≲ 2.5 (MODEL.md §3)",
                                                 step, sc.model.lr));
       learner.update_competence(data);
+
     }
     for (auto& b : balancers) b->end_of_step(data, shape, bias);
     recorder.record(data, bias, losses, balancers, timing);
