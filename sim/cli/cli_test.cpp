@@ -118,7 +118,7 @@ TEST_CASE("a diverging router stops with exit 2 naming the step and /model/lr, a
   CHECK_FALSE(fs::exists(dir.file("out/tiny/a.json")));
 }
 
-TEST_CASE("--threads does not change the result", "[cli]") {
+TEST_CASE("the thread count does not change the result (--threads)", "[cli]") {
   TempDir dir;
   write_text(dir.file("s.json"), tiny_scenario_text(R"({"batch":{"sequences":8,"seq_len":32}})"));
   REQUIRE(run_moesim("run " + dir.file("s.json") + " -q --threads 1 -o " + dir.file("one")).exit_code == 0);

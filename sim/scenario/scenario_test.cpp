@@ -63,7 +63,7 @@ TEST_CASE("errors name the file, the JSON pointer, what was expected and the val
   CHECK(error_of(ok, {"/strategies/5/name=z"}).find("index 5 is past the end") != std::string::npos);
 }
 
-TEST_CASE("--set overrides values by JSON pointer, parsed as JSON or else as a string", "[scenario]") {
+TEST_CASE("overrides (--set) set values by JSON pointer, parsed as JSON or else as a string", "[scenario]") {
   Scenario sc = parse_scenario(testing::tiny_scenario_text(), "s.json",
                                {"/steps=50", "/mode=inference", "/strategies/0/name=renamed", "/stream/zipf=0"});
   CHECK(sc.steps == 50);
