@@ -22,6 +22,8 @@ TEST_CASE("run writes one result per strategy; compare tabulates them", "[cli]")
   CHECK(c.out.find("\na ") != std::string::npos);
   auto j = run_moesim("compare --json --metrics drop_rate " + dir.file("out/tiny/a.json"));
   CHECK(j.out.find("\"drop_rate\": 0.0") != std::string::npos);
+  auto md = run_moesim("compare --markdown --metrics drop_rate,tokens " + dir.file("out/tiny/a.json"));
+  CHECK(md.out == "| strategy | drop_rate | tokens |\n|---|---:|---:|\n| a | 0 | 384 |\n");
   auto bad = run_moesim("compare --metrics nope " + dir.file("out/tiny/a.json"));
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("unknown metric 'nope'; valid values are: tokens, maxvio_batch") != std::string::npos);

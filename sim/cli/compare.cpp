@@ -46,7 +46,8 @@ int compare_command(const Args& args) {
       ("result", po::value<std::vector<std::string>>()->required(), "result files")
       ("metrics", po::value<std::string>(), "comma-separated summary metrics to show (see 'moesim list')")
       ("json", po::bool_switch(), "print the table as JSON")
-      ("csv", po::bool_switch(), "print the table as CSV");
+      ("csv", po::bool_switch(), "print the table as CSV")
+      ("markdown", po::bool_switch(), "print the table as Markdown (best per column in bold)");
   po::positional_options_description positional;
   positional.add("result", -1);
   po::variables_map vm;
@@ -97,7 +98,9 @@ int compare_command(const Args& args) {
     return 0;
   }
 
-  // Aligned table; '*' marks the best value per column (by the metric's direction).
+  // Aligned table; '*' marks the best value per column (by the metric's direction),
+  // or bold in Markdown.
+  const bool markdown = vm["markdown"].as<bool>();
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"strategy"});
   for (const auto& m : metrics) rows[0].push_back(m);
@@ -110,12 +113,23 @@ int compare_command(const Args& args) {
     const bool differ = std::any_of(results.begin(), results.end(), [&](const auto& r) { return value(r, m) != best; });
     for (std::size_t i = 0; i < results.size(); ++i) {
       auto v = value(results[i], m);
-      rows[i + 1].push_back(!v ? "-" : cell(*v) + (differ && results.size() > 1 && *v == *best ? "*" : " "));
+      const bool is_best = v && differ && results.size() > 1 && *v == *best;
+      if (markdown) rows[i + 1].push_back(!v ? "-" : is_best ? "**" + cell(*v) + "**" : cell(*v));
+      else rows[i + 1].push_back(!v ? "-" : cell(*v) + (is_best ? "*" : " "));
     }
   }
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& row : rows)
     for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  if (markdown) {
+    std::string separator = "|---|";  // strategy column left-aligned, numbers right-aligned
+    for (std::size_t c = 1; c < rows[0].size(); ++c) separator += "---:|";
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      fmt::print("| {} |\n", fmt::join(rows[r], " | "));
+      if (r == 0) fmt::print("{}\n", separator);
+    }
+    return 0;
+  }
   for (const auto& row : rows) {
     std::string line = fmt::format("{:<{}}", row[0], width[0]);
     for (std::size_t c = 1; c < row.size(); ++c) line += fmt::format("  {:>{}}", row[c], width[c]);

@@ -45,15 +45,8 @@ Json parse_json(const std::string& text, const std::string& file) {
   }
 }
 
-// --set POINTER=VALUE: VALUE is JSON if it parses as JSON, else a string.
-void apply_override(Json& root, const std::string& file, const std::string& assignment) {
-  auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0 || assignment[0] != '/')
-    throw InputError("--set " + assignment, "",
-                     "expected POINTER=VALUE with a JSON pointer such as /steps=50 or /strategies/0/dropper/cf=1.5");
-  std::string pointer = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  Json value = Json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;
+// Sets one value at a concrete JSON pointer.
+void set_one(Json& root, const std::string& file, const std::string& pointer, const Json& value) {
   try {
     Json::json_pointer ptr(pointer);
     // Walk the pointer: arrays may only be indexed within bounds, or appended
@@ -90,6 +83,49 @@ std::string resolve_path(const std::string& scenario_file, const std::string& pa
   namespace fs = std::filesystem;
   if (fs::path(path).is_absolute()) return path;
   return (fs::path(scenario_file).parent_path() / path).lexically_normal().string();
+}
+
+// Expands `*` tokens of a pointer to every index of an array (or key of an
+// object) present in the document: /strategies/*/dropper/cf.
+void expand(const Json& node, const std::vector<std::string>& tokens, std::size_t i, const std::string& prefix,
+            std::vector<std::string>& out) {
+  if (i == tokens.size()) {
+    out.push_back(prefix);
+    return;
+  }
+  if (tokens[i] != "*") {
+    const Json* child = nullptr;
+    if (node.is_object() && node.contains(tokens[i])) child = &node[tokens[i]];
+    static const Json null;
+    expand(child ? *child : null, tokens, i + 1, prefix + "/" + tokens[i], out);
+    return;
+  }
+  if (node.is_array())
+    for (std::size_t k = 0; k < node.size(); ++k) expand(node[k], tokens, i + 1, prefix + "/" + std::to_string(k), out);
+  else if (node.is_object())
+    for (const auto& [key, child] : node.items()) expand(child, tokens, i + 1, prefix + "/" + key, out);
+}
+
+// --set POINTER=VALUE: VALUE is JSON if it parses as JSON, else a string.
+void apply_override(Json& root, const std::string& file, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0 || assignment[0] != '/')
+    throw InputError("--set " + assignment, "",
+                     "expected POINTER=VALUE with a JSON pointer such as /steps=50 or /strategies/0/dropper/cf=1.5");
+  const std::string pointer = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  Json value = Json::parse(text, nullptr, false);
+  if (value.is_discarded()) value = text;
+  if (pointer.find("/*") == std::string::npos) return set_one(root, file, pointer, value);
+  std::vector<std::string> tokens, targets;
+  for (std::size_t start = 1; start <= pointer.size();) {
+    const auto slash = pointer.find('/', start);
+    tokens.push_back(pointer.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  expand(root, tokens, 0, "", targets);
+  if (targets.empty()) throw InputError(file, pointer, "--set: the wildcard '*' matches nothing in this scenario");
+  for (const auto& target : targets) set_one(root, file, target, value);
 }
 
 // Reads `{"type": ..., params...}` for a registered component and checks it

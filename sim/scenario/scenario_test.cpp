@@ -84,3 +84,14 @@ TEST_CASE("sources other than synthetic need inference mode", "[scenario]") {
         "s.json: /mode: must be \"inference\" with source \"static\": only the synthetic source has hidden vectors to "
         "train the router on");
 }
+
+TEST_CASE("a * in an override's pointer sets the field in every array entry", "[scenario]") {
+  Scenario sc = parse_scenario(
+      testing::tiny_scenario_text(R"({"strategies":[{"name":"a","dropper":{"type":"capacity"}},
+                                                  {"name":"b","dropper":{"type":"capacity","cf":2}}]})"),
+      "s.json", {"/strategies/*/dropper/cf=1.25"});
+  CHECK(sc.strategies[0].dropper.params.real("cf") == 1.25);
+  CHECK(sc.strategies[1].dropper.params.real("cf") == 1.25);
+  CHECK(error_of(testing::tiny_scenario_text(), {"/strategies/0/balancers/*/alpha=1"}) ==
+        "s.json: /strategies/0/balancers/*/alpha: --set: the wildcard '*' matches nothing in this scenario");
+}
