@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -62,10 +63,17 @@ int compare_command(const Args& args) {
     if (!find_metric(m))
       throw InputError("--metrics", "", fmt::format("unknown metric '{}'; valid values are: {}", m, fmt::join(valid, ", ")));
 
+  // Rows are named by strategy; by scenario/strategy when several scenarios
+  // are compared; and by their folder (a sweep configuration) when names repeat.
   auto label = [&](const ResultSummary& r) {
-    bool one_scenario = std::all_of(results.begin(), results.end(),
-                                    [&](const ResultSummary& o) { return o.scenario == results[0].scenario; });
-    return one_scenario ? r.strategy : r.scenario + "/" + r.strategy;
+    const bool one_scenario = std::all_of(results.begin(), results.end(),
+                                          [&](const ResultSummary& o) { return o.scenario == results[0].scenario; });
+    const auto same = std::count_if(results.begin(), results.end(), [&](const ResultSummary& o) {
+      return o.scenario == r.scenario && o.strategy == r.strategy;
+    });
+    std::string name = one_scenario ? r.strategy : r.scenario + "/" + r.strategy;
+    if (same > 1) name = std::filesystem::path(r.path).parent_path().filename().string() + "/" + name;
+    return name;
   };
   auto value = [](const ResultSummary& r, const std::string& m) -> std::optional<double> {
     const double* v = r.summary.find(m);
@@ -101,6 +109,7 @@ int compare_command(const Args& args) {
   // Aligned table; '*' marks the best value per column (by the metric's direction),
   // or bold in Markdown.
   const bool markdown = vm["markdown"].as<bool>();
+  bool any_best = false;
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"strategy"});
   for (const auto& m : metrics) rows[0].push_back(m);
@@ -114,6 +123,7 @@ int compare_command(const Args& args) {
     for (std::size_t i = 0; i < results.size(); ++i) {
       auto v = value(results[i], m);
       const bool is_best = v && differ && results.size() > 1 && *v == *best;
+      any_best = any_best || is_best;
       if (markdown) rows[i + 1].push_back(!v ? "-" : is_best ? "**" + cell(*v) + "**" : cell(*v));
       else rows[i + 1].push_back(!v ? "-" : cell(*v) + (is_best ? "*" : " "));
     }
@@ -135,7 +145,7 @@ int compare_command(const Args& args) {
     for (std::size_t c = 1; c < row.size(); ++c) line += fmt::format("  {:>{}}", row[c], width[c]);
     fmt::print("{}\n", line);
   }
-  if (results.size() > 1) fmt::print("(* best in column)\n");
+  if (any_best) fmt::print("(* best in column)\n");
   return 0;
 }
 
