@@ -16,16 +16,37 @@ Router::Router(const Scenario& scenario, std::uint64_t seed) : shape_(scenario.s
 }
 
 void Router::logits(StepData& data) const {
+  // z = x·W over a register tile of kTokens tokens × kExperts experts: each
+  // W row chunk loaded once serves kTokens tokens. Every z[t,e] still sums
+  // over i = 0..d−1 in order, so tiling and threads never change a bit.
+  constexpr int kTokens = 4, kExperts = 64;
   const int T = shape_.tokens(), E = shape_.experts, d = shape_.hidden;
+  const int blocks = (T + kTokens - 1) / kTokens;
 #pragma omp parallel for schedule(static)
-  for (int t = 0; t < T; ++t) {
-    const float* x = &data.x[std::size_t(t) * d];
-    float* z = &data.z[std::size_t(t) * E];
-    std::fill(z, z + E, 0.0f);
-    for (int i = 0; i < d; ++i) {
-      const float xi = x[i];
-      const float* w = &W_[std::size_t(i) * E];
-      for (int e = 0; e < E; ++e) z[e] += xi * w[e];
+  for (int b = 0; b < blocks; ++b) {
+    const int t0 = b * kTokens, tn = std::min(kTokens, T - t0);
+    const float* x = &data.x[std::size_t(t0) * d];
+    for (int e0 = 0; e0 < E; e0 += kExperts) {
+      const int en = std::min(kExperts, E - e0);
+      float acc[kTokens][kExperts] = {};
+      if (en == kExperts && tn == kTokens) {  // the full tile: fixed trip counts vectorise
+        for (int i = 0; i < d; ++i) {
+          const float* w = &W_[std::size_t(i) * E + e0];
+          for (int t = 0; t < kTokens; ++t) {
+            const float xi = x[std::size_t(t) * d + i];
+            for (int e = 0; e < kExperts; ++e) acc[t][e] += xi * w[e];
+          }
+        }
+      } else {
+        for (int i = 0; i < d; ++i) {
+          const float* w = &W_[std::size_t(i) * E + e0];
+          for (int t = 0; t < tn; ++t) {
+            const float xi = x[std::size_t(t) * d + i];
+            for (int e = 0; e < en; ++e) acc[t][e] += xi * w[e];
+          }
+        }
+      }
+      for (int t = 0; t < tn; ++t) std::copy(acc[t], acc[t] + en, &data.z[std::size_t(t0 + t) * E + e0]);
     }
   }
 }
