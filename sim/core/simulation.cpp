@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "../learn/learner.hpp"
+#include "../learn/sgd.hpp"
 #include "../route/router.hpp"
 #include "../cluster/traffic.hpp"
 #include "counting.hpp"
@@ -57,7 +58,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
 
   StepData data;
   data.resize(shape);
-  std::vector<float> bias(E, 0.0f), grad_s, grad_z, grad_w;
+  std::vector<float> bias(E, 0.0f), grad_s, grad_z, grad_w, grad_partials;
   if (sc.train) {
     grad_s.resize(std::size_t(T) * E);
     grad_z.resize(std::size_t(T) * E);
@@ -86,23 +87,11 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     losses.quality = learner.task_loss(data, grad_s);
     for (auto& b : balancers) losses.balance.push_back(b->loss(data, shape, grads));
     if (sc.train) {
-      // z = W·x ⇒ ∂L/∂W = (∂L/∂z)ᵀ·x; one plain SGD step (MODEL.md §3).
       scores_backward(sc.model.score, data.s, grad_s, grad_z, T, E);
-      std::fill(grad_w.begin(), grad_w.end(), 0.0f);
-      for (int t = 0; t < T; ++t) {  // grad_w is d×E like W
-        const float* gz = &grad_z[std::size_t(t) * E];
-        const float* x = &data.x[std::size_t(t) * d];
-        for (int i = 0; i < d; ++i) {
-          float* gw = &grad_w[std::size_t(i) * E];
-          const float xi = x[i];
-          for (int e = 0; e < E; ++e) gw[e] += xi * gz[e];
-        }
-      }
-      auto& W = router.weights();
+      weight_gradient(data.x, grad_z, T, d, E, grad_w, grad_partials);
       // Unstable SGD shows as logits growing without bound (stable runs stay
       // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
-      float max_logit = 0.0f;
-      for (float v : data.z) max_logit = std::max(max_logit, std::abs(v));
+      const float max_logit = max_abs(data.z);
       if (max_logit > kDivergedLogit)
         throw DivergenceError(step, fmt::format("the router diverged at step {}: logits reached |z| = {:.3g} and the "
                                                 "scores saturate; lower /model/lr (now {}) or the balancers' "
@@ -110,11 +99,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
                                                 step, max_logit, sc.model.lr));
       bool finite = std::isfinite(losses.quality);
       for (double l : losses.balance) finite = finite && std::isfinite(l);
-      for (std::size_t i = 0; i < W.size(); ++i) {
-        W[i] -= float(sc.model.lr) * grad_w[i];
-        finite = finite && std::isfinite(W[i]);
-      }
-      if (!finite)
+      if (!sgd_update(router.weights(), grad_w, sc.model.lr) || !finite)
         throw DivergenceError(step, fmt::format("the router diverged at step {} (non-finite weights or loss): "
                                                 "lower /model/lr (now {}) or the balancers' alpha/beta; plain SGD "
                                                 "needs lr·alpha ≲ 2.5 (MODEL.md §3)",

@@ -1,0 +1,58 @@
+#include "sgd.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace moesim {
+
+void weight_gradient(std::span<const float> x, std::span<const float> grad_z, int T, int d, int E,
+                     std::span<float> grad_w, std::vector<float>& partials) {
+  // A fixed number of token chunks, whatever the thread count: each sums its
+  // tokens in order into its own partial, and the partials are added in chunk
+  // order, so the result is bit-identical for any number of threads.
+  constexpr int kChunks = 8;
+  const std::size_t size = std::size_t(d) * E;
+  partials.assign(size * kChunks, 0.0f);
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < kChunks; ++c) {
+    float* part = &partials[size * c];
+    const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
+    for (int t = t0; t < t1; ++t) {
+      const float* gz = &grad_z[std::size_t(t) * E];
+      const float* xt = &x[std::size_t(t) * d];
+      for (int i = 0; i < d; ++i) {
+        float* gw = &part[std::size_t(i) * E];
+        const float xi = xt[i];
+        for (int e = 0; e < E; ++e) gw[e] += xi * gz[e];
+      }
+    }
+  }
+#pragma omp parallel for schedule(static)
+  for (std::size_t j = 0; j < size; ++j) {
+    float sum = 0.0f;
+    for (int c = 0; c < kChunks; ++c) sum += partials[size * c + j];
+    grad_w[j] = sum;
+  }
+}
+
+bool sgd_update(std::span<float> W, std::span<const float> grad_w, double lr) {
+  const float rate = float(lr);
+  bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite)
+  for (std::size_t i = 0; i < W.size(); ++i) {
+    W[i] -= rate * grad_w[i];
+    finite = finite && std::isfinite(W[i]);
+  }
+  return finite;
+}
+
+float max_abs(std::span<const float> z) {
+  float m = 0.0f;
+#pragma omp parallel for schedule(static) reduction(max : m)
+  for (std::size_t i = 0; i < z.size(); ++i) m = std::max(m, std::abs(z[i]));
+  return m;
+}
+
+}  // namespace moesim
