@@ -1,5 +1,7 @@
 #include "moesim/scores.hpp"
 
+#include "fast_exp.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -13,11 +15,12 @@ void compute_scores(ScoreFunction f, std::span<const float> zs, std::span<float>
     if (f == ScoreFunction::softmax) {
       const float m = *std::max_element(z, z + E);
       float sum = 0.0f;
-      for (int e = 0; e < E; ++e) sum += (s[e] = std::exp(z[e] - m));
+      for (int e = 0; e < E; ++e) s[e] = fast_exp(z[e] - m);
+      for (int e = 0; e < E; ++e) sum += s[e];
       const float inv = 1.0f / sum;
       for (int e = 0; e < E; ++e) s[e] *= inv;
     } else {
-      for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + std::exp(-z[e]));
+      for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + fast_exp(-z[e]));
     }
   }
 }

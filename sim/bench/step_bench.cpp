@@ -1,0 +1,119 @@
+// Google Benchmark suite: the hot paths of one step on the bench-v3 shape
+// (E=256, k=8, hidden 64, 16×1024 tokens), in tokens per second. The argument
+// is the thread count. tools/bench runs it next to a numpy reference.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include "../core/counting.hpp"
+#include "../route/router.hpp"
+#include "moesim/components.hpp"
+#include "moesim/metrics.hpp"
+#include "moesim/scores.hpp"
+#include "moesim/simulation.hpp"
+
+namespace moesim {
+namespace {
+
+Scenario bench_scenario(const std::vector<std::string>& overrides = {}) {
+  return load_scenario(std::string(MOESIM_SOURCE_DIR) + "/scenarios/bench-v3.json", overrides);
+}
+
+// A scenario, its step data filled by one pass of the pipeline, and the parts.
+struct Fixture {
+  Scenario sc = bench_scenario();
+  StepData data;
+  std::unique_ptr<TokenSource> source;
+  std::unique_ptr<RoutingConstraint> none;
+  std::unique_ptr<Router> router;
+  std::vector<float> bias;
+  std::vector<std::int32_t> devices;
+  Fixture() {
+    data.resize(sc.shape);
+    source = SourceRegistry::instance().find("synthetic")->make(sc.stream.params, sc.shape);
+    source->seed(1);
+    none = ConstraintRegistry::instance().find("none")->make({}, sc.shape);
+    router = std::make_unique<Router>(sc, 1);
+    bias.assign(sc.shape.experts, 0.0f);
+    for (int e = 0; e < sc.shape.experts; ++e) devices.push_back(e / (sc.shape.experts / sc.shape.devices()));
+    source->next(0, data);
+    router->logits(data);
+    router->scores(data);
+    router->select(data, bias, *none, devices);
+  }
+  int tokens() const { return sc.shape.tokens(); }
+};
+
+template <class F>
+void run(benchmark::State& state, Fixture& f, F&& body) {
+  omp_set_num_threads(int(state.range(0)));
+  for (auto _ : state) body();
+  state.SetItemsProcessed(state.iterations() * f.tokens());
+  state.counters["threads"] = double(state.range(0));
+}
+
+void BM_Generator(benchmark::State& state) {
+  Fixture f;
+  int step = 0;
+  run(state, f, [&] { f.source->next(step++, f.data); });
+}
+void BM_Gating(benchmark::State& state) {
+  Fixture f;
+  run(state, f, [&] { f.router->logits(f.data); });
+}
+void BM_Scores(benchmark::State& state) {
+  Fixture f;
+  run(state, f, [&] { f.router->scores(f.data); });
+}
+void BM_TopK(benchmark::State& state) {
+  Fixture f;
+  run(state, f, [&] { f.router->select(f.data, f.bias, *f.none, f.devices); });
+}
+void BM_Dropper(benchmark::State& state, const char* type) {
+  Fixture f;
+  auto dropper = DropperRegistry::instance().find(type)->make(
+      bench_scenario({std::string("/strategies/0/dropper/type=") + type}).strategies[0].dropper.params, f.sc.shape);
+  run(state, f, [&] { dropper->keep(f.data, f.sc.shape, f.devices); });
+}
+void BM_Metrics(benchmark::State& state) {
+  Fixture f;
+  run(state, f, [&] {
+    count_loads(f.data, f.sc.shape, {});
+    benchmark::DoNotOptimize(maxvio(f.data.routed, f.sc.shape.mean_load()) + entropy_norm(f.data.routed));
+  });
+}
+// Routing + bias update + metrics of one inference step, tokens given.
+void BM_RouteStep(benchmark::State& state) {
+  Fixture f;
+  auto bias = BalancerRegistry::instance().find("bias")->make(f.sc.strategies[0].balancers[0].params, f.sc.shape);
+  run(state, f, [&] {
+    f.router->logits(f.data);
+    f.router->scores(f.data);
+    f.router->select(f.data, f.bias, *f.none, f.devices);
+    count_loads(f.data, f.sc.shape, {});
+    bias->end_of_step(f.data, f.sc.shape, f.bias);
+    benchmark::DoNotOptimize(maxvio(f.data.routed, f.sc.shape.mean_load()) + entropy_norm(f.data.routed));
+  });
+}
+// Whole simulated steps (generator, routing, timing model, recording), inference and train.
+void BM_Simulate(benchmark::State& state, const char* mode) {
+  Fixture f;
+  const Scenario sc = bench_scenario({std::string("/mode=") + mode, "/steps=4"});
+  run(state, f, [&] { benchmark::DoNotOptimize(simulate(sc, sc.strategies[0])); });
+  state.SetItemsProcessed(state.iterations() * f.tokens() * 4);
+}
+
+BENCHMARK(BM_Generator)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Gating)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Scores)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TopK)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Dropper, capacity, "capacity")->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Dropper, device, "device")->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Metrics)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RouteStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Simulate, inference, "inference")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Simulate, train, "train")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace moesim
+
+BENCHMARK_MAIN();
