@@ -23,6 +23,7 @@ int validate_command(const Args&);
 int compare_command(const Args&);
 int list_command(const Args&);
 int place_command(const Args&);
+int sweep_command(const Args&);
 int help_command(const Args&);
 
 // Prints a command's usage and option help to stdout.

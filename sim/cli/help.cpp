@@ -13,6 +13,11 @@ const std::vector<Command>& commands() {
        "run every strategy of a scenario on the same token stream; write one result JSON each", run_command},
       {"compare", "moesim compare RESULT.json... [--metrics a,b,...] [--json | --csv]",
        "side-by-side table of summary metrics", compare_command},
+      {"sweep",
+       "moesim sweep SCENARIO --vary PATH=v1,v2,... [--vary ...] [--shard I/N] [-o DIR] [--strategy NAME]... "
+       "[--set PATH=VALUE]... [--threads N] [--quiet]",
+       "run the cartesian product of varied values; shards split it, finished configurations are skipped",
+       sweep_command},
       {"validate", "moesim validate SCENARIO... [--set PATH=VALUE]...", "check scenarios without running them",
        validate_command},
       {"place", "moesim place --loads FILE --replicas R --groups G --nodes N --devices D",

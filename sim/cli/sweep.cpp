@@ -1,0 +1,253 @@
+// moesim sweep SCENARIO --vary PATH=v1,v2,... [--vary ...] [--shard I/N] [-o DIR] ...
+// Runs the cartesian product of the varied values (the first --vary varies
+// slowest). Configuration i runs in shard i mod N, so a Slurm array or a plain
+// loop can split a sweep; finished configurations are skipped, so an
+// interrupted sweep resumes; configurations run in parallel across cores.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.hpp"
+#include "moesim/atomic_file.hpp"
+#include "moesim/error.hpp"
+#include "moesim/result.hpp"
+#include "moesim/simulation.hpp"
+#include "options.hpp"
+
+namespace moesim::cli {
+
+namespace {
+
+struct Variable {
+  std::string path;
+  std::vector<std::string> values;  // as written: JSON if they parse, else strings
+};
+
+struct Configuration {
+  int index = 0;
+  std::string id;                         // file-name-safe: 003-cf=1.25
+  std::vector<std::string> assignments;   // "PATH=VALUE" overrides
+  std::vector<std::string> values;        // one per variable
+  Scenario scenario;
+};
+
+// Splits "v1,v2,[1,2],{"a":3}" on commas outside brackets, braces and quotes.
+std::vector<std::string> split_values(const std::string& text) {
+  std::vector<std::string> out(1);
+  int depth = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"' && (i == 0 || text[i - 1] != '\\')) quoted = !quoted;
+    if (!quoted && (c == '[' || c == '{')) ++depth;
+    if (!quoted && (c == ']' || c == '}')) --depth;
+    if (c == ',' && depth == 0 && !quoted) out.emplace_back();
+    else out.back() += c;
+  }
+  return out;
+}
+
+Variable parse_vary(const std::string& arg) {
+  const auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || arg[0] != '/')
+    throw InputError("--vary " + arg, "", "expected PATH=v1,v2,... with a JSON pointer, e.g. --vary /strategies/0/dropper/cf=1.0,1.25");
+  Variable v{arg.substr(0, eq), split_values(arg.substr(eq + 1))};
+  for (const auto& value : v.values)
+    if (value.empty()) throw InputError("--vary " + arg, "", "empty value in the list (expected v1,v2,...)");
+  return v;
+}
+
+std::pair<int, int> parse_shard(const std::string& arg) {
+  int i = -1, n = 0;
+  char slash = 0, extra = 0;
+  if (std::sscanf(arg.c_str(), "%d%c%d%c", &i, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || i < 0 || i >= n)
+    throw InputError("--shard " + arg, "", "expected I/N with 0 ≤ I < N, e.g. --shard 0/4");
+  return {i, n};
+}
+
+std::string safe(const std::string& text) {
+  std::string out;
+  for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ? c : '_';
+  return out.substr(0, 40);
+}
+
+std::string short_name(const std::string& path) { return safe(path.substr(path.find_last_of('/') + 1)); }
+
+nlohmann::ordered_json as_json(const std::string& value) {
+  auto j = nlohmann::ordered_json::parse(value, nullptr, false);
+  return j.is_discarded() ? nlohmann::ordered_json(value) : j;
+}
+
+std::vector<Configuration> configurations(const std::string& file, const std::vector<Variable>& vars,
+                                          const std::vector<std::string>& sets, const std::vector<std::string>& only) {
+  std::size_t total = 1;
+  for (const auto& v : vars) {
+    total *= v.values.size();
+    if (total > 100000) throw InputError("--vary", "", "the sweep has more than 100000 configurations");
+  }
+  const int width = std::max<int>(3, int(std::to_string(total - 1).size()));
+  std::vector<Configuration> out(total);
+  for (std::size_t i = 0; i < total; ++i) {
+    Configuration& c = out[i];
+    c.index = int(i);
+    c.id = fmt::format("{:0{}}", i, width);
+    c.assignments = sets;
+    std::size_t rest = i;
+    std::vector<std::size_t> digits(vars.size());
+    for (std::size_t v = vars.size(); v-- > 0;) {  // mixed radix, the first variable slowest
+      digits[v] = rest % vars[v].values.size();
+      rest /= vars[v].values.size();
+    }
+    for (std::size_t v = 0; v < vars.size(); ++v) {
+      const std::string& value = vars[v].values[digits[v]];
+      c.values.push_back(value);
+      c.assignments.push_back(vars[v].path + "=" + value);
+      c.id += fmt::format("-{}={}", short_name(vars[v].path), safe(value));
+    }
+    try {  // every configuration is checked before any runs
+      c.scenario = load_scenario(file, c.assignments);
+      select_strategies(c.scenario, only);
+    } catch (const InputError& e) {
+      throw InputError(e.file(), e.where(), fmt::format("{} (sweep configuration {})", e.message(), c.id));
+    }
+  }
+  return out;
+}
+
+std::string result_path(const std::string& sweep_dir, const Configuration& c, const StrategySpec& st) {
+  return fmt::format("{}/{}/{}.json", sweep_dir, c.id, st.name);
+}
+
+bool done(const std::string& sweep_dir, const Configuration& c) {
+  for (const auto& st : c.scenario.strategies) {
+    try {
+      read_result_summary(result_path(sweep_dir, c, st));
+    } catch (const InputError&) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string index_text(const std::string& name, const std::vector<Variable>& vars,
+                       const std::vector<Configuration>& configs) {
+  nlohmann::ordered_json doc;
+  doc["schema"] = "moesim.sweep/1";
+  doc["scenario"] = name;
+  doc["vary"] = nlohmann::ordered_json::array();
+  for (const auto& v : vars) {
+    nlohmann::ordered_json values = nlohmann::ordered_json::array();
+    for (const auto& value : v.values) values.push_back(as_json(value));
+    doc["vary"].push_back({{"path", v.path}, {"values", values}});
+  }
+  doc["runs"] = nlohmann::ordered_json::array();
+  for (const auto& c : configs) {
+    nlohmann::ordered_json run{{"index", c.index}, {"id", c.id}};
+    for (std::size_t v = 0; v < vars.size(); ++v) run["values"][vars[v].path] = as_json(c.values[v]);
+    for (const auto& st : c.scenario.strategies) run["results"][st.name] = fmt::format("{}/{}.json", c.id, st.name);
+    doc["runs"].push_back(run);
+  }
+  return doc.dump(1) + "\n";
+}
+
+}  // namespace
+
+int sweep_command(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()
+      ("scenario", po::value<std::string>()->required(), "scenario file")
+      ("vary", po::value<std::vector<std::string>>()->required(),
+       "PATH=v1,v2,...: a JSON pointer (a * matches every array entry) and its values (repeatable; cartesian product)")
+      ("shard", po::value<std::string>(), "I/N: run only configurations whose index ≡ I (mod N)")
+      ("output,o", po::value<std::string>()->default_value("results"),
+       "output directory; results go to DIR/<scenario>/sweep/<configuration>/<strategy>.json")
+      ("strategy", po::value<std::vector<std::string>>(), "run only this strategy (repeatable)")
+      ("set", po::value<std::vector<std::string>>(), "override a value in every configuration (repeatable)")
+      ("threads", po::value<int>(), "configurations run at once (default: all cores); results do not depend on it")
+      ("quiet,q", po::bool_switch(), "no progress lines");
+  po::positional_options_description positional;
+  positional.add("scenario", 1);
+  po::variables_map vm;
+  if (!parse_options("sweep", args, options, positional, vm)) return 0;
+  auto strings = [&](const char* key) {
+    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  std::vector<Variable> vars;
+  for (const auto& v : strings("vary")) vars.push_back(parse_vary(v));
+  const auto [shard, shards] = vm.count("shard") ? parse_shard(vm["shard"].as<std::string>()) : std::pair{0, 1};
+  int workers = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (vm.count("threads")) {
+    workers = vm["threads"].as<int>();
+    if (workers < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", workers));
+  }
+  const bool quiet = vm["quiet"].as<bool>();
+
+  std::vector<Configuration> configs =
+      configurations(vm["scenario"].as<std::string>(), vars, strings("set"), strings("strategy"));
+  const std::string sweep_dir = fmt::format("{}/{}/sweep", vm["output"].as<std::string>(), configs[0].scenario.name);
+  // Every shard writes the same complete index (atomically), so shards may run concurrently.
+  write_file_atomically(sweep_dir + "/index.json", index_text(configs[0].scenario.name, vars, configs));
+
+  std::vector<const Configuration*> todo;
+  for (const auto& c : configs) {
+    if (c.index % shards != shard) continue;
+    if (done(sweep_dir, c)) {
+      if (!quiet) fmt::print(stderr, "skipping {}: done\n", c.id);
+      continue;
+    }
+    todo.push_back(&c);
+  }
+
+  // Workers take configurations in order; each writes its own files, so the
+  // output is the same whatever the scheduling.
+  workers = std::min<int>(workers, int(todo.size()));
+  std::atomic<std::size_t> next{0}, finished{0};
+  std::mutex mutex;
+  std::exception_ptr failure;
+  auto work = [&] {
+    if (workers > 1) omp_set_num_threads(1);  // one core per configuration
+    for (std::size_t i; (i = next++) < todo.size();) {
+      {
+        std::lock_guard lock(mutex);
+        if (failure) return;
+      }
+      const Configuration& c = *todo[i];
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        for (const auto& st : c.scenario.strategies) {
+          Result r;
+          try {
+            r = simulate(c.scenario, st);
+          } catch (const DivergenceError& e) {
+            throw InputError(c.scenario.file, "/model/lr",
+                             fmt::format("configuration {}, strategy '{}': {}", c.id, st.name, e.what()));
+          }
+          write_file_atomically(result_path(sweep_dir, c, st), result_text(c.scenario, st, r));
+        }
+      } catch (...) {
+        std::lock_guard lock(mutex);
+        if (!failure) failure = std::current_exception();
+        return;
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::lock_guard lock(mutex);
+      if (!quiet) fmt::print(stderr, "[{}/{}] {} done in {:.1f}s\n", ++finished, todo.size(), c.id, seconds);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
+  if (workers > 0) work();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  if (!quiet) fmt::print("wrote {}/index.json ({} configurations, {} run here)\n", sweep_dir, configs.size(), todo.size());
+  return 0;
+}
+
+}  // namespace moesim::cli
