@@ -127,3 +127,27 @@ TEST_CASE("the thread count does not change the result (--threads)", "[cli]") {
   REQUIRE(run_moesim("run " + dir.file("s.json") + " -q --threads 2 -o " + dir.file("two")).exit_code == 0);
   CHECK(read_text(dir.file("one/tiny/plain.json")) == read_text(dir.file("two/tiny/plain.json")));
 }
+
+TEST_CASE("a run killed by Ctrl-C leaves only complete result files", "[cli]") {
+  TempDir dir;
+  write_text(dir.file("s.json"), tiny_scenario_text(R"({"steps":600,"batch":{"sequences":16,"seq_len":64},
+      "strategies":[{"name":"a"},{"name":"b"},{"name":"c"}]})"));
+  const std::string out = dir.file("out");
+  // Interrupt once the first strategy's result is in place, i.e. while the
+  // second one runs (or is being written).
+  const std::string cmd = "sh -c '" + std::string(MOESIM_BINARY) + " run " + dir.file("s.json") + " -q -o " + out +
+                          " & pid=$!; n=0; while [ ! -f " + out + "/tiny/a.json ] && [ $n -lt 1200 ]; do sleep 0.05; "
+                          "n=$((n+1)); done; kill -INT $pid; wait $pid' >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  (void)status;
+  REQUIRE(fs::exists(out + "/tiny/a.json"));
+  CHECK_FALSE(fs::exists(out + "/tiny/c.json"));
+  for (const auto& e : fs::recursive_directory_iterator(out)) {
+    if (!e.is_regular_file()) continue;
+    INFO(e.path().string());
+    CHECK(e.path().filename().string()[0] != '.');  // no temp file left behind
+    const std::string text = read_text(e.path().string());
+    CHECK(text.rfind("{", 0) == 0);
+    CHECK(text.find("\"final\"") != std::string::npos);  // complete
+  }
+}
