@@ -42,6 +42,9 @@ Json parse_json(const std::string& text, const std::string& file) {
     auto colon = what.find(": ", pos == std::string::npos ? 0 : pos);
     std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
     throw InputError(file, line_col(text, e.byte == 0 ? 0 : e.byte - 1), "invalid JSON: " + reason);
+  } catch (const Json::out_of_range& e) {  // e.g. 9e999: nlohmann reports overflow this way (found by fuzzing)
+    std::string what = e.what();
+    throw InputError(file, "", "invalid JSON: " + what.substr(what.find(']') + 2));
   }
 }
 

@@ -95,3 +95,11 @@ TEST_CASE("a * in an override's pointer sets the field in every array entry", "[
   CHECK(error_of(testing::tiny_scenario_text(), {"/strategies/0/balancers/*/alpha=1"}) ==
         "s.json: /strategies/0/balancers/*/alpha: --set: the wildcard '*' matches nothing in this scenario");
 }
+
+TEST_CASE("fuzzer regressions: inputs that once escaped as other exceptions", "[scenario][fuzz]") {
+  // A number too large for a double is an out_of_range in nlohmann, not a parse_error.
+  CHECK(error_of("9e999999999999999") == "s.json: invalid JSON: number overflow parsing '9e999999999999999'");
+  CHECK(error_of(R"({"name":"x","steps":1e400,"strategies":[{"name":"a"}]})").rfind("s.json: invalid JSON: number overflow", 0) == 0);
+  CHECK(error_of(testing::tiny_scenario_text(), {"/steps=9e999"}) ==
+        "s.json: /steps: expected an integer in [1, 10000000], got \"9e999\"");
+}
