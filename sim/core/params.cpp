@@ -7,11 +7,18 @@
 
 namespace moesim {
 
-ParamSpec ParamSpec::integer(std::string name, std::int64_t def, std::int64_t min, std::int64_t max, std::string doc) {
+namespace {
+ParamSpec spec(std::string name, ParamKind kind, std::string doc) {
   ParamSpec s;
   s.name = std::move(name);
-  s.kind = ParamKind::integer;
+  s.kind = kind;
   s.doc = std::move(doc);
+  return s;
+}
+}  // namespace
+
+ParamSpec ParamSpec::integer(std::string name, std::int64_t def, std::int64_t min, std::int64_t max, std::string doc) {
+  ParamSpec s = spec(std::move(name), ParamKind::integer, std::move(doc));
   s.default_value = def;
   s.min = double(min);
   s.max = double(max);
@@ -19,20 +26,14 @@ ParamSpec ParamSpec::integer(std::string name, std::int64_t def, std::int64_t mi
 }
 
 ParamSpec ParamSpec::required_integer(std::string name, std::int64_t min, std::int64_t max, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::integer;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::integer, std::move(doc));
   s.min = double(min);
   s.max = double(max);
   return s;
 }
 
 ParamSpec ParamSpec::real(std::string name, double def, double min, double max, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::real;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::real, std::move(doc));
   s.default_value = def;
   s.min = min;
   s.max = max;
@@ -40,49 +41,34 @@ ParamSpec ParamSpec::real(std::string name, double def, double min, double max, 
 }
 
 ParamSpec ParamSpec::boolean(std::string name, bool def, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::boolean;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::boolean, std::move(doc));
   s.default_value = def;
   return s;
 }
 
 ParamSpec ParamSpec::choice(std::string name, std::vector<std::string> choices, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::choice;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::choice, std::move(doc));
   s.default_value = choices.front();
   s.choices = std::move(choices);
   return s;
 }
 
 ParamSpec ParamSpec::list(std::string name, double min, double max, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::real_list;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::real_list, std::move(doc));
   s.min = min;
   s.max = max;
   return s;
 }
 
 ParamSpec ParamSpec::matrix(std::string name, double min, double max, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::real_matrix;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::real_matrix, std::move(doc));
   s.min = min;
   s.max = max;
   return s;
 }
 
 ParamSpec ParamSpec::file(std::string name, std::string doc) {
-  ParamSpec s;
-  s.name = std::move(name);
-  s.kind = ParamKind::path;
-  s.doc = std::move(doc);
+  ParamSpec s = spec(std::move(name), ParamKind::path, std::move(doc));
   return s;
 }
 
