@@ -49,6 +49,7 @@ struct StepData {
   std::vector<double> routed;       // E assignments routed (before drops)
   std::vector<double> processed;    // E assignments kept
   std::vector<double> device_load;  // D processed assignments per device
+  std::vector<double> device_dropped;  // D dropped assignments, by their expert's (first) device
   std::vector<double> seq_max_vio;  // B MaxVio of each sequence
   std::int64_t dropped = 0;         // assignments dropped this step
   std::int64_t tokens_fully_dropped = 0;

@@ -151,3 +151,12 @@ TEST_CASE("a run killed by Ctrl-C leaves only complete result files", "[cli]") {
     CHECK(text.find("\"final\"") != std::string::npos);  // complete
   }
 }
+
+TEST_CASE("an unwritable output is a clear input error, not a crash", "[cli]") {
+  TempDir dir;
+  write_text(dir.file("s.json"), tiny_scenario_text());
+  write_text(dir.file("file"), "not a directory");
+  auto r = run_moesim("run " + dir.file("s.json") + " -o " + dir.file("file/out"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("cannot create the output directory") != std::string::npos);
+}

@@ -38,6 +38,9 @@ const StepTraffic& TrafficBuilder::build(StepData& data, const PlacementMap& map
       }
     }
   }
+  std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
+  for (int e = 0; e < E; ++e)
+    data.device_dropped[map.device_of_slot(map.log2phy[e][0])] += data.routed[e] - data.processed[e];
   for (int d = 0; d < D; ++d)
     traffic_.compute[d] += padded_capacity > 0 ? padded_capacity * map.slots_per_device : data.device_load[d];
   return traffic_;

@@ -91,6 +91,8 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
     result_.per_step["expert_load"].push_back(data.routed);
     result_.per_step["expert_processed"].push_back(data.processed);
     result_.per_step["device_load"].push_back(data.device_load);
+    result_.per_step["device_dropped"].push_back(data.device_dropped);
+    result_.per_step["device_busy"].push_back(timing.busy);
   }
 }
 

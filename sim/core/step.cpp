@@ -16,6 +16,7 @@ void StepData::resize(const Shape& shape) {
   routed.assign(E, 0.0);
   processed.assign(E, 0.0);
   device_load.assign(shape.devices(), 0.0);
+  device_dropped.assign(shape.devices(), 0.0);
   seq_max_vio.assign(shape.sequences, 0.0);
 }
 

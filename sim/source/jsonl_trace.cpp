@@ -56,6 +56,8 @@ bool JsonlTraceReader::read_token(std::int64_t index, std::int32_t* expert, floa
   } catch (const nlohmann::json::parse_error& e) {
     fail(fmt::format("invalid JSON at byte {}: expected one object per line with keys {}", e.byte,
                      kKeys));
+  } catch (const nlohmann::json::out_of_range&) {  // e.g. 1e999 (found by fuzzing)
+    fail(fmt::format("a number is out of range: expected one object per line with keys {}", kKeys));
   }
   if (!j.is_object()) fail(fmt::format("expected a JSON object with keys {}, got {}", kKeys, j.type_name()));
   for (const auto& [key, value] : j.items())

@@ -197,4 +197,10 @@ TEST_CASE("JSONL trace: an unreadable file is an input error", "[trace][jsonl]")
   }
 }
 
+TEST_CASE("JSONL trace: fuzzer regression, a number too large for a double", "[trace][jsonl][fuzz]") {
+  // Once escaped as nlohmann's out_of_range instead of an InputError.
+  const std::string path = write_trace("overflow.jsonl", R"({"ste":[0.666666666E66666664,0.2]})" "\n");
+  CHECK_THROWS_WITH(JsonlTraceReader::scan(path, 4, 2, 1, 2), Catch::Contains("line 1: a number is out of range"));
+}
+
 }  // namespace moesim
