@@ -52,6 +52,9 @@ class Balancer {
   // Training: returns the loss value on this step and adds its gradient.
   // Called in inference mode too (with empty grads) so the value is recorded.
   virtual double loss(const StepData&, const Shape&, const LossGrad&) { return 0.0; }
+  // True if loss() adds to LossGrad::z (losses on logits); the simulation
+  // only keeps that buffer when some balancer needs it.
+  virtual bool uses_logit_gradient() const { return false; }
   // After the step barrier: may update the selection bias b (E entries).
   virtual void end_of_step(const StepData&, const Shape&, std::span<float> /*bias*/) {}
 };

@@ -14,5 +14,7 @@ void compute_scores(ScoreFunction f, std::span<const float> z, std::span<float> 
 // sigmoid ∂s_i/∂z_i = s_i(1 − s_i).
 void scores_backward(ScoreFunction f, std::span<const float> s, std::span<const float> grad_s,
                      std::span<float> grad_z, int T, int E);
+// The same for one token's row of E scores.
+void score_row_backward(ScoreFunction f, const float* s, const float* grad_s, float* grad_z, int E);
 
 }  // namespace moesim

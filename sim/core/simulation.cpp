@@ -61,7 +61,8 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
   std::vector<float> bias(E, 0.0f), grad_s, grad_z, grad_w, grad_partials;
   if (sc.train) {
     grad_s.resize(std::size_t(T) * E);
-    grad_z.resize(std::size_t(T) * E);
+    if (std::any_of(balancers.begin(), balancers.end(), [](const auto& b) { return b->uses_logit_gradient(); }))
+      grad_z.resize(std::size_t(T) * E);
     grad_w.resize(std::size_t(E) * d);
   }
   Recorder recorder(sc, balancers);
@@ -80,15 +81,14 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
 
     StepLosses losses;
     if (sc.train) {
-      std::fill(grad_s.begin(), grad_s.end(), 0.0f);
-      std::fill(grad_z.begin(), grad_z.end(), 0.0f);
+      parallel_zero(grad_s);
+      parallel_zero(grad_z);
     }
     LossGrad grads{grad_s, grad_z};
     losses.quality = learner.task_loss(data, grad_s);
     for (auto& b : balancers) losses.balance.push_back(b->loss(data, shape, grads));
     if (sc.train) {
-      scores_backward(sc.model.score, data.s, grad_s, grad_z, T, E);
-      weight_gradient(data.x, grad_z, T, d, E, grad_w, grad_partials);
+      weight_gradient(sc.model.score, data.x, data.s, grad_s, grad_z, T, d, E, grad_w, grad_partials);
       // Unstable SGD shows as logits growing without bound (stable runs stay
       // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
       const float max_logit = max_abs(data.z);

@@ -25,21 +25,21 @@ void compute_scores(ScoreFunction f, std::span<const float> zs, std::span<float>
   }
 }
 
+void score_row_backward(ScoreFunction f, const float* s, const float* g, float* out, int E) {
+  if (f == ScoreFunction::softmax) {
+    double dot = 0.0;
+    for (int e = 0; e < E; ++e) dot += double(g[e]) * s[e];
+    for (int e = 0; e < E; ++e) out[e] += float(s[e] * (g[e] - dot));
+  } else {
+    for (int e = 0; e < E; ++e) out[e] += g[e] * s[e] * (1.0f - s[e]);
+  }
+}
+
 void scores_backward(ScoreFunction f, std::span<const float> ss, std::span<const float> gs,
                      std::span<float> gz, int T, int E) {
 #pragma omp parallel for schedule(static)
-  for (int t = 0; t < T; ++t) {
-    const float* s = &ss[std::size_t(t) * E];
-    const float* g = &gs[std::size_t(t) * E];
-    float* out = &gz[std::size_t(t) * E];
-    if (f == ScoreFunction::softmax) {
-      double dot = 0.0;
-      for (int e = 0; e < E; ++e) dot += double(g[e]) * s[e];
-      for (int e = 0; e < E; ++e) out[e] += float(s[e] * (g[e] - dot));
-    } else {
-      for (int e = 0; e < E; ++e) out[e] += g[e] * s[e] * (1.0f - s[e]);
-    }
-  }
+  for (int t = 0; t < T; ++t)
+    score_row_backward(f, &ss[std::size_t(t) * E], &gs[std::size_t(t) * E], &gz[std::size_t(t) * E], E);
 }
 
 }  // namespace moesim
