@@ -22,6 +22,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
   for (int c = 0; c < kChunks; ++c) {
     float* part = &scratch[(size + E) * c];
     float* gz = part + size;
+    std::vector<int> nonzero(E);  // per chunk and step, not per token
     const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
     for (int t = t0; t < t1; ++t) {
       const std::size_t row = std::size_t(t) * E;
@@ -29,6 +30,18 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       else std::copy_n(&grad_z[row], E, gz);
       score_row_backward(f, &s[row], &grad_s[row], gz, E);
       const float* xt = &x[std::size_t(t) * d];
+      // With sigmoid scores and no dense loss, only the token's k selected
+      // experts have a gradient: update just those columns. Adding exact zeros
+      // changes no float, so both paths give the same bits.
+      int count = 0;
+      for (int e = 0; e < E; ++e) nonzero[count] = e, count += gz[e] != 0.0f;
+      if (count * 4 < E) {
+        for (int n = 0; n < count; ++n) {
+          const int e = nonzero[n];
+          for (int i = 0; i < d; ++i) part[std::size_t(i) * E + e] += xt[i] * gz[e];
+        }
+        continue;
+      }
       for (int i = 0; i < d; ++i) {
         float* gw = &part[std::size_t(i) * E];
         const float xi = xt[i];
