@@ -39,6 +39,9 @@ struct StepData {
   std::vector<std::int32_t> domain;// T, -1 when the source has no domains
   std::vector<float> z;            // T×E router logits
   std::vector<float> s;            // T×E scores (softmax or sigmoid of z)
+  // Where each expert lives (its first replica's device), kept current by the
+  // simulation as the placement changes; device-level losses group by it.
+  std::vector<std::int32_t> expert_device;  // E
   // Routing decision.
   std::vector<std::uint8_t> allowed;  // T×E mask from the routing constraint (empty: all allowed)
   std::vector<std::int32_t> expert;   // T×k selected experts in rank order (descending s+b, ties lower index)

@@ -4,9 +4,11 @@
 //   expert (Switch/GShard, DeepSeek-V2 α1):  w_i = f_i = E/(k·n)·c_i
 //   device (DeepSeek-V2 α2):                 w_i = f'_{dev(i)} = mean of f over the device
 //   comm   (DeepSeek-V2 α3):                 w_i = f''_{dev(i)} = D/(M·n)·sent_{dev(i)}
+// with M the devices a token may reach: the strategy's device_limited m, else
+// min(k, D).
 // over a scope: the batch, each sequence (DeepSeek-V3 sequence-wise, averaged
 // over sequences), or counts accumulated over `window` steps (Qwen global-batch).
-// Devices are the contiguous expert blocks of training (expert i on device i/(E/D)).
+// Devices are the placement's (StepData::expert_device).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -31,7 +33,7 @@ class AuxLoss final : public Balancer {
         level_(level_name_ == "device" ? Level::device : level_name_ == "comm" ? Level::comm : Level::expert),
         scope_(scope_name_ == "sequence" ? Scope::sequence : scope_name_ == "global" ? Scope::global : Scope::batch),
         window_(int(p.integer("window"))),
-        per_device_(s.experts / s.devices()),
+        devices_per_token_(p.has("m") ? double(p.integer("m")) : double(std::min(s.top_k, s.devices()))),
         history_counts_(std::size_t(window_) * s.experts, 0.0),
         history_sent_(std::size_t(window_) * s.devices(), 0.0),
         history_tokens_(window_, 0.0) {}
@@ -80,7 +82,7 @@ class AuxLoss final : public Balancer {
       for (int r = 0; r < k; ++r) {
         const int e = data.expert[std::size_t(t) * k + r];
         c[e] += 1.0;
-        const int d = e / per_device_;
+        const int d = data.expert_device[e];
         bool dup = false;
         for (int h = 0; h < hits; ++h) dup = dup || first_devices[h] == d;
         if (!dup) first_devices[hits++] = d, sent[d] += 1.0;
@@ -100,19 +102,14 @@ class AuxLoss final : public Balancer {
     const int E = shape_.experts, D = shape_.devices(), k = shape_.top_k;
     weights_.assign(E, 0.0);
     for (int i = 0; i < E; ++i) weights_[i] = E / (k * n) * c[i];  // f_i
-    if (level_ == Level::device) {
-      for (int d = 0; d < D; ++d) {
-        double mean = 0.0;
-        for (int i = d * per_device_; i < (d + 1) * per_device_; ++i) mean += weights_[i];
-        mean /= per_device_;
-        for (int i = d * per_device_; i < (d + 1) * per_device_; ++i) weights_[i] = mean;
-      }
-    } else if (level_ == Level::comm) {
-      // f''_d = D/(M·n)·sent_d, with M the mean number of devices a token
-      // reaches (= the device limit M of V2 when every token uses M devices),
-      // so that f'' is 1 on every device when traffic is balanced.
-      const double total = std::accumulate(sent.begin(), sent.end(), 0.0);
-      for (int i = 0; i < E; ++i) weights_[i] = total > 0 ? D * sent[i / per_device_] / total : 0.0;
+    const std::vector<std::int32_t>& dev = data.expert_device;
+    if (level_ == Level::device) {  // f'_d: mean of f over the device's experts
+      device_sum_.assign(D, 0.0);
+      device_size_.assign(D, 0.0);
+      for (int i = 0; i < E; ++i) device_sum_[dev[i]] += weights_[i], device_size_[dev[i]] += 1.0;
+      for (int i = 0; i < E; ++i) weights_[i] = device_sum_[dev[i]] / device_size_[dev[i]];
+    } else if (level_ == Level::comm) {  // f''_d = D/(M·n)·sent_d
+      for (int i = 0; i < E; ++i) weights_[i] = D / (devices_per_token_ * n) * sent[dev[i]];
     }
     pooled_affinity(shape_.score, data.s, E, t0, t1, pooled_);
     double value = 0.0;
@@ -129,9 +126,10 @@ class AuxLoss final : public Balancer {
   std::string level_name_, scope_name_;
   Level level_;
   Scope scope_;
-  int window_, per_device_;
+  int window_;
+  double devices_per_token_;  // M of the comm level
   int step_ = 0;
-  std::vector<double> counts_, sent_, weights_, pooled_;
+  std::vector<double> counts_, sent_, weights_, pooled_, device_sum_, device_size_;
   std::vector<double> history_counts_, history_sent_, history_tokens_;
 };
 
@@ -144,6 +142,8 @@ const Registration<Balancer> registration{{
         ParamSpec::choice("scope", {"batch", "sequence", "global"},
                           "counts per step, per sequence (averaged), or accumulated over `window` steps"),
         ParamSpec::integer("window", 10, 1, 100000, "steps accumulated by scope global"),
+        ParamSpec::required_integer("m", 1, 65536, "comm level: devices a token may reach (V2's M)")
+            .derived_from("the strategy's device_limited m, else min(top_k, devices)"),
     },
     make<Balancer, AuxLoss>,
 }};

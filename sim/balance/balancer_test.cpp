@@ -164,3 +164,25 @@ TEST_CASE("finite differences agree with every loss gradient, for softmax and si
     });
   }
 }
+
+TEST_CASE("the comm-level loss uses V2's M and the placement's devices", "[balance]") {
+  // 2 tokens, E = 4 on 2 devices, k = 2, softmax z = 0 (P_i = 1/4).
+  // Token 0 picks experts 0, 1 (both on device 0 contiguously); token 1 picks 0, 2.
+  Step st(R"({"experts":4,"top_k":2,"hidden":4,"score":"softmax"})", 1, 2, 2, std::vector<float>(8, 0.0f));
+  st.data.expert = {0, 1, 0, 2};
+  // Contiguous: devices (0,0,1,1); sent = (2, 1) tokens; M = min(k, D) = 2, n = 2:
+  // f'' = D/(M·n)·sent = (1, 0.5) → L = α·Σ_i f''_{dev(i)}·P_i = α·(1+1+0.5+0.5)/4 = 0.75α.
+  auto comm = st.balancer({{"type", "aux_loss"}, {"alpha", 1.0}, {"level", "comm"}});
+  CHECK(st.value(*comm) == Approx(0.75));
+  // An explicit M = 1 doubles f''.
+  auto m1 = st.balancer({{"type", "aux_loss"}, {"alpha", 1.0}, {"level", "comm"}, {"m", 1}});
+  CHECK(st.value(*m1) == Approx(1.5));
+  // Round-robin devices (0,1,0,1): token 0 reaches both, token 1 only device 0:
+  // sent = (2, 1) again but experts 1 and 3 now count device 1's 0.5.
+  st.data.expert_device = {0, 1, 0, 1};
+  CHECK(st.value(*comm) == Approx((1 + 0.5 + 1 + 0.5) / 4.0));
+  // Device level: c = (2,1,1,0), f = E/(k·n)·c = (2,1,1,0); round-robin devices
+  // average (2,1) on device 0 → 1.5 and (1,0) on device 1 → 0.5: L = (1.5+0.5+1.5+0.5)/4 = 1.
+  auto dev = st.balancer({{"type", "aux_loss"}, {"alpha", 1.0}, {"level", "device"}});
+  CHECK(st.value(*dev) == Approx(1.0));
+}

@@ -24,7 +24,7 @@ std::unique_ptr<Interface> build(const ComponentSpec& spec, const Shape& shape) 
   return Registry<Interface>::instance().find(spec.type)->make(spec.params, shape);
 }
 
-// Device of each expert's first replica: what device-level droppers use.
+// Device of each expert's first replica: what device-level droppers and losses use.
 void primary_devices(const PlacementMap& map, std::vector<std::int32_t>& dev) {
   dev.resize(map.logcnt.size());
   for (std::size_t e = 0; e < dev.size(); ++e) dev[e] = map.device_of_slot(map.log2phy[e][0]);
@@ -50,14 +50,14 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
   Learner learner(sc, sc.seed);
   auto placement = build<Placement>(strategy.placement, shape);
   PlacementMap map = placement->initial(shape);
-  std::vector<std::int32_t> device_of_expert;
+  StepData data;
+  data.resize(shape);
+  std::vector<std::int32_t>& device_of_expert = data.expert_device;
   primary_devices(map, device_of_expert);
   TrafficBuilder traffic(shape);
   const double padded = dropper->padded_capacity(shape);
   const std::vector<std::uint8_t> protected_seq = dropper->protected_sequences(shape);
 
-  StepData data;
-  data.resize(shape);
   std::vector<float> bias(E, 0.0f), grad_s, grad_z, grad_w, grad_partials;
   if (sc.train) {
     grad_s.resize(std::size_t(T) * E);

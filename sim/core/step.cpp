@@ -14,6 +14,8 @@ void StepData::resize(const Shape& shape) {
   affinity.resize(T * k);
   keep.assign(T * k, 1);
   routed.assign(E, 0.0);
+  expert_device.resize(E);
+  for (std::size_t e = 0; e < E; ++e) expert_device[e] = int(e / (E / shape.devices()));  // contiguous until placed
   processed.assign(E, 0.0);
   device_load.assign(shape.devices(), 0.0);
   device_dropped.assign(shape.devices(), 0.0);

@@ -253,6 +253,14 @@ StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpe
   st.routing = read_component<RoutingConstraint>(routing, "type", "none", shape, "routing constraint");
   JsonReader dropper = r.object("dropper");
   st.dropper = read_component<Dropper>(dropper, "type", "none", shape, "dropper");
+  // The comm-level loss counts against the devices a token may reach: V2's M
+  // is the device_limited routing's m (MODEL.md §4).
+  if (st.routing.type == "device_limited")
+    for (std::size_t j = 0; j < st.balancers.size(); ++j)
+      if (st.balancers[j].type == "aux_loss" && !st.balancers[j].params.has("m")) {
+        st.balancers[j].params.set("m", st.routing.params.integer("m"));
+        r.out()["balancers"][j]["m"] = st.routing.params.integer("m");
+      }
   // A strategy may place experts its own way (e.g. with and without EPLB);
   // by default it uses the cluster's placement.
   st.placement = r.has("placement") ? read_placement(r, shape, "contiguous") : cluster_placement;

@@ -103,3 +103,11 @@ TEST_CASE("fuzzer regressions: inputs that once escaped as other exceptions", "[
   CHECK(error_of(testing::tiny_scenario_text(), {"/steps=9e999"}) ==
         "s.json: /steps: expected an integer in [1, 10000000], got \"9e999\"");
 }
+
+TEST_CASE("a strategy's device_limited m becomes its comm-level loss's M", "[scenario]") {
+  Scenario sc = tiny_scenario(R"({"strategies":[{"name":"v2","routing":{"type":"device_limited","m":1},
+      "balancers":[{"type":"aux_loss","level":"comm"},{"type":"aux_loss","level":"comm","m":2}]}]})");
+  CHECK(sc.strategies[0].balancers[0].params.integer("m") == 1);
+  CHECK(sc.strategies[0].balancers[1].params.integer("m") == 2);
+  CHECK(nlohmann::json::parse(sc.strategies[0].normalized)["balancers"][0]["m"] == 1);
+}
