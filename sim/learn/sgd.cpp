@@ -15,14 +15,17 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
   // A fixed number of token chunks, whatever the thread count: each sums its
   // tokens in order into its own partial, and the partials are added in chunk
   // order, so the result is bit-identical for any number of threads.
+  // Partials are expert-major (E×d): a token's gradient for expert e is one
+  // contiguous axpy of x_t, and experts with a zero gradient (all but the k
+  // selected ones, with sigmoid scores and no dense loss) are skipped, which
+  // changes no float.
   constexpr int kChunks = 8;
   const std::size_t size = std::size_t(d) * E;
-  scratch.assign((size + E) * kChunks, 0.0f);  // per chunk: a d×E partial and one ∂L/∂z row
+  scratch.assign((size + E) * kChunks, 0.0f);  // per chunk: an E×d partial and one ∂L/∂z row
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < kChunks; ++c) {
     float* part = &scratch[(size + E) * c];
     float* gz = part + size;
-    std::vector<int> nonzero(E);  // per chunk and step, not per token
     const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
     for (int t = t0; t < t1; ++t) {
       const std::size_t row = std::size_t(t) * E;
@@ -30,31 +33,21 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       else std::copy_n(&grad_z[row], E, gz);
       score_row_backward(f, &s[row], &grad_s[row], gz, E);
       const float* xt = &x[std::size_t(t) * d];
-      // With sigmoid scores and no dense loss, only the token's k selected
-      // experts have a gradient: update just those columns. Adding exact zeros
-      // changes no float, so both paths give the same bits.
-      int count = 0;
-      for (int e = 0; e < E; ++e) nonzero[count] = e, count += gz[e] != 0.0f;
-      if (count * 4 < E) {
-        for (int n = 0; n < count; ++n) {
-          const int e = nonzero[n];
-          for (int i = 0; i < d; ++i) part[std::size_t(i) * E + e] += xt[i] * gz[e];
-        }
-        continue;
-      }
-      for (int i = 0; i < d; ++i) {
-        float* gw = &part[std::size_t(i) * E];
-        const float xi = xt[i];
-        for (int e = 0; e < E; ++e) gw[e] += xi * gz[e];
+      for (int e = 0; e < E; ++e) {
+        const float g = gz[e];
+        if (g == 0.0f) continue;
+        float* pe = &part[std::size_t(e) * d];
+        for (int i = 0; i < d; ++i) pe[i] += g * xt[i];
       }
     }
   }
 #pragma omp parallel for schedule(static)
-  for (std::size_t j = 0; j < size; ++j) {
-    float sum = 0.0f;
-    for (int c = 0; c < kChunks; ++c) sum += scratch[(size + E) * c + j];
-    grad_w[j] = sum;
-  }
+  for (int i = 0; i < d; ++i)
+    for (int e = 0; e < E; ++e) {
+      float sum = 0.0f;
+      for (int c = 0; c < kChunks; ++c) sum += scratch[(size + E) * c + std::size_t(e) * d + i];
+      grad_w[std::size_t(i) * E + e] = sum;
+    }
 }
 
 void parallel_zero(std::span<float> v) {
