@@ -4,14 +4,18 @@
 // loop can split a sweep; finished configurations are skipped, so an
 // interrupted sweep resumes; configurations run in parallel across cores.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <thread>
 
 #include "commands.hpp"
@@ -64,10 +68,26 @@ Variable parse_vary(const std::string& arg) {
   return v;
 }
 
+// Two variables on one path would silently override each other and give
+// configurations whose id lies about their values.
+void check_distinct(const std::vector<Variable>& vars) {
+  for (std::size_t a = 0; a < vars.size(); ++a)
+    for (std::size_t b = a + 1; b < vars.size(); ++b)
+      if (vars[a].path == vars[b].path)
+        throw InputError("--vary " + vars[b].path, "", "this path is already varied; give all its values in one --vary");
+}
+
+// Strict I/N: digits only (no sign, no spaces), so a typo cannot pick a shard.
 std::pair<int, int> parse_shard(const std::string& arg) {
+  const auto slash = arg.find('/');
+  auto number = [](std::string_view text, int& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return !text.empty() && std::isdigit(static_cast<unsigned char>(text[0])) && ec == std::errc() &&
+           end == text.data() + text.size();
+  };
   int i = -1, n = 0;
-  char slash = 0, extra = 0;
-  if (std::sscanf(arg.c_str(), "%d%c%d%c", &i, &slash, &n, &extra) != 3 || slash != '/' || n < 1 || i < 0 || i >= n)
+  if (slash == std::string::npos || !number(std::string_view(arg).substr(0, slash), i) ||
+      !number(std::string_view(arg).substr(slash + 1), n) || n < 1 || i >= n)
     throw InputError("--shard " + arg, "", "expected I/N with 0 ≤ I < N, e.g. --shard 0/4");
   return {i, n};
 }
@@ -115,7 +135,11 @@ std::vector<Configuration> configurations(const std::string& file, const std::ve
       c.scenario = load_scenario(file, c.assignments);
       select_strategies(c.scenario, only);
     } catch (const InputError& e) {
-      throw InputError(e.file(), e.where(), fmt::format("{} (sweep configuration {})", e.message(), c.id));
+      // Name the --vary values that made this configuration, so the bad one is easy to spot.
+      std::vector<std::string> given(c.assignments.end() - std::ptrdiff_t(vars.size()), c.assignments.end());
+      throw InputError(e.file(), e.where(),
+                       fmt::format("{} (sweep configuration {}: --vary {})", e.message(), c.id,
+                                   fmt::join(given, ", --vary ")));
     }
   }
   return out;
@@ -181,6 +205,7 @@ int sweep_command(const Args& args) {
   };
   std::vector<Variable> vars;
   for (const auto& v : strings("vary")) vars.push_back(parse_vary(v));
+  check_distinct(vars);
   const auto [shard, shards] = vm.count("shard") ? parse_shard(vm["shard"].as<std::string>()) : std::pair{0, 1};
   int workers = int(std::max(1u, std::thread::hardware_concurrency()));
   if (vm.count("threads")) {
@@ -209,7 +234,7 @@ int sweep_command(const Args& args) {
   // output is the same whatever the scheduling.
   workers = std::min<int>(workers, int(todo.size()));
   std::atomic<std::size_t> next{0}, finished{0};
-  std::mutex mutex;
+  std::mutex mutex, write_mutex;
   std::exception_ptr failure;
   auto work = [&] {
     if (workers > 1) omp_set_num_threads(1);  // one core per configuration
@@ -229,7 +254,11 @@ int sweep_command(const Args& args) {
             throw InputError(c.scenario.file, "/model/lr",
                              fmt::format("configuration {}, strategy '{}': {}", c.id, st.name, e.what()));
           }
-          write_file_atomically(result_path(sweep_dir, c, st), result_text(c.scenario, st, r));
+          const std::string text = result_text(c.scenario, st, r);
+          // The kill-time cleanup in atomic_file tracks one temp file per
+          // process, so workers take turns writing (simulating stays parallel).
+          std::lock_guard lock(write_mutex);
+          write_file_atomically(result_path(sweep_dir, c, st), text);
         }
       } catch (...) {
         std::lock_guard lock(mutex);

@@ -53,9 +53,11 @@ TEST_CASE("three shards produce exactly the unsplit sweep; threads change nothin
     REQUIRE(run_moesim("sweep " + s + " -q --threads 2 --shard " + std::to_string(i) + "/3 -o " + dir.file("split") +
                        " " + kVary)
                 .exit_code == 0);
+  REQUIRE(run_moesim("sweep " + s + " -q --threads 4 -o " + dir.file("parallel") + " " + kVary).exit_code == 0);
   const auto whole = files(dir.file("whole")), split = files(dir.file("split"));
   CHECK(whole.size() == 13);  // 6 configurations × 2 strategies + the index
   CHECK(whole == split);
+  CHECK(whole == files(dir.file("parallel")));
 }
 
 TEST_CASE("an interrupted sweep resumes without redoing finished configurations", "[sweep]") {
@@ -82,9 +84,15 @@ TEST_CASE("bad sweep flags and values exit 2 before anything runs", "[sweep]") {
   CHECK(vary.err.find("expected PATH=v1,v2,...") != std::string::npos);
   CHECK(run_moesim("sweep " + s + " -o " + dir.file("out") + " --vary /steps=1,2 --shard 2/2").exit_code == 2);
   CHECK(run_moesim("sweep " + s + " -o " + dir.file("out") + " --vary /steps=1,2 --shard x").exit_code == 2);
-  auto value = run_moesim("sweep " + s + " -o " + dir.file("out") + " --vary /steps=2,-1");
+  for (const char* shard : {"' 1/2'", "+1/2", "-1/2", "1/0", "1/2/3"})
+    CHECK(run_moesim("sweep " + s + " -o " + dir.file("out") + " --vary /steps=1,2 --shard " + shard).exit_code == 2);
+  auto twice = run_moesim("sweep " + s + " -o " + dir.file("out") + " --vary /steps=1,2 --vary /steps=3");
+  CHECK(twice.exit_code == 2);
+  CHECK(twice.err.find("--vary /steps: this path is already varied") != std::string::npos);
+  // The bad value is in the 5th configuration; nothing runs, and the message names it.
+  auto value = run_moesim("sweep " + s + " -o " + dir.file("out") + " --vary /steps=2,3,-1 --vary /seed=1,2");
   CHECK(value.exit_code == 2);
-  CHECK(value.err.find("/steps: expected an integer in [1, 10000000], got -1 (sweep configuration 001-steps=-1)") !=
-        std::string::npos);
+  CHECK(value.err.find("/steps: expected an integer in [1, 10000000], got -1 (sweep configuration "
+                       "004-steps=-1-seed=1: --vary /steps=-1, --vary /seed=1)") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("out")));
 }
