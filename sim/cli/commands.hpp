@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "moesim/simulation.hpp"
+
 namespace moesim::cli {
 
 using Args = std::vector<std::string>;
@@ -25,6 +27,11 @@ int list_command(const Args&);
 int place_command(const Args&);
 int sweep_command(const Args&);
 int help_command(const Args&);
+
+// simulate() for a command: a diverging router becomes an input error on the
+// scenario's /model/lr, prefixed with `what` (e.g. "strategy 'bias'").
+Result simulate_or_fail(const Scenario& scenario, const StrategySpec& strategy, const std::string& what,
+                        const ProgressFn& progress = {});
 
 // Prints a command's usage and option help to stdout.
 void print_usage(const Command& command, const std::string& options_help);

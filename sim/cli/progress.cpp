@@ -28,6 +28,7 @@ void Progress::update(int done) {
 
 void Progress::finish() {
   if (!enabled_) return;
+  enabled_ = false;  // idempotent: the destructor calls it again
   fmt::print(stderr, "\r{:<100}\r", "");
   std::fflush(stderr);
 }

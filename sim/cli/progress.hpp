@@ -8,6 +8,9 @@ namespace moesim::cli {
 class Progress {
  public:
   Progress(bool enabled, std::string label, int total);
+  ~Progress() { finish(); }  // also on errors, so a message never lands on a half-drawn bar
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
   void update(int done);
   void finish();
 

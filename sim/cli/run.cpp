@@ -37,13 +37,8 @@ int run_command(const Args& args) {
     const StrategySpec& st = sc.strategies[i];
     Progress progress(!quiet && stderr_is_terminal(),
                       fmt::format("[{}/{}] {}", i + 1, sc.strategies.size(), st.name), sc.steps);
-    Result result;
-    try {
-      result = simulate(sc, st, [&](int done) { progress.update(done); });
-    } catch (const DivergenceError& e) {
-      progress.finish();
-      throw InputError(sc.file, "/model/lr", fmt::format("strategy '{}': {}", st.name, e.what()));
-    }
+    const Result result = simulate_or_fail(sc, st, fmt::format("strategy '{}'", st.name),
+                                           [&](int done) { progress.update(done); });
     progress.finish();
     const std::string path = write_result(dir, sc, st, result);
     if (!quiet) fmt::print("wrote {}\n", path);

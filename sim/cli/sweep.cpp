@@ -234,7 +234,7 @@ int sweep_command(const Args& args) {
   // output is the same whatever the scheduling.
   workers = std::min<int>(workers, int(todo.size()));
   std::atomic<std::size_t> next{0}, finished{0};
-  std::mutex mutex, write_mutex;
+  std::mutex mutex;
   std::exception_ptr failure;
   auto work = [&] {
     if (workers > 1) omp_set_num_threads(1);  // one core per configuration
@@ -247,18 +247,9 @@ int sweep_command(const Args& args) {
       const auto start = std::chrono::steady_clock::now();
       try {
         for (const auto& st : c.scenario.strategies) {
-          Result r;
-          try {
-            r = simulate(c.scenario, st);
-          } catch (const DivergenceError& e) {
-            throw InputError(c.scenario.file, "/model/lr",
-                             fmt::format("configuration {}, strategy '{}': {}", c.id, st.name, e.what()));
-          }
-          const std::string text = result_text(c.scenario, st, r);
-          // The kill-time cleanup in atomic_file tracks one temp file per
-          // process, so workers take turns writing (simulating stays parallel).
-          std::lock_guard lock(write_mutex);
-          write_file_atomically(result_path(sweep_dir, c, st), text);
+          const Result r =
+              simulate_or_fail(c.scenario, st, fmt::format("configuration {}, strategy '{}'", c.id, st.name));
+          write_file_atomically(result_path(sweep_dir, c, st), result_text(c.scenario, st, r));
         }
       } catch (...) {
         std::lock_guard lock(mutex);

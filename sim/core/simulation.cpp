@@ -93,18 +93,16 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
       // Logits blow up for every token at once, so the first sequence suffices.
       const float max_logit = max_abs({data.z.data(), std::size_t(shape.seq_len) * E});
+      auto diverged = [&](const std::string& why) {
+        return DivergenceError(step, fmt::format("the router diverged at step {} ({}): lower /model/lr (now {}) or "
+                                                 "the balancers' alpha/beta; plain SGD needs lr·alpha ≲ 2.5 "
+                                                 "(MODEL.md §3)", step, why, sc.model.lr));
+      };
       if (max_logit > kDivergedLogit)
-        throw DivergenceError(step, fmt::format("the router diverged at step {}: logits reached |z| = {:.3g} and the "
-                                                "scores saturate; lower /model/lr (now {}) or the balancers' "
-                                                "alpha/beta (plain SGD needs lr·alpha ≲ 2.5, MODEL.md §3)",
-                                                step, max_logit, sc.model.lr));
+        throw diverged(fmt::format("logits reached |z| = {:.3g}, the scores saturate", max_logit));
       bool finite = std::isfinite(losses.quality);
       for (double l : losses.balance) finite = finite && std::isfinite(l);
-      if (!sgd_update(router.weights(), grad_w, sc.model.lr) || !finite)
-        throw DivergenceError(step, fmt::format("the router diverged at step {} (non-finite weights or loss): "
-                                                "lower /model/lr (now {}) or the balancers' alpha/beta; plain SGD "
-                                                "needs lr·alpha ≲ 2.5 (MODEL.md §3)",
-                                                step, sc.model.lr));
+      if (!sgd_update(router.weights(), grad_w, sc.model.lr) || !finite) throw diverged("non-finite weights or loss");
       learner.update_competence(data);
 
     }

@@ -17,16 +17,48 @@ namespace moesim {
 
 namespace {
 
-// The temp file being written, for the signal handler (async-signal-safe: a
-// fixed buffer and unlink only).
-char g_temp_path[4096];
-std::atomic<bool> g_temp_active{false};
+// Temp files being written, for the signal handler: fixed slots so the
+// handler stays async-signal-safe (atomics, fixed buffers and unlink only),
+// and several threads (sweep workers) can write at once.
+struct TempSlot {
+  std::atomic<bool> claimed{false};  // owned by a writer
+  std::atomic<bool> active{false};   // path is complete and the file may exist
+  char path[4096];
+};
+TempSlot g_slots[64];
 
 void on_signal(int sig) {
-  if (g_temp_active.load()) ::unlink(g_temp_path);
+  for (TempSlot& slot : g_slots)
+    if (slot.active.load()) ::unlink(slot.path);
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
+
+// Registers a temp path for cleanup on a signal while it is being written.
+class TempRegistration {
+ public:
+  explicit TempRegistration(const std::string& temp) {
+    for (TempSlot& s : g_slots) {
+      bool expected = false;
+      if (s.claimed.compare_exchange_strong(expected, true)) {
+        slot_ = &s;
+        break;
+      }
+    }
+    if (!slot_) throw std::runtime_error("internal error: more than 64 output files written at once");
+    std::memcpy(slot_->path, temp.c_str(), temp.size() + 1);
+    slot_->active.store(true);
+  }
+  ~TempRegistration() {
+    slot_->active.store(false);
+    slot_->claimed.store(false);
+  }
+  TempRegistration(const TempRegistration&) = delete;
+  TempRegistration& operator=(const TempRegistration&) = delete;
+
+ private:
+  TempSlot* slot_ = nullptr;
+};
 
 [[noreturn]] void fail(const std::string& path, const std::string& what, int err) {
   throw InputError(path, "", what + ": " + std::strerror(err));
@@ -49,14 +81,10 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   }
   const std::string temp =
       (target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid())).string();
-  if (temp.size() >= sizeof g_temp_path) throw InputError(path, "", "output path is too long");
-  std::memcpy(g_temp_path, temp.c_str(), temp.size() + 1);
-  g_temp_active.store(true);
+  if (temp.size() >= sizeof g_slots[0].path) throw InputError(path, "", "output path is too long");
+  const TempRegistration registration(temp);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    g_temp_active.store(false);
-    fail(path, "cannot write the output file", errno);
-  }
+  if (fd < 0) fail(path, "cannot write the output file", errno);
   std::size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -65,7 +93,6 @@ void write_file_atomically(const std::string& path, std::string_view content) {
       const int err = n < 0 ? errno : ENOSPC;
       ::close(fd);
       ::unlink(temp.c_str());
-      g_temp_active.store(false);
       fail(path, "cannot write the output file", err);
     }
     done += std::size_t(n);
@@ -73,16 +100,13 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int err = errno;
     ::unlink(temp.c_str());
-    g_temp_active.store(false);
     fail(path, "cannot write the output file", err);
   }
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp.c_str());
-    g_temp_active.store(false);
     fail(path, "cannot move the finished output into place", err);
   }
-  g_temp_active.store(false);
 }
 
 }  // namespace moesim

@@ -1,0 +1,17 @@
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "moesim/error.hpp"
+
+namespace moesim::cli {
+
+Result simulate_or_fail(const Scenario& scenario, const StrategySpec& strategy, const std::string& what,
+                        const ProgressFn& progress) {
+  try {
+    return simulate(scenario, strategy, progress);
+  } catch (const DivergenceError& e) {
+    throw InputError(scenario.file, "/model/lr", fmt::format("{}: {}", what, e.what()));
+  }
+}
+
+}  // namespace moesim::cli
