@@ -11,8 +11,9 @@ namespace moesim {
 // Top-k of value[0..E) among allowed experts (allowed == nullptr: all), in
 // rank order: descending value, ties to the lower index; never an index
 // twice. Writes k entries to out; if fewer than k experts are allowed the
-// remaining entries are -1. Values must not be NaN. O(E·k) insertion into the
-// k-entry output itself, no allocation.
+// remaining entries are -1. Values must not be NaN. No allocation; without a
+// mask (k ≤ 16 ≤ E ≤ 1024) a lower bound prunes to about k candidates, which
+// are ranked by counting; otherwise O(E·k) insertion into the output.
 void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, std::int32_t* out);
 
 // Number of top values summed per group in group-limited routing:

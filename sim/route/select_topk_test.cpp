@@ -49,16 +49,20 @@ TEST_CASE("select_topk respects the allowed mask and pads with -1", "[routing][t
 
 TEST_CASE("select_topk agrees with a stable sort on random tied inputs", "[routing][topk]") {
   std::mt19937_64 rng(7);
-  std::uniform_int_distribution<int> level(0, 5);  // few levels: many ties
+  std::uniform_int_distribution<int> level(0, 999);
   std::bernoulli_distribution allow(0.7);
-  for (int trial = 0; trial < 2000; ++trial) {
-    const int E = 1 + trial % 17, k = 1 + trial % 6;
+  // Small E, and the V3-like widths where the lane-maximum bound prunes.
+  const int widths[] = {1, 2, 5, 15, 16, 17, 31, 33, 64, 100, 256, 257, 300};
+  for (int trial = 0; trial < 6000; ++trial) {
+    const int E = widths[trial % 13], k = 1 + (trial / 2) % 17;  // k = 17 > 16 lanes: no bound
     std::vector<float> v(E);
     std::vector<std::uint8_t> mask(E);
     for (int i = 0; i < E; ++i) {
-      v[i] = float(level(rng)) * 0.25f - 0.5f;
+      const int l = level(rng);  // half the trials on 6 levels (many ties), half on 1000
+      v[i] = trial % 4 < 2 ? float(l % 6) * 0.25f - 0.5f : float(l) * 0.001f;
       mask[i] = allow(rng) ? 1 : 0;
     }
+    if (trial % 2 == 0) std::fill(mask.begin(), mask.end(), 1);  // half unmasked (the bound path)
     std::vector<std::int32_t> expect;
     for (int i = 0; i < E; ++i)
       if (mask[i]) expect.push_back(i);
@@ -66,7 +70,7 @@ TEST_CASE("select_topk agrees with a stable sort on random tied inputs", "[routi
     expect.resize(std::min<std::size_t>(expect.size(), k));
     expect.resize(static_cast<std::size_t>(k), -1);
     INFO("trial " << trial);
-    REQUIRE(topk(v, k, mask) == expect);
+    REQUIRE(topk(v, k, trial % 2 == 0 ? std::vector<std::uint8_t>{} : mask) == expect);
   }
 }
 
