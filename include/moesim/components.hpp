@@ -55,6 +55,10 @@ class Balancer {
   // True if loss() adds to LossGrad::z (losses on logits); the simulation
   // only keeps that buffer when some balancer needs it.
   virtual bool uses_logit_gradient() const { return false; }
+  // True if loss() adds to LossGrad::s. Without such a loss the gradient on
+  // the scores is the task loss's alone, at the k selected experts per token,
+  // and the simulation keeps no T×E buffer for it.
+  virtual bool uses_score_gradient() const { return false; }
   // After the step barrier: may update the selection bias b (E entries).
   virtual void end_of_step(const StepData&, const Shape&, std::span<float> /*bias*/) {}
 };

@@ -38,6 +38,8 @@ class AuxLoss final : public Balancer {
         history_sent_(std::size_t(window_) * s.devices(), 0.0),
         history_tokens_(window_, 0.0) {}
 
+  bool uses_score_gradient() const override { return true; }
+
   std::string series_name() const override { return fmt::format("aux_loss_{}_{}", level_name_, scope_name_); }
 
   double loss(const StepData& data, const Shape& s, const LossGrad& grad) override {

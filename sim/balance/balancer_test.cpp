@@ -160,7 +160,11 @@ TEST_CASE("finite differences agree with every loss gradient, for softmax and si
       for (int t = 0; t < 6; ++t)  // affinities follow the perturbed scores
         for (int r = 0; r < 2; ++r) st.data.affinity[t * 2 + r] = st.data.s[t * 4 + st.data.expert[t * 2 + r]];
       // The gradient is of the objective term ω·mean(ℓ); the value returned is the unweighted mean ℓ.
-      return st.sc.learning.task_weight * learner.task_loss(st.data, g.s);
+      // It comes at the selected experts only; scattered here into the dense ∂L/∂s.
+      std::vector<float> selected(g.s.empty() ? 0 : 12);
+      const double value = learner.task_loss(st.data, selected);
+      for (std::size_t j = 0; j < selected.size(); ++j) g.s[j / 2 * 4 + st.data.expert[j]] += selected[j];
+      return st.sc.learning.task_weight * value;
     });
   }
 }

@@ -58,11 +58,13 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
   const double padded = dropper->padded_capacity(shape);
   const std::vector<std::uint8_t> protected_seq = dropper->protected_sequences(shape);
 
-  std::vector<float> bias(E, 0.0f), grad_s, grad_z, grad_w, grad_partials;
+  // Gradient buffers, T×E ones only when some loss needs them.
+  std::vector<float> bias(E, 0.0f), grad_selected, grad_s, grad_z, grad_w, grad_partials;
   if (sc.train) {
-    grad_s.resize(std::size_t(T) * E);
-    if (std::any_of(balancers.begin(), balancers.end(), [](const auto& b) { return b->uses_logit_gradient(); }))
-      grad_z.resize(std::size_t(T) * E);
+    auto any = [&](auto uses) { return std::any_of(balancers.begin(), balancers.end(), uses); };
+    grad_selected.resize(std::size_t(T) * shape.top_k);
+    if (any([](const auto& b) { return b->uses_score_gradient(); })) grad_s.resize(std::size_t(T) * E);
+    if (any([](const auto& b) { return b->uses_logit_gradient(); })) grad_z.resize(std::size_t(T) * E);
     grad_w.resize(std::size_t(E) * d);
   }
   Recorder recorder(sc, balancers);
@@ -85,10 +87,11 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       parallel_zero(grad_z);
     }
     LossGrad grads{grad_s, grad_z};
-    losses.quality = learner.task_loss(data, grad_s);
+    losses.quality = learner.task_loss(data, grad_selected);
     for (auto& b : balancers) losses.balance.push_back(b->loss(data, shape, grads));
     if (sc.train) {
-      weight_gradient(sc.model.score, data.x, data.s, grad_s, grad_z, T, d, E, grad_w, grad_partials);
+      weight_gradient(sc.model.score, data.x, data.s, {data.expert, grad_selected, grad_s, grad_z}, shape, grad_w,
+                      grad_partials);
       // Unstable SGD shows as logits growing without bound (stable runs stay
       // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
       // Logits blow up for every token at once, so the first sequence suffices.

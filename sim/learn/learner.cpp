@@ -15,33 +15,43 @@ Learner::Learner(const Scenario& scenario, std::uint64_t seed)
   n_.resize(kappa_.size());
 }
 
-double Learner::task_loss(const StepData& data, std::span<float> grad_s) const {
+double Learner::task_loss(const StepData& data, std::span<float> grad_selected) const {
   // ℓ = 1 − Σ_kept g_i·κ_{i,c} / Σ_sel g_i. Gate scale and normalisation cancel
   // in the ratio, so ℓ = 1 − Σ_kept s_i κ_i / Σ_sel s_i, and
   // ∂ℓ/∂s_j = −(κ_j·[j kept] − (1 − ℓ)) / Σ_sel s   for j selected.
-  const int T = shape_.tokens(), k = shape_.top_k, E = shape_.experts;
-  const double w = spec_.task_weight / T;
-  double total = 0.0;
-  for (int t = 0; t < T; ++t) {
-    const int c = std::max(0, data.domain[t]);
-    const std::int32_t* ex = &data.expert[std::size_t(t) * k];
-    const float* aff = &data.affinity[std::size_t(t) * k];
-    const std::uint8_t* keep = &data.keep[std::size_t(t) * k];
-    double sel = 0.0, kept = 0.0;
-    for (int r = 0; r < k; ++r) {
-      sel += aff[r];
-      if (keep[r]) kept += aff[r] * kappa_[std::size_t(ex[r]) * domains_ + c];
-    }
-    const double q = sel > 0 ? kept / sel : 0.0;  // 1 − ℓ
-    total += 1.0 - q;
-    if (!grad_s.empty() && sel > 0) {
+  const int L = shape_.seq_len, B = shape_.sequences, k = shape_.top_k;
+  const double w = spec_.task_weight / shape_.tokens();
+  // One partial sum per sequence, added in order: the same bits for any
+  // number of threads.
+  std::vector<double> partial(B, 0.0);
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < B; ++n) {
+    double total = 0.0;
+    for (int t = n * L; t < (n + 1) * L; ++t) {
+      const int c = std::max(0, data.domain[t]);
+      const std::int32_t* ex = &data.expert[std::size_t(t) * k];
+      const float* aff = &data.affinity[std::size_t(t) * k];
+      const std::uint8_t* keep = &data.keep[std::size_t(t) * k];
+      double sel = 0.0, kept = 0.0;
       for (int r = 0; r < k; ++r) {
-        const double kap = keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0;
-        grad_s[std::size_t(t) * E + ex[r]] += float(-w * (kap - q) / sel);
+        if (ex[r] < 0) continue;
+        sel += aff[r];
+        if (keep[r]) kept += aff[r] * kappa_[std::size_t(ex[r]) * domains_ + c];
+      }
+      const double q = sel > 0 ? kept / sel : 0.0;  // 1 − ℓ
+      total += 1.0 - q;
+      if (grad_selected.empty()) continue;
+      float* g = &grad_selected[std::size_t(t) * k];
+      for (int r = 0; r < k; ++r) {
+        const double kap = ex[r] >= 0 && keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0;
+        g[r] = ex[r] >= 0 && sel > 0 ? float(-w * (kap - q) / sel) : 0.0f;
       }
     }
+    partial[n] = total;
   }
-  return total / T;
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return total / shape_.tokens();
 }
 
 void Learner::update_competence(const StepData& data) {

@@ -12,9 +12,10 @@ namespace moesim {
 class Learner {
  public:
   Learner(const Scenario& scenario, std::uint64_t seed);
-  // Mean task loss ℓ over the step's tokens; when `grad_s` is non-empty adds
-  // task_weight·∂mean(ℓ)/∂s into it.
-  double task_loss(const StepData& data, std::span<float> grad_s) const;
+  // Mean task loss ℓ over the step's tokens. When `grad_selected` (T×k) is
+  // non-empty, sets it to task_weight·∂mean(ℓ)/∂s at each token's selected
+  // experts (data.expert); ℓ depends on no other score.
+  double task_loss(const StepData& data, std::span<float> grad_selected) const;
   // κ update from the tokens each expert processed (drops excluded).
   void update_competence(const StepData& data);
   const std::vector<float>& competence() const { return kappa_; }  // E×C

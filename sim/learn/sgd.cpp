@@ -9,43 +9,60 @@
 
 namespace moesim {
 
-void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s,
-                     std::span<const float> grad_s, std::span<const float> grad_z, int T, int d, int E,
-                     std::span<float> grad_w, std::vector<float>& scratch) {
+void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
+                     const Shape& shape, std::span<float> grad_w, std::vector<float>& scratch) {
   // A fixed number of token chunks, whatever the thread count: each sums its
   // tokens in order into its own partial, and the partials are added in chunk
   // order, so the result is bit-identical for any number of threads.
   // Partials are expert-major (E×d): a token's gradient for expert e is one
-  // contiguous axpy of x_t, and experts with a zero gradient (all but the k
-  // selected ones, with sigmoid scores and no dense loss) are skipped, which
-  // changes no float.
+  // contiguous axpy of x_t, and experts with a zero gradient are skipped.
+  // Each expert's partial sums the same terms in token order on both paths,
+  // so the sparse path gives the same bits as the dense one.
   constexpr int kChunks = 8;
-  const std::size_t size = std::size_t(d) * E;
-  scratch.assign((size + E) * kChunks, 0.0f);  // per chunk: an E×d partial and one ∂L/∂z row
+  const int T = shape.tokens(), d = shape.hidden, E = shape.experts, k = shape.top_k;
+  const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
+  const std::size_t size = std::size_t(d) * E, stride = size + 2 * std::size_t(E);
+  scratch.assign(stride * kChunks, 0.0f);  // per chunk: an E×d partial, one ∂L/∂s and one ∂L/∂z row
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < kChunks; ++c) {
-    float* part = &scratch[(size + E) * c];
-    float* gz = part + size;
+    float* part = &scratch[stride * c];
+    float* gs = part + size;
+    float* gz = gs + E;
+    auto axpy = [&](int e, float ge, const float* xt) {
+      float* pe = &part[std::size_t(e) * d];
+      for (int i = 0; i < d; ++i) pe[i] += ge * xt[i];
+    };
     const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
     for (int t = t0; t < t1; ++t) {
       const std::size_t row = std::size_t(t) * E;
-      if (grad_z.empty()) std::fill_n(gz, E, 0.0f);
-      else std::copy_n(&grad_z[row], E, gz);
-      score_row_backward(f, &s[row], &grad_s[row], gz, E);
+      const std::int32_t* ex = &g.expert[std::size_t(t) * k];
+      const float* sel = &g.selected[std::size_t(t) * k];
       const float* xt = &x[std::size_t(t) * d];
-      for (int e = 0; e < E; ++e) {
-        const float g = gz[e];
-        if (g == 0.0f) continue;
-        float* pe = &part[std::size_t(e) * d];
-        for (int i = 0; i < d; ++i) pe[i] += g * xt[i];
+      if (sparse) {  // sigmoid: ∂s_e/∂z_e = s_e(1 − s_e), no other entry
+        for (int r = 0; r < k; ++r) {
+          if (ex[r] < 0) continue;
+          const float se = s[row + ex[r]];
+          const float ge = sel[r] * se * (1.0f - se);
+          if (ge != 0.0f) axpy(ex[r], ge, xt);
+        }
+        continue;
       }
+      if (g.s.empty()) std::fill_n(gs, E, 0.0f);
+      else std::copy_n(&g.s[row], E, gs);
+      for (int r = 0; r < k; ++r)
+        if (ex[r] >= 0) gs[ex[r]] += sel[r];
+      if (g.z.empty()) std::fill_n(gz, E, 0.0f);
+      else std::copy_n(&g.z[row], E, gz);
+      score_row_backward(f, &s[row], gs, gz, E);
+      for (int e = 0; e < E; ++e)
+        if (gz[e] != 0.0f) axpy(e, gz[e], xt);
     }
   }
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < d; ++i)
     for (int e = 0; e < E; ++e) {
       float sum = 0.0f;
-      for (int c = 0; c < kChunks; ++c) sum += scratch[(size + E) * c + std::size_t(e) * d + i];
+      for (int c = 0; c < kChunks; ++c) sum += scratch[stride * c + std::size_t(e) * d + i];
       grad_w[std::size_t(i) * E + e] = sum;
     }
 }

@@ -7,14 +7,20 @@
 
 namespace moesim {
 
-// grad_w (d×E, overwritten) = Σ_t x_tᵀ·grad_z_t, bit-identical for any
-// thread count.
-// Fused with the score backward: ∂L/∂z_t = J_sᵀ·grad_s_t + grad_z_t, where
-// grad_z (may be empty) holds gradients of losses defined on logits. `scratch`
-// is reused across calls.
-void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s,
-                     std::span<const float> grad_s, std::span<const float> grad_z, int T, int d, int E,
-                     std::span<float> grad_w, std::vector<float>& scratch);
+// ∂L/∂s and ∂L/∂z of one step, in the forms the losses produce them.
+struct StepGradient {
+  std::span<const std::int32_t> expert;  // T×k selected experts (−1: none)
+  std::span<const float> selected;       // T×k ∂L/∂s at those experts (the task loss)
+  std::span<const float> s;              // T×E dense ∂L/∂s (balance losses), or empty
+  std::span<const float> z;              // T×E ∂L/∂z (losses on logits), or empty
+};
+
+// grad_w (d×E, overwritten) = Σ_t x_tᵀ·∂L/∂z_t, bit-identical for any thread
+// count, fused with the score backward ∂L/∂z_t = J_sᵀ·∂L/∂s_t + g.z_t. With
+// sigmoid scores and only the sparse `selected` gradient, ∂L/∂z_t has k
+// non-zeros and the pass reads no T×E buffer. `scratch` is reused across calls.
+void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
+                     const Shape& shape, std::span<float> grad_w, std::vector<float>& scratch);
 
 // Zeroes a buffer using all threads.
 void parallel_zero(std::span<float> v);

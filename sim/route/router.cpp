@@ -78,7 +78,7 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
       float* g = &data.gate[std::size_t(t) * k];
       select_topk(biased.data(), allowed, E, k, ex);
       float sum = 0.0f;
-      for (int j = 0; j < k; ++j) sum += (aff[j] = s[ex[j]]);
+      for (int j = 0; j < k; ++j) sum += (aff[j] = ex[j] >= 0 ? s[ex[j]] : 0.0f);
       // Gates use the unbiased scores (MODEL.md §2); normalised over the selection when asked.
       const float norm = normalize && sum > 0.0f ? scale / sum : scale;
       for (int j = 0; j < k; ++j) g[j] = aff[j] * norm;
