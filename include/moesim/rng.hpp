@@ -39,25 +39,66 @@ class Rng {
   }
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return double(next() >> 11) * 0x1.0p-53; }
-  // Standard normal (Marsaglia polar method; caches the second value).
+  // Standard normal by the ziggurat method (Marsaglia & Tsang 2000, in
+  // Doornik's 2005 ZIGNOR form: the layer and the uniform come from disjoint
+  // bits). Exact, not an approximation; 98.8% of draws cost one 64-bit number,
+  // a table lookup and a multiply, about 4× faster than the polar method.
   double normal() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
+    const Ziggurat& z = ziggurat();
+    for (;;) {
+      const std::uint64_t r = next();
+      const int i = int(r & 0x7f);
+      const double u = double(r >> 11) * 0x1.0p-52 - 1.0;  // [−1, 1)
+      if (std::abs(u) < z.ratio[i]) return u * z.x[i];      // inside the layer's rectangle
+      if (i == 0) return tail(u < 0.0);
+      // The wedge between rectangles: accept under the density.
+      const double x = u * z.x[i];
+      const double f0 = std::exp(-0.5 * (z.x[i] * z.x[i] - x * x));
+      const double f1 = std::exp(-0.5 * (z.x[i + 1] * z.x[i + 1] - x * x));
+      if (f1 + uniform() * (f0 - f1) < 1.0) return x;
     }
-    double u, v, q;
-    do {
-      u = 2.0 * uniform() - 1.0;
-      v = 2.0 * uniform() - 1.0;
-      q = u * u + v * v;
-    } while (q >= 1.0 || q == 0.0);
-    const double f = std::sqrt(-2.0 * std::log(q) / q);
-    spare_ = v * f;
-    has_spare_ = true;
-    return u * f;
+  }
+  // out[i] = mean[i] + scale·normal() for i < n, the same draws as n calls,
+  // on a copy of the state that the compiler can keep in registers.
+  void add_normals(const float* mean, double scale, float* out, int n) {
+    Rng local = *this;
+    for (int i = 0; i < n; ++i) out[i] = mean[i] + float(scale * local.normal());
+    *this = local;
   }
 
  private:
+  // 128 layers of equal area V; x[0] = V/f(R) is the base (with the tail).
+  static constexpr int kLayers = 128;
+  static constexpr double kR = 3.442619855899, kV = 9.91256303526217e-3;
+  struct Ziggurat {
+    double x[kLayers + 1], ratio[kLayers];
+    Ziggurat() {
+      double f = std::exp(-0.5 * kR * kR);
+      x[0] = kV / f;
+      x[1] = kR;
+      x[kLayers] = 0.0;
+      for (int i = 2; i < kLayers; ++i) {
+        x[i] = std::sqrt(-2.0 * std::log(kV / x[i - 1] + f));
+        f = std::exp(-0.5 * x[i] * x[i]);
+      }
+      for (int i = 0; i < kLayers; ++i) ratio[i] = x[i + 1] / x[i];
+    }
+  };
+  static const Ziggurat& ziggurat() {
+    static const Ziggurat tables;
+    return tables;
+  }
+  // Uniform in (0, 1): safe under log.
+  double open_uniform() { return (double(next() >> 11) + 0.5) * 0x1.0p-53; }
+  // Beyond ±R (Marsaglia 1964).
+  double tail(bool negative) {
+    double x, y;
+    do {
+      x = std::log(open_uniform()) / kR;
+      y = std::log(open_uniform());
+    } while (-2.0 * y < x * x);
+    return negative ? x - kR : kR - x;
+  }
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   static std::uint64_t splitmix(std::uint64_t& x) {
     std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
@@ -66,8 +107,6 @@ class Rng {
     return z ^ (z >> 31);
   }
   std::uint64_t state_[4];
-  double spare_ = 0.0;
-  bool has_spare_ = false;
 };
 
 }  // namespace moesim

@@ -48,7 +48,7 @@ class SyntheticSource final : public TokenSource {
         data.domain[t] = c;
         const float* mu = &centres_[std::size_t(c) * d];
         float* x = &data.x[t * d];
-        for (int i = 0; i < d; ++i) x[i] = mu[i] + float(noise_ * rng.normal());
+        rng.add_normals(mu, noise_, x, d);
       }
     }
   }
