@@ -34,7 +34,7 @@ TEST_CASE("no balancing collapses; bias beats aux loss on balance and quality; a
   INFO("none " << m["none"]["max_over_mean"] << " bias " << m["bias"]["max_over_mean"]);
   CHECK(m["none"]["max_over_mean"] > 3.0);                          // collapse onto few experts
   CHECK(m["none"]["max_over_mean"] > 2.0 * m["bias"]["max_over_mean"]);
-  CHECK(m["none"]["entropy_norm"] < 0.95);  // 0.87 after the full 300 steps
+  CHECK(m["none"]["entropy_norm"] < 0.95);  // 0.84 after the full 300 steps
   CHECK(m["bias"]["maxvio_global"] < m["aux-0.01"]["maxvio_global"]);
   CHECK(m["aux-0.01"]["maxvio_global"] < m["none"]["maxvio_global"]);
   CHECK(m["bias"]["quality_loss"] <= m["aux-0.01"]["quality_loss"]);
