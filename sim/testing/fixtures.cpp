@@ -1,5 +1,6 @@
 #include "fixtures.hpp"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 
 namespace moesim::testing {
 
@@ -54,9 +56,18 @@ CommandResult run_moesim(const std::string& args) {
   TempDir dir;
   const std::string out = dir.file("out"), err = dir.file("err");
   const std::string cmd = std::string(MOESIM_BINARY) + " " + args + " >" + out + " 2>" + err + " </dev/null";
-  const int status = std::system(cmd.c_str());
+  // fork + wait4 rather than std::system: wait4 reports this command's own
+  // peak memory (the shell's and the moesim it waited for).
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  if (pid < 0 || wait4(pid, &status, 0, &usage) != pid) throw std::runtime_error("cannot run " + cmd);
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return {code, read_text(out), read_text(err)};
+  return {code, read_text(out), read_text(err), usage.ru_maxrss};
 }
 
 }  // namespace moesim::testing

@@ -31,6 +31,7 @@ std::string read_text(const std::string& path);
 struct CommandResult {
   int exit_code;
   std::string out, err;
+  long peak_rss_kb;  // the command's peak resident set (getrusage ru_maxrss)
 };
 // Runs the built moesim binary with `args` (shell-quoted by the caller).
 CommandResult run_moesim(const std::string& args);
