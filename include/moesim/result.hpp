@@ -44,8 +44,13 @@ struct Result {
 // The parts of a result file that `compare` reads.
 struct ResultSummary {
   std::string path, scenario, strategy;
+  std::string configuration;  // the echoed scenario and strategy, as compact JSON
   NamedColumns<double> summary;
 };
+// The same compact JSON for a configuration about to run: equal to a saved
+// result's `configuration` exactly when that result came from this scenario
+// and strategy (defaults filled in, so spelling does not matter).
+std::string configuration_text(const Scenario&, const StrategySpec&);
 // Reads and checks a result file's schema; InputError if it is not one.
 ResultSummary read_result_summary(const std::string& path);
 

@@ -2,7 +2,8 @@
 // Runs the cartesian product of the varied values (the first --vary varies
 // slowest). Configuration i runs in shard i mod N, so a Slurm array or a plain
 // loop can split a sweep; finished configurations are skipped, so an
-// interrupted sweep resumes; configurations run in parallel across cores.
+// interrupted sweep resumes (re-running configurations whose scenario changed);
+// configurations run in parallel across cores.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <omp.h>
@@ -149,15 +150,20 @@ std::string result_path(const std::string& sweep_dir, const Configuration& c, co
   return fmt::format("{}/{}/{}.json", sweep_dir, c.id, st.name);
 }
 
-bool done(const std::string& sweep_dir, const Configuration& c) {
+enum class Saved { complete, missing, stale };
+
+// Whether every strategy of a configuration has a readable result made from
+// this very scenario (a --set or file edit since the last run makes it stale).
+Saved saved_state(const std::string& sweep_dir, const Configuration& c) {
   for (const auto& st : c.scenario.strategies) {
     try {
-      read_result_summary(result_path(sweep_dir, c, st));
+      if (read_result_summary(result_path(sweep_dir, c, st)).configuration != configuration_text(c.scenario, st))
+        return Saved::stale;
     } catch (const InputError&) {
-      return false;
+      return Saved::missing;
     }
   }
-  return true;
+  return Saved::complete;
 }
 
 std::string index_text(const std::string& name, const std::vector<Variable>& vars,
@@ -223,10 +229,13 @@ int sweep_command(const Args& args) {
   std::vector<const Configuration*> todo;
   for (const auto& c : configs) {
     if (c.index % shards != shard) continue;
-    if (done(sweep_dir, c)) {
+    const Saved saved = saved_state(sweep_dir, c);
+    if (saved == Saved::complete) {
       if (!quiet) fmt::print(stderr, "skipping {}: done\n", c.id);
       continue;
     }
+    if (saved == Saved::stale && !quiet)
+      fmt::print(stderr, "re-running {}: its saved results are from a different scenario\n", c.id);
     todo.push_back(&c);
   }
 

@@ -76,6 +76,24 @@ TEST_CASE("an interrupted sweep resumes without redoing finished configurations"
   CHECK(files(dir.file("out")).size() == 13);
 }
 
+TEST_CASE("a resumed sweep re-runs configurations whose scenario changed since", "[sweep]") {
+  TempDir dir;
+  const std::string s = scenario(dir);
+  REQUIRE(run_moesim("sweep " + s + " -q -o " + dir.file("out") + " " + kVary).exit_code == 0);
+  const std::string a = dir.file("out/tiny/sweep/000-cf=0.5-seed=1/a.json");
+  CHECK(nlohmann::json::parse(read_text(a))["scenario"]["steps"] == 3);
+  // The same value spelt differently is the same scenario; a new value is not.
+  auto same = run_moesim("sweep " + s + " --set /steps=3.0 -o " + dir.file("out") + " " + kVary);
+  CHECK(same.err.find("skipping 000-cf=0.5-seed=1: done") != std::string::npos);
+  auto changed = run_moesim("sweep " + s + " --set /steps=4 -o " + dir.file("out") + " " + kVary);
+  INFO(changed.err);
+  REQUIRE(changed.exit_code == 0);
+  CHECK(changed.err.find("re-running 000-cf=0.5-seed=1: its saved results are from a different scenario") !=
+        std::string::npos);
+  CHECK(changed.err.find("skipping") == std::string::npos);
+  CHECK(nlohmann::json::parse(read_text(a))["scenario"]["steps"] == 4);
+}
+
 TEST_CASE("bad sweep flags and values exit 2 before anything runs", "[sweep]") {
   TempDir dir;
   const std::string s = scenario(dir);

@@ -16,14 +16,28 @@ namespace {
 std::atomic<long> allocations{0};
 }  // namespace
 
-// Replaces the global operator new (the array and nothrow forms call it).
-void* operator new(std::size_t size) {
+// Replaces every unaligned form of the global operator new and delete (all of
+// them: AddressSanitizer supplies its own of each, and a mix would mismatch).
+namespace {
+void* counted_new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  return std::malloc(size == 0 ? 1 : size);
+}
+void* counted_new_or_throw(std::size_t size) {
+  if (void* p = counted_new(size)) return p;
   throw std::bad_alloc();
 }
+}  // namespace
+void* operator new(std::size_t size) { return counted_new_or_throw(size); }
+void* operator new[](std::size_t size) { return counted_new_or_throw(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_new(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_new(size); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace moesim {
 

@@ -29,6 +29,13 @@ TEST_CASE("same scenario and seed give byte-identical results, whatever the thre
   CHECK(run_text(sc, 3) == one);
   Scenario other = testing::tiny_scenario(R"({"seed":99,"steps":12,"batch":{"sequences":8,"seq_len":32}})");
   CHECK(run_text(other, 1) != one);
+  // Sigmoid with E ≥ 16: the pruned top-k and the sparse weight gradient.
+  Scenario wide = testing::tiny_scenario(R"({"steps":8,"mode":"train","batch":{"sequences":8,"seq_len":32},
+      "model":{"experts":32,"top_k":4,"hidden":16,"score":"sigmoid"},"strategies":[{"name":"bias",
+      "balancers":[{"type":"bias"}]}]})");
+  const std::string wide_one = run_text(wide, 1);
+  CHECK(run_text(wide, 2) == wide_one);
+  CHECK(run_text(wide, 3) == wide_one);
 }
 
 TEST_CASE("loads are conserved and the summary agrees with the per-step record", "[simulation]") {

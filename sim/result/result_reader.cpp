@@ -27,6 +27,7 @@ ResultSummary read_result_summary(const std::string& path) {
   r.path = path;
   r.scenario = need("/scenario/name", [](const auto& j) { return j.is_string(); }, "a string").template get<std::string>();
   r.strategy = need("/strategy/name", [](const auto& j) { return j.is_string(); }, "a string").template get<std::string>();
+  r.configuration = nlohmann::ordered_json::array({doc["scenario"], doc["strategy"]}).dump();
   const auto& summary = need("/summary", [](const auto& j) { return j.is_object(); }, "an object");
   for (const auto& [name, value] : summary.items()) {
     if (!value.is_number()) throw InputError(path, "/summary/" + name, "expected a number");

@@ -53,6 +53,10 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
   return doc.dump(1) + "\n";
 }
 
+std::string configuration_text(const Scenario& sc, const StrategySpec& st) {
+  return OrderedJson::array({OrderedJson::parse(sc.normalized), OrderedJson::parse(st.normalized)}).dump();
+}
+
 std::string write_result(const std::string& dir, const Scenario& sc, const StrategySpec& st, const Result& r) {
   const std::string path = fmt::format("{}/{}/{}.json", dir, sc.name, st.name);
   write_file_atomically(path, result_text(sc, st, r));
