@@ -1,14 +1,39 @@
 #include "moesim/step.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdint>
+
 namespace moesim {
+
+namespace {
+
+// The T×E buffers (16 MB each for a V3-shaped step) would take thousands of
+// 4 KiB page faults on first touch, which cost more than the first steps
+// themselves on a VM; where the kernel offers transparent huge pages on
+// request (madvise mode, the Debian default) they take a few dozen.
+template <class T>
+void assign_large(std::vector<T>& v, std::size_t n) {
+  std::vector<T>().swap(v);
+  v.reserve(n);  // allocated, not yet touched
+#if defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kPage = 4096;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(v.data()) + kPage - 1) & ~(kPage - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(v.data() + n)) & ~(kPage - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only
+#endif
+  v.resize(n);
+}
+
+}  // namespace
 
 void StepData::resize(const Shape& shape) {
   const std::size_t T = shape.tokens(), E = shape.experts, k = shape.top_k;
-  x.resize(T * shape.hidden);
+  assign_large(x, T * shape.hidden);
   domain.assign(T, -1);
-  z.resize(T * E);
-  s.resize(T * E);
-  allowed.resize(T * E);
+  assign_large(z, T * E);
+  assign_large(s, T * E);
+  allowed.clear();  // sized by the router when a constraint restricts
   expert.resize(T * k);
   gate.resize(T * k);
   affinity.resize(T * k);

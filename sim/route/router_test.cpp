@@ -1,9 +1,12 @@
-// Router: top-k tie-breaks, scores and gates (MODEL.md §2) on hand-worked numbers.
+// Router: logits, top-k tie-breaks, scores and gates (MODEL.md §2) on hand-worked numbers.
 #include <catch2/catch.hpp>
+#include <omp.h>
+
 #include <cmath>
 
 #include "../testing/fixtures.hpp"
 #include "moesim/components.hpp"
+#include "moesim/rng.hpp"
 #include "moesim/routing_rules.hpp"
 #include "router.hpp"
 
@@ -79,4 +82,34 @@ TEST_CASE("sigmoid gates are normalised; the bias changes selection, never gate 
   CHECK(t.data.affinity[0] == Approx(0.5));
   CHECK(t.data.gate[0] == Approx(0.5 / 1.25));
   CHECK(t.data.gate[1] == Approx(0.75 / 1.25));
+}
+
+TEST_CASE("logits are x·W for every tile shape, bit-identical across thread counts", "[router]") {
+  // E = 256 fills whole expert chunks; E = 72 leaves a partial one. T = 7·17
+  // leaves partial token tiles and blocks; d = 13 is odd.
+  for (int E : {256, 72}) {
+    const Scenario sc = testing::tiny_scenario(
+        R"({"model":{"experts":)" + std::to_string(E) +
+        R"(,"top_k":2,"hidden":13},"batch":{"sequences":7,"seq_len":17},"cluster":{"nodes":1,"devices_per_node":8}})");
+    const int T = sc.shape.tokens(), d = 13;
+    Router router(sc, 5);
+    StepData data;
+    data.resize(sc.shape);
+    Rng rng(3);
+    for (float& v : data.x) v = float(rng.normal());
+    omp_set_num_threads(1);
+    router.logits(data);
+    const std::vector<float> one = data.z;
+    omp_set_num_threads(2);
+    router.logits(data);
+    omp_set_num_threads(omp_get_num_procs());
+    CHECK(data.z == one);
+    const std::vector<float>& W = router.weights();
+    for (int t = 0; t < T; ++t)
+      for (int e = 0; e < E; ++e) {
+        double z = 0.0;
+        for (int i = 0; i < d; ++i) z += double(data.x[t * d + i]) * W[i * E + e];
+        REQUIRE(data.z[std::size_t(t) * E + e] == Approx(z).epsilon(1e-5).margin(1e-6));
+      }
+  }
 }
