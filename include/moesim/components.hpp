@@ -31,7 +31,8 @@ class RoutingConstraint {
   virtual ~RoutingConstraint() = default;
   virtual bool restricts() const { return true; }
   // s: the token's scores, biased: s + b; device_of_expert: the placement's
-  // device of each expert; allowed: E entries to fill. Called concurrently.
+  // device of each expert; allowed: E entries to fill, at least top_k of them
+  // 1 (every later stage assumes k experts per token). Called concurrently.
   virtual void allow(std::span<const float> s, std::span<const float> biased,
                      std::span<const std::int32_t> device_of_expert, std::span<std::uint8_t> allowed) const = 0;
 };

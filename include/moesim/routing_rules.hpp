@@ -26,15 +26,19 @@ int group_top_values(int k, int M);
 struct LimitedRoutingScratch {
   std::vector<float> score;        // per device or group
   std::vector<std::int32_t> top;   // selected devices/groups, or one group's top values
+  std::vector<std::int32_t> count; // experts per device
 };
 
 // Device-limited routing (DeepSeek-V2 arXiv 2405.04434 §2.2.2): the score of
 // device d is max s_i over its experts (device_of_expert[i] == d; a device
 // without experts scores -inf); the top-M devices (ties: lower device index)
-// are kept and allowed[i] = 1 exactly for experts on them. s holds the
-// token's E unbiased scores. Requires 1 <= M <= D.
+// are kept and allowed[i] = 1 exactly for experts on them. If those hold
+// fewer than k experts (a placement can leave a device with fewer than E/D
+// first replicas), further devices are kept in the same order until k
+// experts are allowed, so every token gets its k experts. s holds the token's
+// E unbiased scores. Requires 1 <= M <= D and k <= E.
 void device_limited_allowed(std::span<const float> s, std::span<const std::int32_t> device_of_expert,
-                            int D, int M, LimitedRoutingScratch& scratch,
+                            int D, int M, int k, LimitedRoutingScratch& scratch,
                             std::span<std::uint8_t> allowed);
 
 // Group/node-limited routing (DeepSeek-V3 arXiv 2412.19437 §2.1.2): experts

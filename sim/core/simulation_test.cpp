@@ -60,6 +60,19 @@ TEST_CASE("loads are conserved and the summary agrees with the per-step record",
   CHECK(std::accumulate(total.begin(), total.end(), 0.0) == 1280.0);
 }
 
+TEST_CASE("device-limited routing on an EPLB placement still routes k experts per token", "[simulation]") {
+  // EPLB with 8 replicas leaves some devices fewer than E/D = 4 first
+  // replicas, so m = 2 devices can hold fewer than k = 8 experts.
+  Scenario sc = testing::tiny_scenario(R"({"steps":30,"mode":"train","stream":{"zipf":2.0},
+      "model":{"experts":16,"top_k":8,"hidden":8,"score":"sigmoid"},"cluster":{"nodes":1,"devices_per_node":4},
+      "strategies":[{"name":"x","routing":{"type":"device_limited","m":2},
+                     "placement":{"type":"eplb","redundant_experts":8,"rebalance_every":2,"window":2}}]})");
+  Result r = simulate(sc, sc.strategies[0]);
+  const auto& routed = *r.per_step.find("expert_load");
+  REQUIRE(routed.size() == 30);
+  for (const auto& step : routed) CHECK(std::accumulate(step.begin(), step.end(), 0.0) == 64.0 * 8);
+}
+
 TEST_CASE("record.every thins the series and per-step rows", "[simulation]") {
   Scenario sc = testing::tiny_scenario(R"({"steps":10,"record":{"every":4}})");
   Result r = simulate(sc, sc.strategies[0]);

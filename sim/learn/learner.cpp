@@ -34,7 +34,6 @@ double Learner::task_loss(const StepData& data, std::span<float> grad_selected) 
       const std::uint8_t* keep = &data.keep[std::size_t(t) * k];
       double sel = 0.0, kept = 0.0;
       for (int r = 0; r < k; ++r) {
-        if (ex[r] < 0) continue;
         sel += aff[r];
         if (keep[r]) kept += aff[r] * kappa_[std::size_t(ex[r]) * domains_ + c];
       }
@@ -43,8 +42,8 @@ double Learner::task_loss(const StepData& data, std::span<float> grad_selected) 
       if (grad_selected.empty()) continue;
       float* g = &grad_selected[std::size_t(t) * k];
       for (int r = 0; r < k; ++r) {
-        const double kap = ex[r] >= 0 && keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0;
-        g[r] = ex[r] >= 0 && sel > 0 ? float(-w * (kap - q) / sel) : 0.0f;
+        const double kap = keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0;
+        g[r] = sel > 0 ? float(-w * (kap - q) / sel) : 0.0f;
       }
     }
     partial[n] = total;

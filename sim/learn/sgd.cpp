@@ -40,7 +40,6 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       const float* xt = &x[std::size_t(t) * d];
       if (sparse) {  // sigmoid: ∂s_e/∂z_e = s_e(1 − s_e), no other entry
         for (int r = 0; r < k; ++r) {
-          if (ex[r] < 0) continue;
           const float se = s[row + ex[r]];
           const float ge = sel[r] * se * (1.0f - se);
           if (ge != 0.0f) axpy(ex[r], ge, xt);
@@ -49,8 +48,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       }
       if (g.s.empty()) std::fill_n(gs, E, 0.0f);
       else std::copy_n(&g.s[row], E, gs);
-      for (int r = 0; r < k; ++r)
-        if (ex[r] >= 0) gs[ex[r]] += sel[r];
+      for (int r = 0; r < k; ++r) gs[ex[r]] += sel[r];
       if (g.z.empty()) std::fill_n(gz, E, 0.0f);
       else std::copy_n(&g.z[row], E, gz);
       score_row_backward(f, &s[row], gs, gz, E);

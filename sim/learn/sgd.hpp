@@ -9,7 +9,7 @@ namespace moesim {
 
 // ∂L/∂s and ∂L/∂z of one step, in the forms the losses produce them.
 struct StepGradient {
-  std::span<const std::int32_t> expert;  // T×k selected experts (−1: none)
+  std::span<const std::int32_t> expert;  // T×k selected experts
   std::span<const float> selected;       // T×k ∂L/∂s at those experts (the task loss)
   std::span<const float> s;              // T×E dense ∂L/∂s (balance losses), or empty
   std::span<const float> z;              // T×E ∂L/∂z (losses on logits), or empty

@@ -23,23 +23,31 @@ namespace moesim {
 int group_top_values(int k, int M) { return (k + M - 1) / M; }
 
 void device_limited_allowed(std::span<const float> s, std::span<const std::int32_t> device_of_expert,
-                            int D, int M, LimitedRoutingScratch& scratch,
+                            int D, int M, int k, LimitedRoutingScratch& scratch,
                             std::span<std::uint8_t> allowed) {
   const auto E = s.size();
-  if (device_of_expert.size() != E || allowed.size() != E || M < 1 || M > D)
-    throw std::invalid_argument("device_limited_allowed: need E scores/devices/mask, 1 <= M <= D");
+  if (device_of_expert.size() != E || allowed.size() != E || M < 1 || M > D || k > int(E))
+    throw std::invalid_argument("device_limited_allowed: need E scores/devices/mask, 1 <= M <= D, k <= E");
   scratch.score.assign(static_cast<std::size_t>(D), -std::numeric_limits<float>::infinity());
+  scratch.count.assign(static_cast<std::size_t>(D), 0);
   for (std::size_t i = 0; i < E; ++i) {
     const std::int32_t d = device_of_expert[i];
     if (d < 0 || d >= D) throw std::invalid_argument("device_limited_allowed: device id out of [0, D)");
     float& best = scratch.score[d];
     best = std::max(best, s[i]);
+    ++scratch.count[d];
   }
-  scratch.top.resize(static_cast<std::size_t>(M));
+  scratch.top.resize(static_cast<std::size_t>(D));
   select_topk(scratch.score.data(), nullptr, D, M, scratch.top.data());
+  int kept = M, experts = 0;
+  for (int r = 0; r < M; ++r) experts += scratch.count[scratch.top[r]];
+  if (experts < k) {  // rare: rank every device (the first M stay the same) and keep more
+    select_topk(scratch.score.data(), nullptr, D, D, scratch.top.data());
+    while (experts < k) experts += scratch.count[scratch.top[kept++]];
+  }
   // Reuse score as a per-device "kept" flag (1 kept, 0 not).
   std::fill(scratch.score.begin(), scratch.score.end(), 0.0f);
-  for (std::int32_t d : scratch.top) scratch.score[d] = 1.0f;
+  for (int r = 0; r < kept; ++r) scratch.score[scratch.top[r]] = 1.0f;
   for (std::size_t i = 0; i < E; ++i)
     allowed[i] = scratch.score[device_of_expert[i]] != 0.0f ? 1 : 0;
 }

@@ -18,7 +18,8 @@ LimitedRoutingScratch& scratch() {
 
 class DeviceLimited final : public RoutingConstraint {
  public:
-  DeviceLimited(const Params& p, const Shape& s) : devices_(s.devices()), m_(int(p.integer("m"))) {
+  DeviceLimited(const Params& p, const Shape& s)
+      : devices_(s.devices()), m_(int(p.integer("m"))), k_(s.top_k) {
     if (m_ > devices_) throw ParamError("m", fmt::format("expected at most the {} devices, got {}", devices_, m_));
     if (std::int64_t(m_) * (s.experts / devices_) < s.top_k)
       throw ParamError("m", fmt::format("m devices × {} experts per device must be at least top_k = {}, got m = {}",
@@ -26,11 +27,11 @@ class DeviceLimited final : public RoutingConstraint {
   }
   void allow(std::span<const float> s, std::span<const float>, std::span<const std::int32_t> device_of_expert,
              std::span<std::uint8_t> allowed) const override {
-    device_limited_allowed(s, device_of_expert, devices_, m_, scratch(), allowed);
+    device_limited_allowed(s, device_of_expert, devices_, m_, k_, scratch(), allowed);
   }
 
  private:
-  int devices_, m_;
+  int devices_, m_, k_;
 };
 
 class NodeLimited final : public RoutingConstraint {

@@ -12,10 +12,10 @@ namespace {
 
 using Mask = std::vector<std::uint8_t>;
 
-Mask device_mask(const std::vector<float>& s, const std::vector<std::int32_t>& dev, int D, int M) {
+Mask device_mask(const std::vector<float>& s, const std::vector<std::int32_t>& dev, int D, int M, int k = 1) {
   Mask allowed(s.size(), 7);
   LimitedRoutingScratch scratch;
-  device_limited_allowed(s, dev, D, M, scratch, allowed);
+  device_limited_allowed(s, dev, D, M, k, scratch, allowed);
   return allowed;
 }
 
@@ -53,6 +53,19 @@ TEST_CASE("device-limited routing: a device without experts never adds any", "[r
   CHECK(device_mask({.1f, .2f, .3f}, {0, 0, 2}, 3, 1) == Mask{0, 0, 1});
   CHECK_THROWS_AS(device_mask({.1f, .2f}, {0, 3}, 3, 1), std::invalid_argument);
   CHECK_THROWS_AS(device_mask({.1f, .2f}, {0, 1}, 2, 3), std::invalid_argument);
+}
+
+TEST_CASE("device-limited routing keeps further devices when the top M hold fewer than k experts",
+          "[routing][limited]") {
+  // A placement left d0 one expert: d0 {e0 .9}, d1 {e1 .5, e2 .4}, d2 {e3 .6, e4 .1, e5 .2}.
+  // Device scores .9, .5, .6 rank d0, d2, d1.
+  const std::vector<float> s{.9f, .5f, .4f, .6f, .1f, .2f};
+  const std::vector<std::int32_t> dev{0, 1, 1, 2, 2, 2};
+  CHECK(device_mask(s, dev, 3, 1, 1) == Mask{1, 0, 0, 0, 0, 0});  // enough: d0 alone
+  CHECK(device_mask(s, dev, 3, 1, 2) == Mask{1, 0, 0, 1, 1, 1});  // d0 has 1 < 2: add d2
+  CHECK(device_mask(s, dev, 3, 1, 5) == Mask{1, 1, 1, 1, 1, 1});  // d0 + d2 = 4 < 5: add d1
+  CHECK(device_mask(s, dev, 3, 2, 4) == Mask{1, 0, 0, 1, 1, 1});  // M = 2 already holds 4
+  CHECK_THROWS_AS(device_mask(s, dev, 3, 1, 7), std::invalid_argument);  // k > E
 }
 
 TEST_CASE("group_top_values is ceil(k/M), 2 for DeepSeek-V3", "[routing][limited]") {

@@ -1,6 +1,10 @@
 #include "router.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <stdexcept>
+#include <type_traits>
 
 #include "moesim/rng.hpp"
 #include "moesim/scores.hpp"
@@ -17,8 +21,9 @@ Router::Router(const Scenario& scenario, std::uint64_t seed) : shape_(scenario.s
 
 void Router::logits(StepData& data) const {
   // z = x·W over register tiles of kTokens tokens × kExperts experts: 24
-  // vector accumulators of the 32 AVX-512 registers (a 4-token tile measured
-  // 2× slower), and each W row chunk loaded once serves kTokens tokens.
+  // vector accumulators of the 32 AVX-512 registers (4-token tiles ran 2×
+  // slower in BM_Gating, tools/bench), and each W row chunk loaded once
+  // serves kTokens tokens.
   // Tokens go in blocks of kBlock, and within a block expert chunks outermost,
   // so the W chunk (d × kExperts) stays in L1 while the block's tiles use it.
   // Every z[t,e] still sums over i = 0..d−1 in order, so tiling and threads
@@ -35,27 +40,22 @@ void Router::logits(StepData& data) const {
         const int tn = std::min(kTokens, b1 - t0);
         const float* x = &data.x[std::size_t(t0) * d];
         float acc[kTokens][kExperts];
-        if (en == kExperts && tn == kTokens) {  // the full tile: fixed trip counts vectorise
-          for (int t = 0; t < kTokens; ++t)
-            for (int e = 0; e < kExperts; ++e) acc[t][e] = 0.0f;
+        auto tile = [&](auto tokens, auto experts) {
+          for (int t = 0; t < tokens; ++t)
+            for (int e = 0; e < experts; ++e) acc[t][e] = 0.0f;
           for (int i = 0; i < d; ++i) {
             const float* w = &W_[std::size_t(i) * E + e0];
-            for (int t = 0; t < kTokens; ++t) {
+            for (int t = 0; t < tokens; ++t) {
               const float xi = x[std::size_t(t) * d + i];
-              for (int e = 0; e < kExperts; ++e) acc[t][e] += xi * w[e];
+              for (int e = 0; e < experts; ++e) acc[t][e] += xi * w[e];
             }
           }
-        } else {
-          for (int t = 0; t < tn; ++t)
-            for (int e = 0; e < en; ++e) acc[t][e] = 0.0f;
-          for (int i = 0; i < d; ++i) {
-            const float* w = &W_[std::size_t(i) * E + e0];
-            for (int t = 0; t < tn; ++t) {
-              const float xi = x[std::size_t(t) * d + i];
-              for (int e = 0; e < en; ++e) acc[t][e] += xi * w[e];
-            }
-          }
-        }
+        };
+        // The full tile passes its sizes as constants: fixed trip counts vectorise.
+        if (tn == kTokens && en == kExperts)
+          tile(std::integral_constant<int, kTokens>{}, std::integral_constant<int, kExperts>{});
+        else
+          tile(tn, en);
         for (int t = 0; t < tn; ++t) std::copy(acc[t], acc[t] + en, &data.z[std::size_t(t0 + t) * E + e0]);
       }
     }
@@ -73,6 +73,7 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
   const bool normalize = model_.normalize_gates;  // always true for sigmoid (checked when reading)
   const float scale = float(model_.route_scale);
   if (restricted) data.allowed.resize(std::size_t(T) * E);  // once: the size never changes
+  bool short_selection = false;  // a constraint allowed fewer than k experts
 #pragma omp parallel
   {
     std::vector<float> biased(E);  // per thread, not per token
@@ -89,13 +90,20 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
       float* aff = &data.affinity[std::size_t(t) * k];
       float* g = &data.gate[std::size_t(t) * k];
       select_topk(biased.data(), allowed, E, k, ex);
+      if (ex[k - 1] < 0) {
+#pragma omp atomic write
+        short_selection = true;
+        continue;
+      }
       float sum = 0.0f;
-      for (int j = 0; j < k; ++j) sum += (aff[j] = ex[j] >= 0 ? s[ex[j]] : 0.0f);
+      for (int j = 0; j < k; ++j) sum += (aff[j] = s[ex[j]]);
       // Gates use the unbiased scores (MODEL.md §2); normalised over the selection when asked.
       const float norm = normalize && sum > 0.0f ? scale / sum : scale;
       for (int j = 0; j < k; ++j) g[j] = aff[j] * norm;
     }
   }
+  if (short_selection)  // the constraint broke its contract: an internal error, not bad input
+    throw std::logic_error(fmt::format("a routing constraint allowed fewer than top_k = {} experts", k));
 }
 
 }  // namespace moesim
