@@ -15,6 +15,15 @@ struct PlacementMap {
   std::vector<int> logcnt;                // per logical expert: number of replicas
   int device_of_slot(int slot) const { return slot / slots_per_device; }
   int experts() const { return int(logcnt.size()); }
+  // The replica that serves token `token` (its index in the step) for
+  // `expert`: replica token mod r of the expert's list (MODEL.md §6), a
+  // deterministic even split every stage (routing limits, droppers, traffic)
+  // agrees on.
+  int slot_for(int expert, long long token) const {
+    const auto& r = log2phy[std::size_t(expert)];
+    return r[std::size_t(token % static_cast<long long>(r.size()))];
+  }
+  int device_for(int expert, long long token) const { return device_of_slot(slot_for(expert, token)); }
 };
 
 // Builds log2phy/logcnt from phy2log, replicas ranked by ascending slot.
