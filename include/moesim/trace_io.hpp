@@ -7,14 +7,17 @@
 #include <fstream>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace moesim {
 
-// Streaming reader of a 2-D little-endian float32 C-order NPY array
-// (format versions 1.0 and 2.0, numpy.lib.format). open() validates the magic,
-// version, header dict ('descr' '<f4', 'fortran_order' False, a 2-D 'shape')
-// and the file size against the shape; rows are then read on demand, so a
-// large trace is never loaded whole.
+// Streaming reader of a 2-D or 3-D little-endian C-order NPY array of float32
+// (router logits) or 16/32/64-bit integers (expert ids), format versions 1.0
+// and 2.0 (numpy.lib.format). open() validates the magic, version, header dict
+// ('descr', 'fortran_order' False, 'shape') and the file size against the
+// shape; rows (the first dimension) are then read on demand, so a large trace
+// is never loaded whole. A row holds cols() = the product of the other
+// dimensions' values.
 class NpyReader {
  public:
   static NpyReader open(const std::string& path);
@@ -22,15 +25,25 @@ class NpyReader {
   const std::string& path() const { return path_; }
   std::int64_t rows() const { return rows_; }
   std::int64_t cols() const { return cols_; }
-  // Copies rows [first, first + count) into out (count·cols floats).
-  // std::out_of_range if the range is outside the array; InputError if the
-  // file can no longer be read (changed or truncated since open).
+  const std::vector<std::int64_t>& shape() const { return shape_; }
+  const std::string& dtype() const { return dtype_; }  // '<f4', '<i2', '<i4' or '<i8'
+  bool is_float() const { return dtype_ == "<f4"; }
+  // Copies rows [first, first + count) into out (count·cols values): floats
+  // from a float32 array, ids from an integer one (std::logic_error for the
+  // other kind). std::out_of_range if the range is outside the array;
+  // InputError if the file can no longer be read (changed or truncated).
   void read_rows(std::int64_t first, std::int64_t count, float* out);
+  void read_ids(std::int64_t first, std::int64_t count, std::int64_t* out);
 
  private:
   NpyReader() = default;
+  void read_raw(std::int64_t first, std::int64_t count, char* out);
   std::string path_;
   std::ifstream in_;
+  std::string dtype_;
+  int itemsize_ = 4;
+  std::vector<std::int64_t> shape_;
+  std::vector<char> buffer_;
   std::int64_t rows_ = 0, cols_ = 0, data_offset_ = 0;
 };
 

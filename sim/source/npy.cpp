@@ -22,7 +22,7 @@ namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicLen = 6;
-constexpr char kExpected[] = "expected a 2-D float32 array saved with numpy.save";
+constexpr char kExpected[] = "expected an array saved with numpy.save";
 
 // A value of the header dict: a string, a boolean or a tuple of integers —
 // all numpy writes for a plain array.
@@ -195,11 +195,16 @@ NpyReader NpyReader::open(const std::string& path) {
                                      "'fortran_order', 'shape'",
                                      key));
   const HeaderValue& descr = dict.at("descr");
-  if (descr.kind != HeaderValue::string || descr.text != "<f4")
+  static const std::map<std::string, int> kDtypes{{"<f4", 4}, {"<i2", 2}, {"<i4", 4}, {"<i8", 8}};
+  const auto dtype = descr.kind == HeaderValue::string ? kDtypes.find(descr.text) : kDtypes.end();
+  if (dtype == kDtypes.end())
     throw InputError(path, "",
-                     fmt::format("expected dtype '<f4' (float32, little-endian), got {}; convert "
-                                 "with array.astype('<f4')",
+                     fmt::format("expected dtype '<f4' (float32 logits) or '<i2', '<i4', '<i8' (integer expert "
+                                 "ids), little-endian, got {}; convert with array.astype('<f4') or "
+                                 "array.astype('<i4')",
                                  descr.kind == HeaderValue::string ? "'" + descr.text + "'" : descr.text));
+  r.dtype_ = dtype->first;
+  r.itemsize_ = dtype->second;
   const HeaderValue& order = dict.at("fortran_order");
   if (order.kind != HeaderValue::boolean || order.flag)
     throw InputError(path, "",
@@ -207,41 +212,70 @@ NpyReader NpyReader::open(const std::string& path) {
                                  "numpy.ascontiguousarray(array)",
                                  order.text));
   const HeaderValue& shape = dict.at("shape");
-  if (shape.kind != HeaderValue::tuple || shape.ints.size() != 2)
+  if (shape.kind != HeaderValue::tuple || shape.ints.size() < 2 || shape.ints.size() > 3)
     throw InputError(path, "",
-                     fmt::format("expected a 2-D shape (tokens, experts), got {}", shape.text));
+                     fmt::format("expected a 2-D shape (tokens, experts or k) or a 3-D shape (tokens, layers, "
+                                 "experts or k), got {}",
+                                 shape.text));
+  r.shape_ = shape.ints;
   r.rows_ = shape.ints[0];
-  r.cols_ = shape.ints[1];
-  if (r.cols_ < 1)
-    throw InputError(path, "",
-                     fmt::format("expected at least one column (one per expert), got shape {}", shape.text));
+  r.cols_ = 1;
+  for (std::size_t i = 1; i < shape.ints.size(); ++i) {
+    if (shape.ints[i] < 1)
+      throw InputError(path, "",
+                       fmt::format("expected every dimension after the first to be at least 1, got shape {}",
+                                   shape.text));
+    if (r.cols_ > (std::int64_t(1) << 40) / shape.ints[i])
+      throw InputError(path, "", fmt::format("shape {} is too large", shape.text));
+    r.cols_ *= shape.ints[i];
+  }
   r.data_offset_ = prefix + header_len;
-  const std::int64_t max_rows = (std::numeric_limits<std::int64_t>::max() - r.data_offset_) / 4 / r.cols_;
+  const std::int64_t max_rows = (std::numeric_limits<std::int64_t>::max() - r.data_offset_) / r.itemsize_ / r.cols_;
   if (r.rows_ > max_rows)
     throw InputError(path, "", fmt::format("shape {} is too large", shape.text));
-  const std::int64_t expected = r.rows_ * r.cols_ * 4;
+  const std::int64_t expected = r.rows_ * r.cols_ * r.itemsize_;
   if (file_size - r.data_offset_ != expected)
     throw InputError(path, "",
-                     fmt::format("expected {} bytes of float32 data for shape {} after the {}-byte "
+                     fmt::format("expected {} bytes of {} data for shape {} after the {}-byte "
                                  "header, found {}",
-                                 expected, shape.text, r.data_offset_, file_size - r.data_offset_));
+                                 expected, r.is_float() ? "float32" : "integer", shape.text, r.data_offset_,
+                                 file_size - r.data_offset_));
   return r;
 }
 
 void NpyReader::read_rows(std::int64_t first, std::int64_t count, float* out) {
+  if (!is_float()) throw std::logic_error("NpyReader::read_rows: the array holds integers, not float32");
+  read_raw(first, count, reinterpret_cast<char*>(out));
+  swap_if_big_endian(out, static_cast<std::size_t>(count * cols_));
+}
+
+void NpyReader::read_ids(std::int64_t first, std::int64_t count, std::int64_t* out) {
+  if (is_float()) throw std::logic_error("NpyReader::read_ids: the array holds float32, not integers");
+  static_assert(std::endian::native == std::endian::little, "integer NPY reading assumes a little-endian host");
+  const std::size_t n = std::size_t(count * cols_);
+  buffer_.resize(n * std::size_t(itemsize_));
+  read_raw(first, count, buffer_.data());
+  const char* p = buffer_.data();
+  for (std::size_t i = 0; i < n; ++i, p += itemsize_) {
+    if (itemsize_ == 2) { std::int16_t v; std::memcpy(&v, p, 2); out[i] = v; }
+    else if (itemsize_ == 4) { std::int32_t v; std::memcpy(&v, p, 4); out[i] = v; }
+    else { std::int64_t v; std::memcpy(&v, p, 8); out[i] = v; }
+  }
+}
+
+void NpyReader::read_raw(std::int64_t first, std::int64_t count, char* out) {
   if (first < 0 || count < 0 || first > rows_ - count)
     throw std::out_of_range(fmt::format("NpyReader::read_rows: rows [{}, {}) outside [0, {})", first,
                                         first + count, rows_));
-  const std::int64_t n = count * cols_;
+  const std::int64_t n = count * cols_ * itemsize_;
   in_.clear();
-  in_.seekg(data_offset_ + first * cols_ * 4);
-  in_.read(reinterpret_cast<char*>(out), n * 4);
-  if (!in_ || in_.gcount() != n * 4)
+  in_.seekg(data_offset_ + first * cols_ * itemsize_);
+  in_.read(out, n);
+  if (!in_ || in_.gcount() != n)
     throw InputError(path_, "",
                      fmt::format("cannot read rows {}..{}: the file changed or was truncated after it "
                                  "was opened",
                                  first, first + count - 1));
-  swap_if_big_endian(out, static_cast<std::size_t>(n));
 }
 
 void write_npy_f32(const std::string& path, std::int64_t rows, std::int64_t cols,

@@ -119,23 +119,25 @@ TEST_CASE("NPY reader accepts the header variants numpy has written", "[trace][n
 TEST_CASE("NPY reader names every malformed header precisely", "[trace][npy]") {
   const std::string ok = header_of("'<f4'", "False", "(5, 3)");
   CHECK(open_error(raw_npy("f8.npy", header_of("'<f8'", "False", "(5, 3)"), 120)) ==
-        "expected dtype '<f4' (float32, little-endian), got '<f8'; convert with array.astype('<f4')");
+        "expected dtype '<f4' (float32 logits) or '<i2', '<i4', '<i8' (integer expert ids), little-endian, got "
+        "'<f8'; convert with array.astype('<f4') or array.astype('<i4')");
   CHECK(open_error(raw_npy("be.npy", header_of("'>f4'", "False", "(5, 3)"), 60)) ==
-        "expected dtype '<f4' (float32, little-endian), got '>f4'; convert with array.astype('<f4')");
+        "expected dtype '<f4' (float32 logits) or '<i2', '<i4', '<i8' (integer expert ids), little-endian, got "
+        "'>f4'; convert with array.astype('<f4') or array.astype('<i4')");
   CHECK(open_error(raw_npy("fortran.npy", header_of("'<f4'", "True", "(5, 3)"), 60)) ==
         "expected fortran_order False (C order), got True; save numpy.ascontiguousarray(array)");
   CHECK(open_error(raw_npy("1d.npy", header_of("'<f4'", "False", "(5,)"), 20)) ==
-        "expected a 2-D shape (tokens, experts), got (5,)");
-  CHECK(open_error(raw_npy("3d.npy", header_of("'<f4'", "False", "(2, 2, 2)"), 32)) ==
-        "expected a 2-D shape (tokens, experts), got (2, 2, 2)");
+        "expected a 2-D shape (tokens, experts or k) or a 3-D shape (tokens, layers, experts or k), got (5,)");
+  CHECK(open_error(raw_npy("4d.npy", header_of("'<f4'", "False", "(2, 2, 2, 2)"), 64)) ==
+        "expected a 2-D shape (tokens, experts or k) or a 3-D shape (tokens, layers, experts or k), got (2, 2, 2, 2)");
   CHECK(open_error(raw_npy("0col.npy", header_of("'<f4'", "False", "(5, 0)"), 0)) ==
-        "expected at least one column (one per expert), got shape (5, 0)");
+        "expected every dimension after the first to be at least 1, got shape (5, 0)");
   CHECK(open_error(raw_npy("v3.npy", ok, 60, 3, 0)) ==
         "unsupported NPY format version 3.0: expected 1.0 or 2.0");
   CHECK(open_error(raw_npy("v11.npy", ok, 60, 1, 1)) ==
         "unsupported NPY format version 1.1: expected 1.0 or 2.0");
   CHECK(open_error(raw_npy("magic.npy", ok, 60, 1, 0, "\x93NUMPZ")) ==
-        "not an NPY file: expected the magic string \\x93NUMPY; expected a 2-D float32 array saved "
+        "not an NPY file: expected the magic string \\x93NUMPY; expected an array saved "
         "with numpy.save");
   CHECK(open_error(raw_npy("nokey.npy", "{'descr': '<f4', 'shape': (5, 3), }", 60)) ==
         "NPY header lacks 'fortran_order': expected keys 'descr', 'fortran_order', 'shape'");
