@@ -13,15 +13,22 @@
 
 namespace moesim {
 
-// Produces each step's tokens (MODEL.md §1). Deterministic in (seed, step):
-// the simulation gives every strategy its own source built from the same
-// parameters and seed, so all strategies see the same stream.
+// Produces each step's tokens (MODEL.md §1, §9). Deterministic in (seed,
+// step): the simulation gives every strategy its own source built from the
+// same parameters and seed, so all strategies see the same stream. Each step
+// calls next() once per MoE layer, layers 0..L−1 in order: layer 0 starts the
+// step's tokens, a later layer may build on what the previous one left in
+// `data` (the synthetic hidden state evolves from layer to layer).
 class TokenSource {
  public:
   virtual ~TokenSource() = default;
   virtual SourceOutput output() const = 0;
   virtual void seed(std::uint64_t seed) = 0;
-  virtual void next(int step, StepData& data) = 0;
+  virtual void next(int step, int layer, StepData& data) = 0;
+  // Per-layer parameters (`stream.layers`): entry l is the source's
+  // parameters with layer l's overrides applied. Throws ParamError naming a
+  // parameter that cannot differ between layers. Default: no overrides allowed.
+  virtual void configure_layers(const std::vector<Params>& per_layer, const std::vector<std::string>& overridden);
 };
 
 // Restricts which experts a token may choose (MODEL.md §2: device- or
@@ -30,8 +37,9 @@ class RoutingConstraint {
  public:
   virtual ~RoutingConstraint() = default;
   virtual bool restricts() const { return true; }
-  // s: the token's scores, biased: s + b; device_of_expert: the placement's
-  // device of each expert; allowed: E entries to fill, at least top_k of them
+  // s: the token's scores, biased: s + b; device_of_expert: the device that
+  // would serve this token for each expert (its replica for this token under
+  // the placement, MODEL.md §6); allowed: E entries to fill, at least top_k of them
   // 1 (every later stage assumes k experts per token). Called concurrently.
   virtual void allow(std::span<const float> s, std::span<const float> biased,
                      std::span<const std::int32_t> device_of_expert, std::span<std::uint8_t> allowed) const = 0;
@@ -68,9 +76,9 @@ class Balancer {
 class Dropper {
  public:
   virtual ~Dropper() = default;
-  // Sets keep (T×k) from the routing in data; device_of_expert maps E → D.
-  virtual void keep(StepData& data, const Shape& shape,
-                    std::span<const std::int32_t> device_of_expert) = 0;
+  // Sets keep (T×k) from the routing in data; `map` places the experts (an
+  // assignment counts on the replica that serves its token, MODEL.md §6).
+  virtual void keep(StepData& data, const Shape& shape, const PlacementMap& map) = 0;
   // Sequences (B entries, 1 = protected) this dropper never drops from; empty: none.
   virtual std::vector<std::uint8_t> protected_sequences(const Shape&) const { return {}; }
   // Compute slots charged per expert when padding to capacity (0: no padding).

@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "moesim/placement.hpp"
+
 namespace moesim {
 
 // ---------------------------------------------------------------------------
@@ -73,6 +75,7 @@ struct DeviceDropWorkspace {
   std::vector<std::int64_t> protected_count;  // D: protected assignments per device
   std::vector<std::int64_t> order;      // T·k: unprotected assignment indices bucketed by device
   std::vector<std::uint8_t> seq_protected;    // B = T / L
+  std::vector<std::int32_t> device;           // T×k: device of each assignment
 };
 
 // Sets keep for the device-level drop. On each device d with more than
@@ -87,5 +90,10 @@ void device_keep(std::span<const std::int32_t> expert, std::span<const float> af
                  std::span<const std::int32_t> device_of_expert, int T, int k, int L, int D,
                  std::int64_t capacity_d, double protected_fraction, std::span<std::uint8_t> keep,
                  DeviceDropWorkspace& ws);
+// The same with replicas: assignment (t, j) counts on the device of the
+// replica that serves token t (PlacementMap::device_for, MODEL.md §6).
+void device_keep(std::span<const std::int32_t> expert, std::span<const float> affinity, const PlacementMap& map,
+                 int T, int k, int L, std::int64_t capacity_d, double protected_fraction,
+                 std::span<std::uint8_t> keep, DeviceDropWorkspace& ws);
 
 }  // namespace moesim

@@ -1,6 +1,6 @@
 #pragma once
 // What one strategy's run produces (FORMATS.md result file), independent of
-// JSON; write_result turns it into `moesim.result/1`.
+// JSON; write_result turns it into `moesim.result/2` (many layers: MODEL.md §9).
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,7 +9,7 @@
 
 namespace moesim {
 
-inline constexpr const char* kResultSchema = "moesim.result/1";
+inline constexpr const char* kResultSchema = "moesim.result/2";
 inline constexpr const char* kVersion = "0.1.0";
 
 // Named columns in first-recorded order (OMNeT++-style statistics by name),
@@ -34,11 +34,17 @@ class NamedColumns {
   std::vector<std::pair<std::string, T>> columns_;
 };
 
+using Matrix = std::vector<std::vector<double>>;
+
 struct Result {
-  NamedColumns<double> summary;
-  NamedColumns<std::vector<double>> series;                 // one entry per recorded step; includes "step"
-  NamedColumns<std::vector<std::vector<double>>> per_step;  // rows: recorded steps
-  NamedColumns<std::vector<double>> final;
+  std::vector<int> layer_ids;                       // the model's layer ids
+  NamedColumns<double> summary;                     // the whole model (MODEL.md §9: means over layers, pooled rates)
+  NamedColumns<std::vector<double>> summary_by_layer;  // metric → one value per layer
+  NamedColumns<std::vector<double>> series;         // one entry per recorded step; includes "step"
+  NamedColumns<Matrix> series_by_layer;             // metric → [layer][recorded step]
+  NamedColumns<Matrix> per_step;                    // whole-step rows: [recorded step][device]
+  NamedColumns<std::vector<Matrix>> per_step_by_layer;  // [recorded step][layer][expert or device]
+  NamedColumns<Matrix> final;                       // [layer][expert or device]
 };
 
 // The parts of a result file that `compare` reads.

@@ -26,7 +26,8 @@ int group_top_values(int k, int M);
 struct LimitedRoutingScratch {
   std::vector<float> score;        // per device or group
   std::vector<std::int32_t> top;   // selected devices/groups, or one group's top values
-  std::vector<std::int32_t> count; // experts per device
+  std::vector<std::int32_t> count; // experts per device or group
+  std::vector<float> values;       // groups × ceil(k/M): each group's top values
 };
 
 // Device-limited routing (DeepSeek-V2 arXiv 2405.04434 §2.2.2): the score of
@@ -48,5 +49,12 @@ void device_limited_allowed(std::span<const float> s, std::span<const std::int32
 // their experts. Requires E % groups == 0 and 1 <= M <= groups.
 void group_limited_allowed(std::span<const float> biased, int groups, int M, int k,
                            LimitedRoutingScratch& scratch, std::span<std::uint8_t> allowed);
+// The same with any grouping: expert i belongs to group_of_expert[i] in
+// [0, groups) (node-limited routing on the nodes where a placement put the
+// token's replicas). Groups may differ in size; if the top M hold fewer than
+// k experts, further groups are kept in score order until k are allowed. A
+// group with equal sizes and contiguous ids gives the contiguous version's mask.
+void group_limited_allowed(std::span<const float> biased, std::span<const std::int32_t> group_of_expert, int groups,
+                           int M, int k, LimitedRoutingScratch& scratch, std::span<std::uint8_t> allowed);
 
 }  // namespace moesim

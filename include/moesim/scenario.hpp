@@ -48,6 +48,7 @@ struct RecordSpec {
   int every = 1;
   bool per_step_loads = true;
   int window = 1;  // collapse-metric window in steps (default: last fifth of the run)
+  std::string trace;  // record.trace: write the first strategy's routing here (pairs JSONL); "" = no
 };
 
 struct Scenario {
@@ -57,8 +58,11 @@ struct Scenario {
   int steps = 100;
   bool train = true;
   Shape shape;
+  std::vector<int> layer_ids;  // the model's layer ids: 0..L−1, or a replayed trace's (MODEL.md §9)
   ModelSpec model;
   ComponentSpec stream;
+  std::vector<Params> stream_layers;           // per layer: stream parameters with `stream.layers` overrides
+  std::vector<std::string> stream_overridden;  // the parameters some layer overrides
   LearningSpec learning;
   ClusterSpec cluster;
   RecordSpec record;

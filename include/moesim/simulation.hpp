@@ -3,6 +3,7 @@
 // nothing about JSON or files).
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "moesim/result.hpp"
 #include "moesim/scenario.hpp"
@@ -21,8 +22,12 @@ class DivergenceError : public std::runtime_error {
 };
 
 using ProgressFn = std::function<void(int steps_done)>;
+// Sees every step's routing: `expert` holds T × L × k expert ids (token by
+// token, each token's layers in order, each layer's k experts in rank order).
+using RoutingFn = std::function<void(int step, std::span<const std::int32_t> expert)>;
 
 // Simulates `strategy` on the scenario's token stream and returns its metrics.
-Result simulate(const Scenario& scenario, const StrategySpec& strategy, const ProgressFn& progress = {});
+Result simulate(const Scenario& scenario, const StrategySpec& strategy, const ProgressFn& progress = {},
+                const RoutingFn& on_routing = {});
 
 }  // namespace moesim

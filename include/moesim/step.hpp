@@ -11,6 +11,7 @@ enum class ScoreFunction { softmax, sigmoid };
 // Model, batch and cluster dimensions: everything a component needs to size
 // its buffers and check its parameters.
 struct Shape {
+  int layers = 1;          // MoE layers (MODEL.md §9)
   int experts = 0;         // E routed experts
   int top_k = 0;           // k experts per token
   int shared_experts = 0;  // S, every token, never dropped
@@ -39,8 +40,9 @@ struct StepData {
   std::vector<std::int32_t> domain;// T, -1 when the source has no domains
   std::vector<float> z;            // T×E router logits
   std::vector<float> s;            // T×E scores (softmax or sigmoid of z)
-  // Where each expert lives (its first replica's device), kept current by the
-  // simulation as the placement changes; device-level losses group by it.
+  // Where each expert lives (its first replica's device) in the current
+  // layer's placement, kept current by the simulation; device-level losses
+  // group by it.
   std::vector<std::int32_t> expert_device;  // E
   // Routing decision.
   std::vector<std::uint8_t> allowed;  // T×E mask from the routing constraint (empty: all allowed)

@@ -26,7 +26,7 @@ struct Fixture {
   std::unique_ptr<RoutingConstraint> none;
   std::unique_ptr<Router> router;
   std::vector<float> bias;
-  std::vector<std::int32_t> devices;
+  PlacementMap devices;
   Fixture() {
     data.resize(sc.shape);
     source = SourceRegistry::instance().find("synthetic")->make(sc.stream.params, sc.shape);
@@ -34,8 +34,8 @@ struct Fixture {
     none = ConstraintRegistry::instance().find("none")->make({}, sc.shape);
     router = std::make_unique<Router>(sc, 1);
     bias.assign(sc.shape.experts, 0.0f);
-    for (int e = 0; e < sc.shape.experts; ++e) devices.push_back(e / (sc.shape.experts / sc.shape.devices()));
-    source->next(0, data);
+    devices = contiguous(sc.shape.experts, sc.shape.devices());
+    source->next(0, 0, data);
     router->logits(data);
     router->scores(data);
     router->select(data, bias, *none, devices);
@@ -54,7 +54,7 @@ void run(benchmark::State& state, Fixture& f, F&& body) {
 void BM_Generator(benchmark::State& state) {
   Fixture f;
   int step = 0;
-  run(state, f, [&] { f.source->next(step++, f.data); });
+  run(state, f, [&] { f.source->next(step++, 0, f.data); });
 }
 void BM_Gating(benchmark::State& state) {
   Fixture f;

@@ -1,5 +1,8 @@
 // The fixed placements: contiguous blocks (the default) and round-robin.
+#include <fmt/format.h>
+
 #include "moesim/components.hpp"
+#include "moesim/error.hpp"
 
 namespace moesim {
 namespace {
@@ -7,7 +10,13 @@ namespace {
 template <PlacementMap (*place)(int, int)>
 class FixedPlacement final : public Placement {
  public:
-  FixedPlacement(const Params&, const Shape&) {}
+  FixedPlacement(const Params&, const Shape& s) {
+    if (s.experts % s.devices() != 0)
+      throw ParamError("type", fmt::format("this placement needs the {} experts to divide evenly over the {} devices "
+                                           "(nodes × devices_per_node); use \"eplb\" with redundant_experts so that "
+                                           "experts + redundant_experts fills every device with the same number of "
+                                           "slots", s.experts, s.devices()));
+  }
   PlacementMap initial(const Shape& s) override { return place(s.experts, s.devices()); }
 };
 

@@ -8,9 +8,25 @@
 namespace moesim {
 
 namespace {
+
 void add(std::vector<double>& into, const std::vector<double>& v) {
   for (std::size_t i = 0; i < v.size(); ++i) into[i] += v[i];
 }
+
+// Rank imbalance as serving reports it: max/mean − 1 of the devices' loads.
+double rank_imbalance(const std::vector<double>& device_load) {
+  const double m = max_over_mean(device_load);
+  return m > 0 ? m - 1.0 : 0.0;
+}
+
+// The whole model's value of a per-layer quantity: the mean over layers (MODEL.md §9).
+template <class F>
+double layer_mean(std::size_t layers, F&& value) {
+  double sum = 0;
+  for (std::size_t l = 0; l < layers; ++l) sum += value(l);
+  return sum / double(layers);
+}
+
 }  // namespace
 
 Recorder::Recorder(const Scenario& sc, const std::vector<std::unique_ptr<Balancer>>& balancers) : sc_(sc) {
@@ -24,106 +40,182 @@ Recorder::Recorder(const Scenario& sc, const std::vector<std::unique_ptr<Balance
     }
     loss_series_.push_back(name);
   }
-  const int E = sc.shape.experts;
-  routed_total_.assign(E, 0.0);
-  processed_total_.assign(E, 0.0);
-  routed_window_.assign(E, 0.0);
-  processed_window_.assign(E, 0.0);
-  device_total_.assign(sc.shape.devices(), 0.0);
+  const int E = sc.shape.experts, D = sc.shape.devices();
+  layers_.resize(std::size_t(sc.shape.layers));
+  for (LayerTotals& t : layers_) {
+    for (auto* v : {&t.routed_total, &t.processed_total, &t.routed_window, &t.processed_window}) v->assign(E, 0.0);
+    t.device_total.assign(D, 0.0);
+  }
+  result_.layer_ids = sc.layer_ids;
 }
 
-void Recorder::record(const StepData& data, std::span<const float> bias, const StepLosses& losses,
-                      const std::vector<std::unique_ptr<Balancer>>& balancers, const StepTiming& timing) {
+void Recorder::record_layer(int layer, const StepData& data, std::span<const float> bias, const StepLosses& losses) {
   const Shape& shape = sc_.shape;
-  const int step = data.step;
-  const double cbar = shape.mean_load();
-  const double assignments = double(shape.tokens()) * shape.top_k;
-
-  const double vio_batch = maxvio(data.routed, cbar);
-  const double vio_seq = std::accumulate(data.seq_max_vio.begin(), data.seq_max_vio.end(), 0.0) / shape.sequences;
-  maxvio_batch_sum_ += vio_batch;
-  maxvio_seq_sum_ += vio_seq;
-  add(routed_total_, data.routed);
-  add(processed_total_, data.processed);
-  add(device_total_, data.device_load);
-  dropped_ += data.dropped;
-  fully_dropped_ += data.tokens_fully_dropped;
-  seqs_with_drops_ += data.sequences_with_drops;
-  protected_drops_ += data.protected_drops;
-  if (step >= sc_.steps - sc_.record.window) {  // collapse metrics look at the last `window` steps
-    add(routed_window_, data.routed);
-    add(processed_window_, data.processed);
-    quality_window_sum_ += losses.quality;
+  LayerTotals& t = layers_[std::size_t(layer)];
+  t.vio_batch = maxvio(data.routed, shape.mean_load());
+  t.vio_seq = std::accumulate(data.seq_max_vio.begin(), data.seq_max_vio.end(), 0.0) / shape.sequences;
+  t.maxvio_batch_sum += t.vio_batch;
+  t.maxvio_seq_sum += t.vio_seq;
+  add(t.routed_total, data.routed);
+  add(t.processed_total, data.processed);
+  add(t.device_total, data.device_load);
+  t.dropped += data.dropped;
+  t.fully_dropped += data.tokens_fully_dropped;
+  t.seqs_with_drops += data.sequences_with_drops;
+  t.protected_drops += data.protected_drops;
+  if (data.step >= sc_.steps - sc_.record.window) {  // collapse metrics look at the last `window` steps
+    add(t.routed_window, data.routed);
+    add(t.processed_window, data.processed);
+    t.quality_window_sum += losses.quality;
   }
-  // Rank imbalance as serving reports it: max/mean − 1 of the devices' loads.
-  const double rank_imbalance = max_over_mean(data.device_load) > 0 ? max_over_mean(data.device_load) - 1.0 : 0.0;
+  t.rank_imbalance = rank_imbalance(data.device_load);
+  t.rank_imbalance_sum += t.rank_imbalance;
+  t.quality = losses.quality;
+  t.balance = losses.balance;
+  t.step_dropped = data.dropped;
+  t.step_fully_dropped = data.tokens_fully_dropped;
+  t.bias_min = *std::min_element(bias.begin(), bias.end());
+  t.bias_max = *std::max_element(bias.begin(), bias.end());
+  t.bias_sum = std::accumulate(bias.begin(), bias.end(), 0.0);
+  if (recorded(data.step)) {  // the series need this step's loads; the per-step rows keep them
+    t.routed = data.routed;
+    t.processed = data.processed;
+    t.device_load = data.device_load;
+    t.device_dropped = data.device_dropped;
+  }
+}
+
+void Recorder::end_step(int step, const StepTiming& timing) {
+  const Shape& shape = sc_.shape;
+  const std::size_t L = layers_.size();
   step_time_sum_ += timing.step_time;
   idle_sum_ += timing.idle_fraction;
-  rank_imbalance_sum_ += rank_imbalance;
   bytes_intra_ += timing.bytes_intra;
   bytes_inter_ += timing.bytes_inter;
   ++steps_seen_;
+  if (!recorded(step)) return;
 
-  if (step % sc_.record.every != 0) return;
+  const double cbar = shape.mean_load(), assignments = double(shape.tokens()) * shape.top_k * L;
+  auto mean = [&](auto member) { return layer_mean(L, [&](std::size_t l) { return double(layers_[l].*member); }); };
+  auto mean_of = [&](auto f) { return layer_mean(L, [&](std::size_t l) { return f(layers_[l]); }); };
+  std::int64_t dropped = 0, fully_dropped = 0;
+  for (const LayerTotals& t : layers_) dropped += t.step_dropped, fully_dropped += t.step_fully_dropped;
+
   auto& s = result_.series;
   s["step"].push_back(step);
-  s["maxvio_batch"].push_back(vio_batch);
-  s["maxvio_seq"].push_back(vio_seq);
-  s["maxvio_global"].push_back(maxvio(routed_total_, cbar * steps_seen_));
-  s["entropy_norm"].push_back(entropy_norm(data.routed));
-  s["max_over_mean"].push_back(max_over_mean(data.routed));
-  s["drop_rate"].push_back(double(data.dropped) / assignments);
-  s["token_drop_rate"].push_back(double(data.tokens_fully_dropped) / shape.tokens());
-  s["quality_loss"].push_back(losses.quality);
-  for (std::size_t i = 0; i < balancers.size(); ++i)
-    if (!loss_series_[i].empty()) s[loss_series_[i]].push_back(losses.balance[i]);
-  s["bias_min"].push_back(*std::min_element(bias.begin(), bias.end()));
-  s["bias_max"].push_back(*std::max_element(bias.begin(), bias.end()));
-  s["bias_mean"].push_back(std::accumulate(bias.begin(), bias.end(), 0.0) / bias.size());
+  s["maxvio_batch"].push_back(mean(&LayerTotals::vio_batch));
+  s["maxvio_seq"].push_back(mean(&LayerTotals::vio_seq));
+  s["maxvio_global"].push_back(mean_of([&](const LayerTotals& t) { return maxvio(t.routed_total, cbar * steps_seen_); }));
+  s["entropy_norm"].push_back(mean_of([&](const LayerTotals& t) { return entropy_norm(t.routed); }));
+  s["max_over_mean"].push_back(mean_of([&](const LayerTotals& t) { return max_over_mean(t.routed); }));
+  s["drop_rate"].push_back(double(dropped) / assignments);
+  s["token_drop_rate"].push_back(double(fully_dropped) / (double(shape.tokens()) * L));
+  s["quality_loss"].push_back(mean(&LayerTotals::quality));
+  for (std::size_t i = 0; i < loss_series_.size(); ++i)
+    if (!loss_series_[i].empty()) s[loss_series_[i]].push_back(mean_of([&](const LayerTotals& t) { return t.balance[i]; }));
+  double bias_min = layers_[0].bias_min, bias_max = layers_[0].bias_max, bias_sum = 0;
+  for (const LayerTotals& t : layers_) {
+    bias_min = std::min(bias_min, t.bias_min);
+    bias_max = std::max(bias_max, t.bias_max);
+    bias_sum += t.bias_sum;
+  }
+  s["bias_min"].push_back(bias_min);
+  s["bias_max"].push_back(bias_max);
+  s["bias_mean"].push_back(bias_sum / (double(shape.experts) * L));
   s["step_time"].push_back(timing.step_time);
   s["dispatch_time"].push_back(timing.dispatch);
   s["compute_time"].push_back(timing.compute);
   s["combine_time"].push_back(timing.combine);
   s["idle_fraction"].push_back(timing.idle_fraction);
   s["critical_device"].push_back(timing.critical_device);
-  s["rank_imbalance"].push_back(rank_imbalance);
+  s["rank_imbalance"].push_back(mean(&LayerTotals::rank_imbalance));
+
+  // The load metrics of every layer.
+  auto by_layer = [&](const char* name, auto f) {
+    auto& rows = result_.series_by_layer[name];
+    rows.resize(L);
+    for (std::size_t l = 0; l < L; ++l) rows[l].push_back(f(layers_[l]));
+  };
+  by_layer("maxvio_batch", [](const LayerTotals& t) { return t.vio_batch; });
+  by_layer("max_over_mean", [](const LayerTotals& t) { return max_over_mean(t.routed); });
+  by_layer("drop_rate", [&](const LayerTotals& t) { return double(t.step_dropped) / (double(shape.tokens()) * shape.top_k); });
+  by_layer("rank_imbalance", [](const LayerTotals& t) { return t.rank_imbalance; });
+
   if (sc_.record.per_step_loads) {
-    result_.per_step["expert_load"].push_back(data.routed);
-    result_.per_step["expert_processed"].push_back(data.processed);
-    result_.per_step["device_load"].push_back(data.device_load);
-    result_.per_step["device_dropped"].push_back(data.device_dropped);
+    auto rows = [&](const char* name, std::vector<double> LayerTotals::*member) {
+      Matrix m(L);
+      for (std::size_t l = 0; l < L; ++l) m[l] = layers_[l].*member;
+      result_.per_step_by_layer[name].push_back(std::move(m));
+    };
+    rows("expert_load", &LayerTotals::routed);
+    rows("expert_processed", &LayerTotals::processed);
+    rows("device_load", &LayerTotals::device_load);
+    rows("device_dropped", &LayerTotals::device_dropped);
     result_.per_step["device_busy"].push_back(timing.busy);
   }
 }
 
-Result Recorder::finish(std::span<const float> bias) {
+Result Recorder::finish(const std::vector<std::vector<float>>& bias) {
   const Shape& shape = sc_.shape;
+  const std::size_t L = layers_.size();
   const double steps = steps_seen_, window = std::min(sc_.record.window, steps_seen_);
   const double cbar = shape.mean_load();
+  // Every per-layer metric, then the whole model's (MODEL.md §9).
+  auto& by = result_.summary_by_layer;
+  for (const LayerTotals& t : layers_) {
+    by["maxvio_batch"].push_back(t.maxvio_batch_sum / steps);
+    by["maxvio_seq"].push_back(t.maxvio_seq_sum / steps);
+    by["maxvio_global"].push_back(maxvio(t.routed_total, cbar * steps));
+    by["cv"].push_back(cv(t.routed_window));
+    by["entropy_norm"].push_back(entropy_norm(t.routed_window));
+    by["max_over_mean"].push_back(max_over_mean(t.routed_window));
+    by["dead_experts"].push_back(dead_experts(t.processed_window, 0.01 * cbar * window));
+    by["top10_share"].push_back(top10_share(t.routed_window));
+    by["drop_rate"].push_back(double(t.dropped) / (steps * shape.tokens() * shape.top_k));
+    by["token_drop_rate"].push_back(double(t.fully_dropped) / (steps * shape.tokens()));
+    by["sequences_without_drops"].push_back(1.0 - double(t.seqs_with_drops) / (steps * shape.sequences));
+    by["quality_loss"].push_back(t.quality_window_sum / window);
+    by["protected_drops"].push_back(double(t.protected_drops));
+    by["rank_imbalance"].push_back(t.rank_imbalance_sum / steps);
+  }
+  auto mean = [&](const char* name) {
+    const auto& v = *by.find(name);
+    return std::accumulate(v.begin(), v.end(), 0.0) / double(L);
+  };
+  auto total = [&](const char* name) {
+    const auto& v = *by.find(name);
+    return std::accumulate(v.begin(), v.end(), 0.0);
+  };
+  std::int64_t dropped = 0, fully_dropped = 0;
+  for (const LayerTotals& t : layers_) dropped += t.dropped, fully_dropped += t.fully_dropped;
   auto& m = result_.summary;
   m["tokens"] = steps * shape.tokens();
-  m["maxvio_batch"] = maxvio_batch_sum_ / steps;
-  m["maxvio_seq"] = maxvio_seq_sum_ / steps;
-  m["maxvio_global"] = maxvio(routed_total_, cbar * steps);
-  m["cv"] = cv(routed_window_);
-  m["entropy_norm"] = entropy_norm(routed_window_);
-  m["max_over_mean"] = max_over_mean(routed_window_);
-  m["dead_experts"] = dead_experts(processed_window_, 0.01 * cbar * window);
-  m["top10_share"] = top10_share(routed_window_);
-  m["drop_rate"] = double(dropped_) / (steps * shape.tokens() * shape.top_k);
-  m["token_drop_rate"] = double(fully_dropped_) / (steps * shape.tokens());
-  m["sequences_without_drops"] = 1.0 - double(seqs_with_drops_) / (steps * shape.sequences);
-  m["quality_loss"] = quality_window_sum_ / window;
-  m["protected_drops"] = double(protected_drops_);
+  for (const char* name : {"maxvio_batch", "maxvio_seq", "maxvio_global", "cv", "entropy_norm", "max_over_mean"})
+    m[name] = mean(name);
+  m["dead_experts"] = total("dead_experts");
+  m["top10_share"] = mean("top10_share");
+  // Rates pooled over every assignment (token) of every layer.
+  m["drop_rate"] = double(dropped) / (steps * shape.tokens() * shape.top_k * double(L));
+  m["token_drop_rate"] = double(fully_dropped) / (steps * shape.tokens() * double(L));
+  m["sequences_without_drops"] = mean("sequences_without_drops");
+  m["quality_loss"] = mean("quality_loss");
+  m["protected_drops"] = total("protected_drops");
   m["step_time_mean"] = step_time_sum_ / steps;
   m["idle_fraction"] = idle_sum_ / steps;
-  m["rank_imbalance"] = rank_imbalance_sum_ / steps;
+  m["rank_imbalance"] = mean("rank_imbalance");
   m["comm_bytes_intra"] = bytes_intra_;
   m["comm_bytes_inter"] = bytes_inter_;
-  result_.final["bias"] = std::vector<double>(bias.begin(), bias.end());
-  result_.final["expert_load_total"] = routed_total_;
-  result_.final["expert_processed_total"] = processed_total_;
-  result_.final["device_load_total"] = device_total_;
+  // The layer with the highest MaxVio_batch (the first of equals), by id.
+  const auto& vio = *by.find("maxvio_batch");
+  m["worst_layer"] = result_.layer_ids[std::size_t(std::max_element(vio.begin(), vio.end()) - vio.begin())];
+
+  auto& fin = result_.final;
+  for (const auto& b : bias) fin["bias"].emplace_back(b.begin(), b.end());
+  for (const LayerTotals& t : layers_) {
+    fin["expert_load_total"].push_back(t.routed_total);
+    fin["expert_processed_total"].push_back(t.processed_total);
+    fin["device_load_total"].push_back(t.device_total);
+  }
   return std::move(result_);
 }
 

@@ -1,4 +1,5 @@
-// One strategy's run: the step pipeline of ARCHITECTURE.md.
+// One strategy's run: the step pipeline of ARCHITECTURE.md, once per MoE
+// layer (MODEL.md §9), then the step's timing over all layers.
 #include "moesim/simulation.hpp"
 
 #include <fmt/format.h>
@@ -6,10 +7,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../learn/learner.hpp"
-#include "../learn/sgd.hpp"
-#include "../route/router.hpp"
 #include "../cluster/traffic.hpp"
+#include "../engine/moe_layer.hpp"
+#include "../learn/sgd.hpp"
 #include "counting.hpp"
 #include "moesim/components.hpp"
 #include "moesim/scores.hpp"
@@ -19,102 +19,132 @@ namespace moesim {
 
 namespace {
 
-template <class Interface>
-std::unique_ptr<Interface> build(const ComponentSpec& spec, const Shape& shape) {
-  return Registry<Interface>::instance().find(spec.type)->make(spec.params, shape);
-}
-
-// Device of each expert's first replica: what device-level droppers and losses use.
-void primary_devices(const PlacementMap& map, std::vector<std::int32_t>& dev) {
-  dev.resize(map.logcnt.size());
-  for (std::size_t e = 0; e < dev.size(); ++e) dev[e] = map.device_of_slot(map.log2phy[e][0]);
-}
-
 // |z| beyond which the router counts as diverged (see the check in the loop).
 constexpr float kDivergedLogit = 20.0f;
 
+// Gradient buffers of a layer's training step, shared by the layers (each
+// layer's gradient is used before the next layer runs); T×E ones only when
+// some loss needs them.
+struct Gradients {
+  std::vector<float> selected, s, z, w, partials;
+  Gradients(const Scenario& sc, const std::vector<std::unique_ptr<Balancer>>& balancers) {
+    if (!sc.train) return;
+    const std::size_t T = std::size_t(sc.shape.tokens()), E = std::size_t(sc.shape.experts);
+    auto any = [&](auto uses) { return std::any_of(balancers.begin(), balancers.end(), uses); };
+    selected.resize(T * sc.shape.top_k);
+    if (any([](const auto& b) { return b->uses_score_gradient(); })) s.resize(T * E);
+    if (any([](const auto& b) { return b->uses_logit_gradient(); })) z.resize(T * E);
+    w.resize(E * sc.shape.hidden);
+  }
+};
+
+// Layers run one after another on every device, so a step's time is the sum
+// of its layers' (dispatch is layer 0's, the first exchange of the step).
+void add_layer_timing(StepTiming& step, const StepTiming& layer, int index) {
+  if (index == 0) {
+    step = layer;
+    return;
+  }
+  step.step_time += layer.step_time;
+  step.compute += layer.compute;
+  step.combine += layer.combine;
+  step.bytes_intra += layer.bytes_intra;
+  step.bytes_inter += layer.bytes_inter;
+  for (std::size_t d = 0; d < step.busy.size(); ++d) {
+    step.busy[d] += layer.busy[d];
+    step.bytes_sent[d] += layer.bytes_sent[d];
+    step.bytes_received[d] += layer.bytes_received[d];
+  }
+  const auto critical = std::max_element(step.busy.begin(), step.busy.end());
+  step.critical_device = int(critical - step.busy.begin());
+  double sum = 0;
+  for (double b : step.busy) sum += b;
+  step.idle_fraction = *critical > 0 ? 1.0 - (sum / double(step.busy.size())) / *critical : 0.0;
+}
+
+// One training step of a layer's router: SGD on its task loss and balance
+// losses; throws DivergenceError when the router blows up (MODEL.md §3).
+void train_layer(const Scenario& sc, MoeLayer& layer, StepData& data, Gradients& grad, const StepLosses& losses) {
+  const Shape& shape = sc.shape;
+  weight_gradient(sc.model.score, data.x, data.s, {data.expert, grad.selected, grad.s, grad.z}, shape, grad.w,
+                  grad.partials);
+  // Unstable SGD shows as logits growing without bound (stable runs stay
+  // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
+  // Logits blow up for every token at once, so the first sequence suffices.
+  const float max_logit = max_abs({data.z.data(), std::size_t(shape.seq_len) * shape.experts});
+  auto diverged = [&](const std::string& why) {
+    return DivergenceError(data.step, fmt::format("the router diverged at step {} ({}): lower /model/lr (now {}) or "
+                                                  "the balancers' alpha/beta; plain SGD needs lr·alpha ≲ 2.5 "
+                                                  "(MODEL.md §3)", data.step, why, sc.model.lr));
+  };
+  if (max_logit > kDivergedLogit)
+    throw diverged(fmt::format("logits reached |z| = {:.3g}, the scores saturate", max_logit));
+  bool finite = std::isfinite(losses.quality);
+  for (double l : losses.balance) finite = finite && std::isfinite(l);
+  if (!sgd_update(layer.router.weights(), grad.w, sc.model.lr) || !finite) throw diverged("non-finite weights or loss");
+  layer.learner.update_competence(data);
+}
+
 }  // namespace
 
-Result simulate(const Scenario& sc, const StrategySpec& strategy, const ProgressFn& progress) {
+Result simulate(const Scenario& sc, const StrategySpec& strategy, const ProgressFn& progress,
+                const RoutingFn& on_routing) {
   const Shape& shape = sc.shape;
-  const int T = shape.tokens(), E = shape.experts, d = shape.hidden;
+  const int L = shape.layers, T = shape.tokens(), k = shape.top_k;
 
-  auto source = build<TokenSource>(sc.stream, shape);
+  auto source = Registry<TokenSource>::instance().find(sc.stream.type)->make(sc.stream.params, shape);
+  if (!sc.stream_layers.empty()) source->configure_layers(sc.stream_layers, sc.stream_overridden);
   source->seed(sc.seed);
-  auto constraint = build<RoutingConstraint>(strategy.routing, shape);
-  auto dropper = build<Dropper>(strategy.dropper, shape);
-  std::vector<std::unique_ptr<Balancer>> balancers;
-  for (const auto& b : strategy.balancers) balancers.push_back(build<Balancer>(b, shape));
-
-  Router router(sc, sc.seed);
-  Learner learner(sc, sc.seed);
-  auto placement = build<Placement>(strategy.placement, shape);
-  PlacementMap map = placement->initial(shape);
+  std::vector<MoeLayer> layers;
+  layers.reserve(std::size_t(L));
+  for (int l = 0; l < L; ++l) layers.emplace_back(sc, strategy, l);
   StepData data;
   data.resize(shape);
-  std::vector<std::int32_t>& device_of_expert = data.expert_device;
-  primary_devices(map, device_of_expert);
   TrafficBuilder traffic(shape);
-  const double padded = dropper->padded_capacity(shape);
-  const std::vector<std::uint8_t> protected_seq = dropper->protected_sequences(shape);
-
-  // Gradient buffers, T×E ones only when some loss needs them.
-  std::vector<float> bias(E, 0.0f), grad_selected, grad_s, grad_z, grad_w, grad_partials;
-  if (sc.train) {
-    auto any = [&](auto uses) { return std::any_of(balancers.begin(), balancers.end(), uses); };
-    grad_selected.resize(std::size_t(T) * shape.top_k);
-    if (any([](const auto& b) { return b->uses_score_gradient(); })) grad_s.resize(std::size_t(T) * E);
-    if (any([](const auto& b) { return b->uses_logit_gradient(); })) grad_z.resize(std::size_t(T) * E);
-    grad_w.resize(std::size_t(E) * d);
-  }
-  Recorder recorder(sc, balancers);
+  Gradients grad(sc, layers[0].balancers);
+  Recorder recorder(sc, layers[0].balancers);
+  // Every layer's choices of the step, for a routing observer (--trace-out).
+  std::vector<std::int32_t> choices(on_routing ? std::size_t(T) * L * k : 0);
+  StepTiming timing;
 
   for (int step = 0; step < sc.steps; ++step) {
     data.step = step;
-    source->next(step, data);
-    if (source->output() == SourceOutput::hidden) router.logits(data);
-    if (source->output() != SourceOutput::choices) {
-      router.scores(data);
-      router.select(data, bias, *constraint, device_of_expert);
-    }
-    dropper->keep(data, shape, device_of_expert);
-    count_loads(data, shape, protected_seq);
-    const StepTiming timing = simulate_step(sc.cluster.hardware, traffic.build(data, map, padded));
+    for (int l = 0; l < L; ++l) {
+      MoeLayer& layer = layers[std::size_t(l)];
+      std::copy(layer.expert_device.begin(), layer.expert_device.end(), data.expert_device.begin());
+      source->next(step, l, data);
+      if (source->output() == SourceOutput::hidden) layer.router.logits(data);
+      if (source->output() != SourceOutput::choices) {
+        layer.router.scores(data);
+        layer.router.select(data, layer.bias, *layer.constraint, layer.map);
+      }
+      layer.dropper->keep(data, shape, layer.map);
+      count_loads(data, shape, layer.protected_seq);
+      add_layer_timing(timing, simulate_step(sc.cluster.hardware, traffic.build(data, layer.map, layer.padded)), l);
 
-    StepLosses losses;
-    if (sc.train) {
-      parallel_zero(grad_s);
-      parallel_zero(grad_z);
+      StepLosses losses;
+      if (sc.train) {
+        parallel_zero(grad.s);
+        parallel_zero(grad.z);
+      }
+      LossGrad grads{grad.s, grad.z};
+      losses.quality = layer.learner.task_loss(data, grad.selected);
+      for (auto& b : layer.balancers) losses.balance.push_back(b->loss(data, shape, grads));
+      if (sc.train) train_layer(sc, layer, data, grad, losses);
+      for (auto& b : layer.balancers) b->end_of_step(data, shape, layer.bias);
+      recorder.record_layer(l, data, layer.bias, losses);
+      layer.placement->observe(step, data.routed, layer.map);
+      layer.placed();
+      if (on_routing)
+        for (int t = 0; t < T; ++t)
+          std::copy_n(&data.expert[std::size_t(t) * k], k, &choices[(std::size_t(t) * L + l) * k]);
     }
-    LossGrad grads{grad_s, grad_z};
-    losses.quality = learner.task_loss(data, grad_selected);
-    for (auto& b : balancers) losses.balance.push_back(b->loss(data, shape, grads));
-    if (sc.train) {
-      weight_gradient(sc.model.score, data.x, data.s, {data.expert, grad_selected, grad_s, grad_z}, shape, grad_w,
-                      grad_partials);
-      // Unstable SGD shows as logits growing without bound (stable runs stay
-      // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
-      // Logits blow up for every token at once, so the first sequence suffices.
-      const float max_logit = max_abs({data.z.data(), std::size_t(shape.seq_len) * E});
-      auto diverged = [&](const std::string& why) {
-        return DivergenceError(step, fmt::format("the router diverged at step {} ({}): lower /model/lr (now {}) or "
-                                                 "the balancers' alpha/beta; plain SGD needs lr·alpha ≲ 2.5 "
-                                                 "(MODEL.md §3)", step, why, sc.model.lr));
-      };
-      if (max_logit > kDivergedLogit)
-        throw diverged(fmt::format("logits reached |z| = {:.3g}, the scores saturate", max_logit));
-      bool finite = std::isfinite(losses.quality);
-      for (double l : losses.balance) finite = finite && std::isfinite(l);
-      if (!sgd_update(router.weights(), grad_w, sc.model.lr) || !finite) throw diverged("non-finite weights or loss");
-      learner.update_competence(data);
-
-    }
-    for (auto& b : balancers) b->end_of_step(data, shape, bias);
-    recorder.record(data, bias, losses, balancers, timing);
-    placement->observe(step, data.routed, map);
-    primary_devices(map, device_of_expert);
+    recorder.end_step(step, timing);
+    if (on_routing) on_routing(step, choices);
     if (progress) progress(step + 1);
   }
+  std::vector<std::vector<float>> bias;
+  for (const MoeLayer& layer : layers) bias.push_back(layer.bias);
   return recorder.finish(bias);
 }
 

@@ -41,22 +41,24 @@ TEST_CASE("same scenario and seed give byte-identical results, whatever the thre
 TEST_CASE("loads are conserved and the summary agrees with the per-step record", "[simulation]") {
   Scenario sc = testing::tiny_scenario(R"({"steps":10})");
   Result r = simulate(sc, sc.strategies[0]);
-  const auto& routed = *r.per_step.find("expert_load");
-  const auto& device = *r.per_step.find("device_load");
+  const auto& routed = *r.per_step_by_layer.find("expert_load");  // [step][layer][expert]
+  const auto& device = *r.per_step_by_layer.find("device_load");
   REQUIRE(routed.size() == 10);
-  for (std::size_t s = 0; s < routed.size(); ++s) {
+  for (std::size_t step = 0; step < routed.size(); ++step) {
+    const auto& e = routed[step][0];
+    const auto& d = device[step][0];
     // T·k = 64·2 assignments every step, each on exactly one device.
-    CHECK(std::accumulate(routed[s].begin(), routed[s].end(), 0.0) == 128.0);
-    CHECK(std::accumulate(device[s].begin(), device[s].end(), 0.0) == 128.0);
+    CHECK(std::accumulate(e.begin(), e.end(), 0.0) == 128.0);
+    CHECK(std::accumulate(d.begin(), d.end(), 0.0) == 128.0);
     // Contiguous placement: experts 0-3 on device 0.
-    CHECK(device[s][0] == routed[s][0] + routed[s][1] + routed[s][2] + routed[s][3]);
+    CHECK(d[0] == e[0] + e[1] + e[2] + e[3]);
   }
   const auto& vio = *r.series.find("maxvio_batch");
   CHECK(*r.summary.find("maxvio_batch") == Approx(std::accumulate(vio.begin(), vio.end(), 0.0) / 10));
   CHECK(*r.summary.find("tokens") == 640.0);
   CHECK(*r.summary.find("drop_rate") == 0.0);
   CHECK(*r.summary.find("sequences_without_drops") == 1.0);
-  const auto& total = *r.final.find("expert_load_total");
+  const auto& total = r.final.find("expert_load_total")->at(0);
   CHECK(std::accumulate(total.begin(), total.end(), 0.0) == 1280.0);
 }
 
@@ -68,18 +70,20 @@ TEST_CASE("device-limited routing on an EPLB placement still routes k experts pe
       "strategies":[{"name":"x","routing":{"type":"device_limited","m":2},
                      "placement":{"type":"eplb","redundant_experts":8,"rebalance_every":2,"window":2}}]})");
   Result r = simulate(sc, sc.strategies[0]);
-  const auto& routed = *r.per_step.find("expert_load");
+  const auto& routed = *r.per_step_by_layer.find("expert_load");
   REQUIRE(routed.size() == 30);
-  for (const auto& step : routed) CHECK(std::accumulate(step.begin(), step.end(), 0.0) == 64.0 * 8);
+  for (const auto& step : routed) CHECK(std::accumulate(step[0].begin(), step[0].end(), 0.0) == 64.0 * 8);
 }
 
 TEST_CASE("record.every thins the series and per-step rows", "[simulation]") {
   Scenario sc = testing::tiny_scenario(R"({"steps":10,"record":{"every":4}})");
   Result r = simulate(sc, sc.strategies[0]);
   CHECK(*r.series.find("step") == std::vector<double>{0, 4, 8});
-  CHECK(r.per_step.find("expert_load")->size() == 3);
+  CHECK(r.per_step_by_layer.find("expert_load")->size() == 3);
   Scenario quiet = testing::tiny_scenario(R"({"steps":10,"record":{"per_step_loads":false}})");
-  CHECK(simulate(quiet, quiet.strategies[0]).per_step.columns().empty());
+  const Result q = simulate(quiet, quiet.strategies[0]);
+  CHECK(q.per_step.columns().empty());
+  CHECK(q.per_step_by_layer.columns().empty());
 }
 
 TEST_CASE("inference mode leaves the router untouched", "[simulation]") {
@@ -87,7 +91,7 @@ TEST_CASE("inference mode leaves the router untouched", "[simulation]") {
   // only through token noise, and two strategies see identical loads.
   Scenario sc = testing::tiny_scenario(R"({"mode":"inference","strategies":[{"name":"a"},{"name":"b"}]})");
   Result a = simulate(sc, sc.strategies[0]), b = simulate(sc, sc.strategies[1]);
-  CHECK(*a.per_step.find("expert_load") == *b.per_step.find("expert_load"));
+  CHECK(*a.per_step_by_layer.find("expert_load") == *b.per_step_by_layer.find("expert_load"));
 }
 
 // Every registered component, built with its defaults, runs a short
@@ -98,7 +102,7 @@ TEST_CASE("every registered component runs", "[simulation][registry]") {
     Scenario sc = testing::tiny_scenario(extra);
     Result r = simulate(sc, sc.strategies[0]);
     CHECK(*r.summary.find("tokens") == Approx(double(sc.steps) * sc.shape.tokens()));
-    const auto& total = *r.final.find("expert_load_total");
+    const auto& total = r.final.find("expert_load_total")->at(0);
     CHECK(std::accumulate(total.begin(), total.end(), 0.0) == Approx(double(sc.steps) * sc.shape.tokens() * sc.shape.top_k));
     CHECK(*r.summary.find("drop_rate") >= 0.0);
     CHECK(*r.summary.find("drop_rate") <= 1.0);

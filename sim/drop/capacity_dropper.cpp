@@ -13,7 +13,7 @@ class CapacityDropper final : public Dropper {
         policy_(p.str("policy") == "position" ? CapacityPolicy::position : CapacityPolicy::probs),
         pad_(p.boolean("pad")) {}
 
-  void keep(StepData& data, const Shape& s, std::span<const std::int32_t>) override {
+  void keep(StepData& data, const Shape& s, const PlacementMap&) override {
     capacity_keep(data.expert, data.gate, s.tokens(), s.top_k, s.experts, capacity_, policy_, data.keep, workspace_);
   }
   double padded_capacity(const Shape&) const override { return pad_ ? double(capacity_) : 0.0; }

@@ -43,21 +43,25 @@ bool is_protected(std::int64_t n, double p) {
   return floor_snapped(static_cast<double>(n + 1) * p) > floor_snapped(static_cast<double>(n) * p);
 }
 
-void device_keep(std::span<const std::int32_t> expert, std::span<const float> affinity,
-                 std::span<const std::int32_t> device_of_expert, int T, int k, int L, int D,
-                 std::int64_t capacity_d, double protected_fraction, std::span<std::uint8_t> keep,
-                 DeviceDropWorkspace& ws) {
+namespace {
+
+void check_sizes(std::span<const std::int32_t> expert, std::span<const float> affinity, int T, int k, int L, int D,
+                 std::int64_t capacity_d, std::span<std::uint8_t> keep, std::int64_t E) {
   if (T < 0 || k < 1 || L < 1 || D < 1 || capacity_d < 0 || T % L != 0)
     throw std::invalid_argument(
         "device_keep: need T >= 0, k >= 1, L >= 1, D >= 1, capacity_d >= 0, T % L == 0");
   const auto n = static_cast<std::size_t>(T) * static_cast<std::size_t>(k);
   if (expert.size() != n || affinity.size() != n || keep.size() != n)
     throw std::invalid_argument("device_keep: expert, affinity and keep must hold T*k entries");
-  const auto E = static_cast<std::int64_t>(device_of_expert.size());
   for (std::int32_t e : expert)
     if (e < 0 || e >= E) throw std::invalid_argument("device_keep: expert id out of [0, E)");
-  for (std::int32_t d : device_of_expert)
-    if (d < 0 || d >= D) throw std::invalid_argument("device_keep: device id out of [0, D)");
+}
+
+// The drop itself, on ws.device (the device of every assignment).
+void keep_by_device(std::span<const std::int32_t> expert, std::span<const float> affinity, int T, int k, int L,
+                    int D, std::int64_t capacity_d, double protected_fraction, std::span<std::uint8_t> keep,
+                    DeviceDropWorkspace& ws) {
+  const auto n = static_cast<std::size_t>(T) * static_cast<std::size_t>(k);
 
   const int B = T / L;
   ws.seq_protected.resize(static_cast<std::size_t>(B));
@@ -68,7 +72,7 @@ void device_keep(std::span<const std::int32_t> expert, std::span<const float> af
   ws.offset.assign(static_cast<std::size_t>(D) + 1, 0);
   ws.protected_count.assign(static_cast<std::size_t>(D), 0);
   const auto count = static_cast<std::int64_t>(n);
-  auto device_of = [&](std::int64_t a) { return device_of_expert[expert[a]]; };
+  auto device_of = [&](std::int64_t a) { return ws.device[a]; };
   auto protected_assignment = [&](std::int64_t a) { return ws.seq_protected[(a / k) / L] != 0; };
   for (std::int64_t a = 0; a < count; ++a) {
     if (protected_assignment(a))
@@ -95,6 +99,29 @@ void device_keep(std::span<const std::int32_t> expert, std::span<const float> af
     std::nth_element(first, first + room, last, cmp);
     for (auto it = first + room; it != last; ++it) keep[*it] = 0;
   }
+}
+
+}  // namespace
+
+void device_keep(std::span<const std::int32_t> expert, std::span<const float> affinity,
+                 std::span<const std::int32_t> device_of_expert, int T, int k, int L, int D,
+                 std::int64_t capacity_d, double protected_fraction, std::span<std::uint8_t> keep,
+                 DeviceDropWorkspace& ws) {
+  check_sizes(expert, affinity, T, k, L, D, capacity_d, keep, static_cast<std::int64_t>(device_of_expert.size()));
+  for (std::int32_t d : device_of_expert)
+    if (d < 0 || d >= D) throw std::invalid_argument("device_keep: device id out of [0, D)");
+  ws.device.resize(expert.size());
+  for (std::size_t a = 0; a < expert.size(); ++a) ws.device[a] = device_of_expert[expert[a]];
+  keep_by_device(expert, affinity, T, k, L, D, capacity_d, protected_fraction, keep, ws);
+}
+
+void device_keep(std::span<const std::int32_t> expert, std::span<const float> affinity, const PlacementMap& map,
+                 int T, int k, int L, std::int64_t capacity_d, double protected_fraction,
+                 std::span<std::uint8_t> keep, DeviceDropWorkspace& ws) {
+  check_sizes(expert, affinity, T, k, L, map.devices, capacity_d, keep, map.experts());
+  ws.device.resize(expert.size());
+  for (std::size_t a = 0; a < expert.size(); ++a) ws.device[a] = map.device_for(expert[a], std::int64_t(a / k));
+  keep_by_device(expert, affinity, T, k, L, map.devices, capacity_d, protected_fraction, keep, ws);
 }
 
 }  // namespace moesim

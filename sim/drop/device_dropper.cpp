@@ -13,9 +13,9 @@ class DeviceDropper final : public Dropper {
       : capacity_(device_capacity(p.real("cf"), s.tokens(), s.top_k, s.devices())),
         protected_fraction_(p.real("protected_fraction")) {}
 
-  void keep(StepData& data, const Shape& s, std::span<const std::int32_t> device_of_expert) override {
-    device_keep(data.expert, data.affinity, device_of_expert, s.tokens(), s.top_k, s.seq_len, s.devices(), capacity_,
-                protected_fraction_, data.keep, workspace_);
+  void keep(StepData& data, const Shape& s, const PlacementMap& map) override {
+    device_keep(data.expert, data.affinity, map, s.tokens(), s.top_k, s.seq_len, capacity_, protected_fraction_,
+                data.keep, workspace_);
   }
   std::vector<std::uint8_t> protected_sequences(const Shape& s) const override {
     std::vector<std::uint8_t> out(s.sequences);

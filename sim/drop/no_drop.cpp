@@ -9,7 +9,7 @@ namespace {
 class NoDrop final : public Dropper {
  public:
   NoDrop(const Params&, const Shape&) {}
-  void keep(StepData& data, const Shape&, std::span<const std::int32_t>) override {
+  void keep(StepData& data, const Shape&, const PlacementMap&) override {
     std::fill(data.keep.begin(), data.keep.end(), std::uint8_t{1});
   }
 };

@@ -6,11 +6,11 @@
 
 namespace moesim {
 
-Learner::Learner(const Scenario& scenario, std::uint64_t seed)
+Learner::Learner(const Scenario& scenario, std::uint64_t seed, int layer)
     : shape_(scenario.shape), spec_(scenario.learning), domains_(std::max(1, scenario.shape.domains)) {
   // κ starts at κ0 plus small noise (±0.01) so experts are not exactly alike.
   kappa_.resize(std::size_t(shape_.experts) * domains_);
-  Rng rng = Rng::stream(seed, "learning/kappa");
+  Rng rng = Rng::stream(seed, "learning/kappa", std::uint64_t(layer));
   for (float& k : kappa_) k = float(std::clamp(spec_.kappa0 + 0.01 * (2.0 * rng.uniform() - 1.0), 0.0, 1.0));
   n_.resize(kappa_.size());
 }

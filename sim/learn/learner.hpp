@@ -11,7 +11,7 @@ namespace moesim {
 
 class Learner {
  public:
-  Learner(const Scenario& scenario, std::uint64_t seed);
+  Learner(const Scenario& scenario, std::uint64_t seed, int layer = 0);
   // Mean task loss ℓ over the step's tokens. When `grad_selected` (T×k) is
   // non-empty, sets it to task_weight·∂mean(ℓ)/∂s at each token's selected
   // experts (data.expert); ℓ depends on no other score.

@@ -1,5 +1,5 @@
-// Result file `moesim.result/1` (FORMATS.md). Key order is fixed by insertion
-// order, so the same scenario and seed give byte-identical files.
+// Result file `moesim.result/2` (FORMATS.md, "Additions"). Key order is fixed
+// by insertion order, so the same scenario and seed give byte-identical files.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -26,6 +26,23 @@ OrderedJson numbers(const std::vector<double>& v, const std::string& where) {
   for (double x : v) a.push_back(finite(x, where));
   return a;
 }
+OrderedJson numbers(const Matrix& m, const std::string& where) {
+  OrderedJson a = OrderedJson::array();
+  for (const auto& row : m) a.push_back(numbers(row, where));
+  return a;
+}
+OrderedJson numbers(const std::vector<Matrix>& m, const std::string& where) {
+  OrderedJson a = OrderedJson::array();
+  for (const auto& row : m) a.push_back(numbers(row, where));
+  return a;
+}
+
+template <class T>
+OrderedJson columns(const NamedColumns<T>& c, const std::string& where) {
+  OrderedJson o = OrderedJson::object();
+  for (const auto& [name, v] : c.columns()) o[name] = numbers(v, where + "/" + name);
+  return o;
+}
 
 }  // namespace
 
@@ -36,20 +53,19 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
   doc["scenario"] = OrderedJson::parse(sc.normalized);
   doc["strategy"] = OrderedJson::parse(st.normalized);
   doc["seed"] = sc.seed;
+  doc["layer_ids"] = r.layer_ids;
   OrderedJson& summary = doc["summary"] = OrderedJson::object();
   for (const auto& [name, v] : r.summary.columns()) summary[name] = finite(v, "summary/" + name);
-  OrderedJson& series = doc["series"] = OrderedJson::object();
-  for (const auto& [name, v] : r.series.columns()) series[name] = numbers(v, "series/" + name);
-  if (!r.per_step.columns().empty()) {
-    OrderedJson& per_step = doc["per_step"] = OrderedJson::object();
-    for (const auto& [name, rows] : r.per_step.columns()) {
-      OrderedJson a = OrderedJson::array();
-      for (const auto& row : rows) a.push_back(numbers(row, "per_step/" + name));
-      per_step[name] = std::move(a);
-    }
+  doc["summary_by_layer"] = columns(r.summary_by_layer, "summary_by_layer");
+  doc["series"] = columns(r.series, "series");
+  doc["series_by_layer"] = columns(r.series_by_layer, "series_by_layer");
+  if (!r.per_step.columns().empty() || !r.per_step_by_layer.columns().empty()) {
+    OrderedJson per_step = columns(r.per_step_by_layer, "per_step");
+    OrderedJson whole_step = columns(r.per_step, "per_step");
+    for (auto& [name, v] : whole_step.items()) per_step[name] = std::move(v);
+    doc["per_step"] = std::move(per_step);
   }
-  OrderedJson& fin = doc["final"] = OrderedJson::object();
-  for (const auto& [name, v] : r.final.columns()) fin[name] = numbers(v, "final/" + name);
+  doc["final"] = columns(r.final, "final");
   return doc.dump(1) + "\n";
 }
 

@@ -79,4 +79,43 @@ void group_limited_allowed(std::span<const float> biased, int groups, int M, int
   }
 }
 
+
+void group_limited_allowed(std::span<const float> biased, std::span<const std::int32_t> group_of_expert, int groups,
+                           int M, int k, LimitedRoutingScratch& scratch, std::span<std::uint8_t> allowed) {
+  const std::size_t E = biased.size();
+  if (allowed.size() != E || group_of_expert.size() != E || groups < 1 || M < 1 || M > groups || k < 1)
+    throw std::invalid_argument("group_limited_allowed: need E groups/mask entries, 1 <= M <= groups, k >= 1");
+  const int n = group_top_values(k, M);
+  constexpr float kNone = -std::numeric_limits<float>::infinity();
+  // Each group's top-n values, descending, kept by insertion (n ≤ k is small).
+  scratch.values.assign(std::size_t(groups) * n, kNone);
+  for (std::size_t i = 0; i < E; ++i) {
+    const std::int32_t g = group_of_expert[i];
+    if (g < 0 || g >= groups) throw std::invalid_argument("group_limited_allowed: group id out of [0, groups)");
+    float* top = &scratch.values[std::size_t(g) * n];
+    float v = biased[i];
+    for (int j = 0; j < n; ++j)
+      if (v > top[j] || top[j] == kNone) std::swap(v, top[j]);
+  }
+  scratch.score.resize(std::size_t(groups));
+  for (int g = 0; g < groups; ++g) {
+    // Summed in float, largest first, as the contiguous version; a group
+    // without experts scores -inf and is never kept ahead of one with experts.
+    const float* top = &scratch.values[std::size_t(g) * n];
+    float sum = top[0];
+    for (int j = 1; j < n && top[j] != kNone; ++j) sum += top[j];
+    scratch.score[g] = sum;
+  }
+  scratch.top.resize(std::size_t(groups));
+  select_topk(scratch.score.data(), nullptr, groups, groups, scratch.top.data());
+  // Keep the top M groups, and further ones in the same order if they hold fewer than k experts.
+  scratch.count.assign(std::size_t(groups), 0);
+  for (std::size_t i = 0; i < E; ++i) ++scratch.count[group_of_expert[i]];
+  int kept = 0, experts = 0;
+  while (kept < groups && (kept < M || experts < k)) experts += scratch.count[scratch.top[kept++]];
+  std::fill(scratch.count.begin(), scratch.count.end(), 0);  // reused as a kept flag
+  for (int j = 0; j < kept; ++j) scratch.count[scratch.top[j]] = 1;
+  for (std::size_t i = 0; i < E; ++i) allowed[i] = scratch.count[group_of_expert[i]] != 0 ? 1 : 0;
+}
+
 }  // namespace moesim

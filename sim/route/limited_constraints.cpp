@@ -21,9 +21,10 @@ class DeviceLimited final : public RoutingConstraint {
   DeviceLimited(const Params& p, const Shape& s)
       : devices_(s.devices()), m_(int(p.integer("m"))), k_(s.top_k) {
     if (m_ > devices_) throw ParamError("m", fmt::format("expected at most the {} devices, got {}", devices_, m_));
-    if (std::int64_t(m_) * (s.experts / devices_) < s.top_k)
+    const int per_device = (s.experts + devices_ - 1) / devices_;  // ceil: experts need not divide devices
+    if (std::int64_t(m_) * per_device < s.top_k)
       throw ParamError("m", fmt::format("m devices × {} experts per device must be at least top_k = {}, got m = {}",
-                                        s.experts / devices_, s.top_k, m_));
+                                        per_device, s.top_k, m_));
   }
   void allow(std::span<const float> s, std::span<const float>, std::span<const std::int32_t> device_of_expert,
              std::span<std::uint8_t> allowed) const override {
@@ -37,21 +38,33 @@ class DeviceLimited final : public RoutingConstraint {
 class NodeLimited final : public RoutingConstraint {
  public:
   NodeLimited(const Params& p, const Shape& s)
-      : groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes), m_(int(p.integer("m"))), k_(s.top_k) {
-    if (s.experts % groups_ != 0)
+      : groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes),
+        m_(int(p.integer("m"))),
+        k_(s.top_k),
+        devices_per_node_(s.devices_per_node),
+        on_nodes_(groups_ == s.nodes) {
+    if (!on_nodes_ && s.experts % groups_ != 0)
       throw ParamError("groups", fmt::format("must divide the {} experts, got {}", s.experts, groups_));
     if (m_ > groups_) throw ParamError("m", fmt::format("expected at most the {} groups, got {}", groups_, m_));
     if (std::int64_t(m_) * (s.experts / groups_) < s.top_k)
       throw ParamError("m", fmt::format("m groups × {} experts per group must be at least top_k = {}, got m = {}",
                                         s.experts / groups_, s.top_k, m_));
   }
-  void allow(std::span<const float>, std::span<const float> biased, std::span<const std::int32_t>,
+  // Groups that are the cluster's nodes follow the placement: an expert
+  // counts on the node of the replica that serves the token (V3 limits the
+  // nodes a token is sent to). Other groupings are contiguous expert ids.
+  void allow(std::span<const float>, std::span<const float> biased, std::span<const std::int32_t> device_of_expert,
              std::span<std::uint8_t> allowed) const override {
-    group_limited_allowed(biased, groups_, m_, k_, scratch(), allowed);
+    if (!on_nodes_) return group_limited_allowed(biased, groups_, m_, k_, scratch(), allowed);
+    thread_local std::vector<std::int32_t> node;
+    node.resize(device_of_expert.size());
+    for (std::size_t i = 0; i < node.size(); ++i) node[i] = device_of_expert[i] / devices_per_node_;
+    group_limited_allowed(biased, node, groups_, m_, k_, scratch(), allowed);
   }
 
  private:
-  int groups_, m_, k_;
+  int groups_, m_, k_, devices_per_node_;
+  bool on_nodes_;
 };
 
 const Registration<RoutingConstraint> device_registration{{
@@ -62,7 +75,8 @@ const Registration<RoutingConstraint> device_registration{{
 }};
 const Registration<RoutingConstraint> node_registration{{
     "node_limited",
-    "DeepSeek-V3: keep the m groups with the highest sum of their top ceil(k/m) values of s+b",
+    "DeepSeek-V3: keep the m groups (default: the nodes, where the placement puts the experts) with the highest "
+    "sum of their top ceil(k/m) values of s+b",
     {
         ParamSpec::required_integer("m", 1, 65536, "groups kept per token"),
         ParamSpec::required_integer("groups", 1, 65536, "contiguous expert groups").derived_from("cluster.nodes"),

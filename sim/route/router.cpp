@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <type_traits>
@@ -12,10 +13,10 @@
 
 namespace moesim {
 
-Router::Router(const Scenario& scenario, std::uint64_t seed) : shape_(scenario.shape), model_(scenario.model) {
+Router::Router(const Scenario& scenario, std::uint64_t seed, int layer) : shape_(scenario.shape), model_(scenario.model) {
   // W ~ N(0, init_std²) from its own named stream.
   W_.resize(std::size_t(shape_.hidden) * shape_.experts);
-  Rng rng = Rng::stream(seed, "router/init");
+  Rng rng = Rng::stream(seed, "router/init", std::uint64_t(layer));  // layer 0: the single-layer stream
   for (float& w : W_) w = float(rng.normal() * model_.init_std);
 }
 
@@ -67,16 +68,21 @@ void Router::scores(StepData& data) const {
 }
 
 void Router::select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
-                    std::span<const std::int32_t> device_of_expert) const {
+                    const PlacementMap& map) const {
   const int T = shape_.tokens(), E = shape_.experts, k = shape_.top_k;
   const bool restricted = constraint.restricts();
   const bool normalize = model_.normalize_gates;  // always true for sigmoid (checked when reading)
   const float scale = float(model_.route_scale);
   if (restricted) data.allowed.resize(std::size_t(T) * E);  // once: the size never changes
   bool short_selection = false;  // a constraint allowed fewer than k experts
+  // With replicas, the device an expert's token goes to depends on the token
+  // (MODEL.md §6), so the constraint sees a per-token row of devices.
+  const bool replicated = restricted && std::any_of(map.logcnt.begin(), map.logcnt.end(), [](int r) { return r > 1; });
+  const std::span<const std::int32_t> primary = data.expert_device;
 #pragma omp parallel
   {
     std::vector<float> biased(E);  // per thread, not per token
+    std::vector<std::int32_t> device_row(replicated ? E : 0);
 #pragma omp for schedule(static)
     for (int t = 0; t < T; ++t) {
       const float* s = &data.s[std::size_t(t) * E];
@@ -84,7 +90,10 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
       std::uint8_t* allowed = nullptr;
       if (restricted) {
         allowed = &data.allowed[std::size_t(t) * E];
-        constraint.allow({s, std::size_t(E)}, biased, device_of_expert, {allowed, std::size_t(E)});
+        if (replicated)
+          for (int e = 0; e < E; ++e) device_row[e] = map.device_for(e, t);
+        constraint.allow({s, std::size_t(E)}, biased, replicated ? std::span<const std::int32_t>(device_row) : primary,
+                         {allowed, std::size_t(E)});
       }
       std::int32_t* ex = &data.expert[std::size_t(t) * k];
       float* aff = &data.affinity[std::size_t(t) * k];

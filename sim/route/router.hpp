@@ -12,13 +12,16 @@ namespace moesim {
 
 class Router {
  public:
-  Router(const Scenario& scenario, std::uint64_t seed);
+  // Layer `layer` draws its initial weights from its own seed sub-stream.
+  Router(const Scenario& scenario, std::uint64_t seed, int layer = 0);
 
   void logits(StepData& data) const;  // z = W·x (sources that give hidden vectors)
   void scores(StepData& data) const;  // s = f(z)
-  // Fills expert, affinity and gate; `constraint` may restrict the choice.
+  // Fills expert, affinity and gate; `constraint` may restrict the choice,
+  // seeing each expert on the device of the replica that serves the token
+  // (`map`; data.expert_device must hold each expert's first-replica device).
   void select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
-              std::span<const std::int32_t> device_of_expert) const;
+              const PlacementMap& map) const;
 
   // Router weights stored transposed, d×E (row i = input dimension i), so
   // z_t = Σ_i x_{t,i}·W[i,:] is a contiguous, vectorisable axpy over experts.

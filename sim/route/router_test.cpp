@@ -6,6 +6,7 @@
 
 #include "../testing/fixtures.hpp"
 #include "moesim/components.hpp"
+#include "moesim/placement.hpp"
 #include "moesim/rng.hpp"
 #include "moesim/routing_rules.hpp"
 #include "router.hpp"
@@ -51,8 +52,7 @@ struct OneToken {
     Router router(sc, 1);
     router.scores(data);
     auto none = ConstraintRegistry::instance().find("none")->make({}, sc.shape);
-    const std::vector<std::int32_t> devices{0, 0, 0, 0};
-    router.select(data, bias, *none, devices);
+    router.select(data, bias, *none, contiguous(4, 1));
   }
 };
 }  // namespace

@@ -7,11 +7,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include "json_reader.hpp"
 #include "moesim/components.hpp"
 #include "moesim/error.hpp"
+#include "../source/trace_shape.hpp"
 
 namespace moesim {
 
@@ -23,6 +26,8 @@ constexpr std::int64_t kMaxHidden = 8192;
 constexpr std::int64_t kMaxTokensPerStep = 1 << 22;
 constexpr std::int64_t kMaxScoresPerStep = std::int64_t(1) << 28;  // T×E floats per array
 constexpr std::int64_t kMaxSteps = 10'000'000;
+constexpr std::int64_t kMaxLayers = 1024;
+constexpr std::int64_t kMaxDevices = 65536;
 
 std::string line_col(const std::string& text, std::size_t byte) {
   std::size_t line = 1, col = 1;
@@ -164,10 +169,14 @@ ComponentSpec read_component(JsonReader& r, const std::string& type_key, const s
   return spec;
 }
 
-Shape read_shape(JsonReader& model, JsonReader& batch, JsonReader& cluster) {
+Shape read_shape(JsonReader& model, JsonReader& batch, JsonReader& cluster, const TraceShape* trace) {
   Shape s;
-  s.experts = int(model.integer("experts", 64, 1, kMaxExperts));
-  s.top_k = int(model.integer("top_k", std::min<std::int64_t>(8, s.experts), 1, std::min<std::int64_t>(64, s.experts)));
+  // A replayed trace gives the model's layers, experts and k unless the scenario says otherwise.
+  const bool traced = trace && trace->kind == TraceShape::choices;
+  s.layers = int(model.integer("layers", trace ? int(trace->layer_ids.size()) : 1, 1, kMaxLayers));
+  s.experts = int(model.integer("experts", trace && trace->experts > 0 ? trace->experts : 64, 1, kMaxExperts));
+  const std::int64_t k_default = traced && trace->top_k > 0 ? trace->top_k : std::min<std::int64_t>(8, s.experts);
+  s.top_k = int(model.integer("top_k", k_default, 1, std::min<std::int64_t>(64, s.experts)));
   s.shared_experts = int(model.integer("shared_experts", 0, 0, 64));
   s.hidden = int(model.integer("hidden", 64, 1, kMaxHidden));
   s.sequences = int(batch.integer("sequences", 16, 1, kMaxTokensPerStep));
@@ -180,10 +189,10 @@ Shape read_shape(JsonReader& model, JsonReader& batch, JsonReader& cluster) {
                                         kMaxScoresPerStep, s.tokens(), s.experts));
   s.nodes = int(cluster.integer("nodes", 1, 1, 4096));
   s.devices_per_node = int(cluster.integer("devices_per_node", 8, 1, 4096));
-  if (s.experts % s.devices() != 0)
-    cluster.fail("devices_per_node",
-                 fmt::format("experts ({}) must be divisible by the number of devices nodes × devices_per_node = {}",
-                             s.experts, s.devices()));
+  if (std::int64_t(s.nodes) * s.devices_per_node > kMaxDevices)
+    cluster.fail("devices_per_node", fmt::format("nodes × devices_per_node must be at most {} devices, got {} × {}",
+                                                 kMaxDevices, s.nodes, s.devices_per_node));
+  // Whether experts (and redundant replicas) fill the devices evenly is the placement's to check.
   return s;
 }
 
@@ -243,6 +252,59 @@ ComponentSpec read_placement(JsonReader& parent, const Shape& shape, const std::
   return read_component<Placement>(reader, "type", def, shape, "placement");
 }
 
+// The trace a scenario replays, peeked before the model is read so that its
+// layers, experts and k become the defaults; nullopt for other sources or
+// when the stream object is malformed (its reader then reports why).
+std::optional<TraceShape> peek_trace(const Json& root, const std::string& file) {
+  if (!root.is_object() || !root.contains("stream") || !root["stream"].is_object()) return std::nullopt;
+  const Json& stream = root["stream"];
+  if (!stream.contains("source") || stream["source"] != "trace" || !stream.contains("path") ||
+      !stream["path"].is_string())
+    return std::nullopt;
+  const std::string format = stream.contains("format") && stream["format"].is_string() ? stream["format"].get<std::string>() : "npy";
+  if (format != "npy" && format != "pairs" && format != "jsonl") return std::nullopt;
+  return peek_trace_shape(resolve_path(file, stream["path"].get<std::string>()), format);
+}
+
+// `stream.layers`: per-layer overrides of the source's parameters (MODEL.md
+// §9), each entry validated against the source's schema like the stream itself.
+void read_stream_layers(JsonReader& stream, const Json* layers, Scenario& sc) {
+  if (!layers) return;
+  const auto* entry = SourceRegistry::instance().find(sc.stream.type);
+  if (!layers->is_array() || layers->size() > std::size_t(sc.shape.layers))
+    stream.fail("layers", fmt::format("expected an array of at most model.layers = {} objects of per-layer "
+                                      "overrides, got {}", sc.shape.layers, json_type(*layers)));
+  const OrderedJson base = stream.out();
+  std::set<std::string> overridden;
+  for (int l = 0; l < sc.shape.layers; ++l) {
+    Json merged = Json::parse(base.dump());
+    if (std::size_t(l) < layers->size()) {
+      const Json& o = (*layers)[std::size_t(l)];
+      if (!o.is_object())
+        stream.fail_path(fmt::format("layers/{}", l), fmt::format("expected an object, got {}", json_type(o)));
+      for (const auto& [key, value] : o.items()) {
+        if (key == "source" || key == "path" || key == "format")
+          stream.fail_path(fmt::format("layers/{}/{}", l, key), "cannot differ between layers");
+        merged[key] = value;
+        overridden.insert(key);
+      }
+    }
+    OrderedJson scratch;
+    JsonReader r(merged, fmt::format("{}/layers/{}", stream.pointer(), l), stream.file(), scratch);
+    (void)r.take("source");
+    sc.stream_layers.push_back(r.params(entry->params));
+    r.finish();
+  }
+  stream.out()["layers"] = OrderedJson::parse(layers->dump());
+  sc.stream_overridden.assign(overridden.begin(), overridden.end());
+  try {
+    auto source = entry->make(sc.stream.params, sc.shape);
+    source->configure_layers(sc.stream_layers, sc.stream_overridden);
+  } catch (const ParamError& e) {
+    stream.fail(e.param(), e.what());
+  }
+}
+
 StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpec& cluster_placement) {
   StrategySpec st;
   st.name = r.name("name");
@@ -287,15 +349,20 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   JsonReader model = r.object("model");
   JsonReader batch = r.object("batch");
   JsonReader cluster = r.object("cluster");
-  sc.shape = read_shape(model, batch, cluster);
+  const std::optional<TraceShape> trace = peek_trace(root, file);
+  sc.shape = read_shape(model, batch, cluster, trace ? &*trace : nullptr);
   sc.shape.steps = sc.steps;
+  if (trace && trace->layers_known() && int(trace->layer_ids.size()) == sc.shape.layers) sc.layer_ids = trace->layer_ids;
+  else for (int l = 0; l < sc.shape.layers; ++l) sc.layer_ids.push_back(l);
   sc.model = read_model(model);
   sc.shape.score = sc.model.score;
   model.finish();
   batch.finish();
 
   JsonReader stream = r.object("stream");
+  const Json* stream_layers = stream.take("layers");
   sc.stream = read_component<TokenSource>(stream, "source", "synthetic", sc.shape, "token source");
+  read_stream_layers(stream, stream_layers, sc);
   if (sc.stream.params.has("domains")) sc.shape.domains = int(sc.stream.params.integer("domains"));
   if (sc.train && sc.stream.type != "synthetic")
     r.fail("mode", fmt::format("must be \"inference\" with source \"{}\": only the synthetic source has hidden "
@@ -317,10 +384,36 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
                                    sc.strategies.back().name, i));
   }
 
+  // Replayed choices carry no router scores: a loss on the scores, or a
+  // routing limit that would re-select among them, cannot act on them.
+  if (SourceRegistry::instance().find(sc.stream.type)->make(sc.stream.params, sc.shape)->output() ==
+      SourceOutput::choices)
+    for (std::size_t i = 0; i < sc.strategies.size(); ++i) {
+      const StrategySpec& st = sc.strategies[i];
+      for (std::size_t j = 0; j < st.balancers.size(); ++j)
+        if (st.balancers[j].type != "bias")
+          throw InputError(file, fmt::format("/strategies/{}/balancers/{}/type", i, j),
+                           fmt::format("'{}' needs router scores, and a trace of expert choices has none; replay "
+                                       "logits (NPY float32) to use it, or use only the 'bias' balancer",
+                                       st.balancers[j].type));
+      if (st.routing.type != "none")
+        throw InputError(file, fmt::format("/strategies/{}/routing/type", i),
+                         fmt::format("'{}' re-selects experts from router scores, and a trace of expert choices "
+                                     "fixes them; replay logits (NPY float32) to use it, or use \"none\"",
+                                     st.routing.type));
+    }
+
   JsonReader record = r.object("record");
   sc.record.every = int(record.integer("every", 1, 1, sc.steps));
   sc.record.per_step_loads = record.boolean("per_step_loads", true);
   sc.record.window = int(record.integer("window", std::max(1, sc.steps / 5), 1, sc.steps));
+  if (const Json* trace_out = record.take("trace")) {
+    if (!trace_out->is_string() || trace_out->get<std::string>().empty())
+      record.fail("trace", fmt::format("expected a file name for the routing trace (pairs JSONL), got {}",
+                                       json_type(*trace_out)));
+    sc.record.trace = trace_out->get<std::string>();
+    record.out()["trace"] = sc.record.trace;
+  }
   record.finish();
   r.finish();
   sc.normalized = out.dump();

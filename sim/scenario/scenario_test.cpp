@@ -48,14 +48,16 @@ TEST_CASE("errors name the file, the JSON pointer, what was expected and the val
   CHECK(error_of(R"({"name":"x"})") == "s.json: /strategies: is required: a non-empty array of objects");
   CHECK(error_of(R"({"name":"x","strategies":[]})") == "s.json: /strategies: expected a non-empty array of objects, got []");
   CHECK(error_of(ok, {"/model/top_k=0"}) == "s.json: /model/top_k: expected an integer in [1, 8], got 0");
-  CHECK(error_of(ok, {"/model/topk=3"}).rfind("s.json: /model/topk: unknown key 'topk'; valid keys here are: experts, top_k", 0) == 0);
+  CHECK(error_of(ok, {"/model/topk=3"}).rfind("s.json: /model/topk: unknown key 'topk'; valid keys here are: layers, experts, top_k", 0) == 0);
   CHECK(error_of(ok, {"/mode=training"}) == "s.json: /mode: expected one of: train, inference; got \"training\"");
   CHECK(error_of(ok, {"/strategies/0/dropper/type=capacityy"}).find("/strategies/0/dropper/type: expected one of: none") != std::string::npos);
   CHECK(error_of(ok, {"/strategies/0/name=a b"}).find("/strategies/0/name: expected a name") != std::string::npos);
   CHECK(error_of(ok, {"/strategies/1={\"name\":\"plain\"}"}) ==
         "s.json: /strategies/1/name: duplicate strategy name 'plain' (also /strategies/0); names must be unique");
   CHECK(error_of(ok, {"/cluster/devices_per_node=3"}) ==
-        "s.json: /cluster/devices_per_node: experts (8) must be divisible by the number of devices nodes × devices_per_node = 3");
+        "s.json: /cluster/placement/type: this placement needs the 8 experts to divide evenly over the 3 devices "
+              "(nodes × devices_per_node); use \"eplb\" with redundant_experts so that experts + redundant_experts "
+              "fills every device with the same number of slots");
   CHECK(error_of(ok, {"/steps=1.5"}) == "s.json: /steps: expected an integer in [1, 10000000], got 1.5");
   CHECK(error_of(ok, {"/stream/noise=-1"}) == "s.json: /stream/noise: expected a number in [0, 1000000], got -1");
   CHECK(error_of("{\"name\": \"x\",\n \"steps\": }") .rfind("s.json: line 2, column", 0) == 0);

@@ -1,8 +1,12 @@
-// Synthetic token stream (MODEL.md §1): domains with Gaussian centres, Zipf
-// popularity, coherent sequences with a per-token mixing probability.
+// Synthetic token stream (MODEL.md §1, §9): domains with Gaussian centres, Zipf
+// popularity, coherent sequences with a per-token mixing probability; across
+// layers the hidden state evolves as x⁽ˡ⁾ = ρ·x⁽ˡ⁻¹⁾ + sqrt(1−ρ²)·(μ⁽ˡ⁾_c + σ·ε⁽ˡ⁾).
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "moesim/components.hpp"
+#include "moesim/error.hpp"
 #include "moesim/rng.hpp"
 #include "popularity.hpp"
 
@@ -18,22 +22,78 @@ class SyntheticSource final : public TokenSource {
         spread_(p.real("spread")),
         noise_(p.real("noise")),
         mix_(p.real("mix")),
-        popularity_(p, domains_) {}
+        popularity_(p, domains_) {
+    // One entry per layer: spread, noise and the correlation with the previous layer.
+    const LayerGeometry base{spread_, noise_, p.real("layer_correlation")};
+    layer_.assign(std::size_t(shape.layers), base);
+  }
 
   SourceOutput output() const override { return SourceOutput::hidden; }
 
-  void seed(std::uint64_t seed) override {
-    seed_ = seed;
-    // μ_c ~ N(0, I)/sqrt(d)·spread.
-    const int d = shape_.hidden;
-    centres_.resize(std::size_t(domains_) * d);
-    Rng rng = Rng::stream(seed, "generator/centres");
-    const double scale = spread_ / std::sqrt(double(d));
-    for (float& v : centres_) v = float(rng.normal() * scale);
+  void configure_layers(const std::vector<Params>& per_layer, const std::vector<std::string>& overridden) override {
+    for (const std::string& name : overridden)
+      if (name != "spread" && name != "noise" && name != "layer_correlation")
+        throw ParamError("layers", fmt::format("'{}' cannot differ between layers: a token's domain is drawn once "
+                                               "and kept through every layer; per layer you may set spread, noise "
+                                               "and layer_correlation",
+                                               name));
+    for (std::size_t l = 0; l < layer_.size() && l < per_layer.size(); ++l)
+      layer_[l] = {per_layer[l].real("spread"), per_layer[l].real("noise"), per_layer[l].real("layer_correlation")};
   }
 
-  void next(int step, StepData& data) override {
+  void seed(std::uint64_t seed) override {
+    seed_ = seed;
+    // μ⁽ˡ⁾_c ~ N(0, I)/sqrt(d)·spread, per layer (layer 0's sub-stream is the
+    // single-layer stream's).
+    const int d = shape_.hidden;
+    centres_.resize(layer_.size() * domains_ * d);
+    for (std::size_t l = 0; l < layer_.size(); ++l) {
+      Rng rng = Rng::stream(seed, "generator/centres", l);
+      const double scale = layer_[l].spread / std::sqrt(double(d));
+      for (std::size_t i = 0; i < std::size_t(domains_) * d; ++i)
+        centres_[l * domains_ * d + i] = float(rng.normal() * scale);
+    }
+  }
+
+  void next(int step, int layer, StepData& data) override {
+    if (layer == 0) first_layer(step, data);
+    else next_layer(step, layer, data);
+  }
+
+ private:
+  struct LayerGeometry {
+    double spread, noise, correlation;
+  };
+
+  const float* centre(int layer, int domain) const {
+    return &centres_[(std::size_t(layer) * domains_ + domain) * shape_.hidden];
+  }
+
+  // x⁽ˡ⁾ = ρ·x⁽ˡ⁻¹⁾ + sqrt(1−ρ²)·(μ⁽ˡ⁾_c + σ·ε⁽ˡ⁾), in place over data.x.
+  void next_layer(int step, int layer, StepData& data) const {
     const int d = shape_.hidden, L = shape_.seq_len;
+    const LayerGeometry& g = layer_[layer];
+    const float rho = float(g.correlation), fresh = float(std::sqrt(1.0 - g.correlation * g.correlation));
+#pragma omp parallel
+    {
+      std::vector<float> e(d);  // per thread, not per token
+#pragma omp for schedule(static)
+      for (int n = 0; n < shape_.sequences; ++n) {
+        Rng rng = Rng::stream(seed_, "generator/layer_tokens", std::uint64_t(step),
+                              (std::uint64_t(n) << 20) | std::uint64_t(layer));
+        for (int j = 0; j < L; ++j) {
+          const std::size_t t = std::size_t(n) * L + j;
+          rng.add_normals(centre(layer, data.domain[t]), g.noise, e.data(), d);  // e = μ⁽ˡ⁾_c + σ·ε
+          float* x = &data.x[t * d];
+          for (int i = 0; i < d; ++i) x[i] = rho * x[i] + fresh * e[i];
+        }
+      }
+    }
+  }
+
+  void first_layer(int step, StepData& data) {
+    const int d = shape_.hidden, L = shape_.seq_len;
+    const double noise = layer_[0].noise;
     const std::vector<double>& cdf = popularity_.cdf(step);
     // One stream per (step, sequence): sequences are independent, so they can
     // be generated in any order or in parallel with identical results.
@@ -46,20 +106,19 @@ class SyntheticSource final : public TokenSource {
         int c = seq_domain;
         if (mix_ > 0 && rng.uniform() < mix_) c = Popularity::draw(cdf, rng);
         data.domain[t] = c;
-        const float* mu = &centres_[std::size_t(c) * d];
         float* x = &data.x[t * d];
-        rng.add_normals(mu, noise_, x, d);
+        rng.add_normals(centre(0, c), noise, x, d);
       }
     }
   }
 
- private:
   Shape shape_;
   int domains_;
   double spread_, noise_, mix_;
   Popularity popularity_;
   std::uint64_t seed_ = 0;
-  std::vector<float> centres_;  // C×d
+  std::vector<LayerGeometry> layer_;  // L
+  std::vector<float> centres_;        // L×C×d
 };
 
 const Registration<TokenSource> registration{{
@@ -72,6 +131,8 @@ const Registration<TokenSource> registration{{
         ParamSpec::real("spread", 1.0, 0.0, 1e6, "norm scale of the domain centres"),
         ParamSpec::real("noise", 0.5, 0.0, 1e6, "per-dimension standard deviation of a token around its centre"),
         ParamSpec::real("mix", 0.0, 0.0, 1.0, "probability that a token redraws its domain instead of its sequence's"),
+        ParamSpec::real("layer_correlation", 0.5, 0.0, 1.0,
+                        "ρ: weight of the previous layer's hidden state in the next one's (MODEL.md §9)"),
         ParamSpec::integer("rotate_every", 0, 0, 1 << 30, "drift: rotate popularity by one domain every n steps (0 = off)"),
         ParamSpec::matrix("schedule", 0.0, 1e300, "drift: list of popularity vectors, one per schedule_every steps"),
         ParamSpec::integer("schedule_every", 0, 0, 1 << 30, "steps each schedule entry lasts"),

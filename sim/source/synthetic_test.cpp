@@ -45,7 +45,7 @@ TEST_CASE("sequences are coherent with mix = 0 and domains follow the popularity
   auto src = make_source(sc);
   StepData data;
   data.resize(sc.shape);
-  src->next(0, data);
+  src->next(0, 0, data);
   std::vector<double> count(3, 0.0);
   for (int n = 0; n < 400; ++n) {
     for (int j = 1; j < 8; ++j) CHECK(data.domain[n * 8 + j] == data.domain[n * 8]);
@@ -61,7 +61,7 @@ TEST_CASE("mix = 1 makes tokens independent of their sequence", "[source]") {
   auto src = make_source(sc);
   StepData data;
   data.resize(sc.shape);
-  src->next(3, data);
+  src->next(3, 0, data);
   int same = 0;
   for (int t = 0; t < 1000; ++t) same += data.domain[t] == data.domain[(t / 20) * 20];
   // Each non-first token matches the first with prob. 1/4: ≈ 50 + 950/4 = 287.
@@ -73,7 +73,7 @@ TEST_CASE("tokens scatter around their domain centre with the configured noise",
   auto src = make_source(sc);
   StepData data;
   data.resize(sc.shape);
-  src->next(0, data);
+  src->next(0, 0, data);
   // With one domain, the per-dimension mean is μ and the variance σ² = 0.25.
   double var = 0.0;
   const int T = sc.shape.tokens(), d = 64;
@@ -93,13 +93,13 @@ TEST_CASE("the stream depends only on the seed and the step", "[source]") {
   StepData da, db;
   da.resize(sc.shape);
   db.resize(sc.shape);
-  a->next(0, da);
-  a->next(1, da);
-  b->next(1, db);  // skipping step 0 changes nothing
+  a->next(0, 0, da);
+  a->next(1, 0, da);
+  b->next(1, 0, db);  // skipping step 0 changes nothing
   CHECK(da.x == db.x);
   CHECK(da.domain == db.domain);
   Scenario other = testing::tiny_scenario(R"({"seed":8})");
   auto c = make_source(other);
-  c->next(1, db);
+  c->next(1, 0, db);
   CHECK(da.x != db.x);
 }

@@ -29,9 +29,9 @@ TEST_CASE("NPY logit replay selects exactly the hand-computed top-k", "[trace]")
   testing::write_text(dir.file("s.json"), trace_scenario(R"({"source":"trace","path":"logits.npy"})"));
   Scenario sc = load_scenario(dir.file("s.json"));
   Result r = simulate(sc, sc.strategies[0]);
-  const auto& load = *r.per_step.find("expert_load");
-  CHECK(load[0] == std::vector<double>{1, 0, 2, 1});
-  CHECK(load[1] == std::vector<double>{1, 2, 0, 1});
+  const auto& load = *r.per_step_by_layer.find("expert_load");
+  CHECK(load[0][0] == std::vector<double>{1, 0, 2, 1});
+  CHECK(load[1][0] == std::vector<double>{1, 2, 0, 1});
 }
 
 TEST_CASE("JSONL top-k replay reproduces the trace's choices", "[trace]") {
@@ -44,9 +44,9 @@ TEST_CASE("JSONL top-k replay reproduces the trace's choices", "[trace]") {
   testing::write_text(dir.file("s.json"), trace_scenario(R"({"source":"trace","path":"t.jsonl","format":"jsonl"})"));
   Scenario sc = load_scenario(dir.file("s.json"));
   Result r = simulate(sc, sc.strategies[0]);
-  const auto& load = *r.per_step.find("expert_load");
-  CHECK(load[0] == std::vector<double>{1, 1, 0, 2});
-  CHECK(load[1] == std::vector<double>{0, 1, 2, 1});
+  const auto& load = *r.per_step_by_layer.find("expert_load");
+  CHECK(load[0][0] == std::vector<double>{1, 1, 0, 2});
+  CHECK(load[1][0] == std::vector<double>{0, 1, 2, 1});
 }
 
 TEST_CASE("a trace too short for the scenario is an error naming the file", "[trace]") {
@@ -54,10 +54,10 @@ TEST_CASE("a trace too short for the scenario is an error naming the file", "[tr
   write_npy_f32(dir.file("short.npy"), 3, 4, std::vector<float>(12, 0.0f));
   testing::write_text(dir.file("s.json"), trace_scenario(R"({"source":"trace","path":"short.npy"})"));
   CHECK_THROWS_WITH(load_scenario(dir.file("s.json")),
-                    Catch::Contains("short.npy: expected at least steps × tokens = 2 × 2 = 4 rows, got 3"));
+                    Catch::Contains("short.npy: expected at least steps × tokens = 2 × 2 = 4 tokens, the trace holds 3"));
   write_npy_f32(dir.file("wide.npy"), 4, 5, std::vector<float>(20, 0.0f));
   testing::write_text(dir.file("s.json"), trace_scenario(R"({"source":"trace","path":"wide.npy"})"));
-  CHECK_THROWS_WITH(load_scenario(dir.file("s.json")), Catch::Contains("expected 4 columns (one logit per expert), got 5"));
+  CHECK_THROWS_WITH(load_scenario(dir.file("s.json")), Catch::Contains("expected 4 logits per token and layer (one per expert), got 5"));
   testing::write_text(dir.file("s.json"), trace_scenario(R"({"source":"trace","path":"missing.npy"})"));
   CHECK_THROWS_AS(load_scenario(dir.file("s.json")), InputError);
 }

@@ -1,0 +1,15 @@
+// Defaults of the TokenSource interface.
+#include <fmt/format.h>
+
+#include "moesim/components.hpp"
+#include "moesim/error.hpp"
+
+namespace moesim {
+
+void TokenSource::configure_layers(const std::vector<Params>&, const std::vector<std::string>& overridden) {
+  if (!overridden.empty())
+    throw ParamError("layers", fmt::format("this source's parameters cannot differ between layers ('{}' is "
+                                           "overridden)", overridden.front()));
+}
+
+}  // namespace moesim
