@@ -31,7 +31,7 @@ int help_command(const Args&);
 // simulate() for a command: a diverging router becomes an input error on the
 // scenario's /model/lr, prefixed with `what` (e.g. "strategy 'bias'").
 Result simulate_or_fail(const Scenario& scenario, const StrategySpec& strategy, const std::string& what,
-                        const ProgressFn& progress = {});
+                        const ProgressFn& progress = {}, const RoutingFn& on_routing = {});
 
 // Prints a command's usage and option help to stdout.
 void print_usage(const Command& command, const std::string& options_help);

@@ -9,7 +9,7 @@ namespace moesim::cli {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table{
-      {"run", "moesim run SCENARIO [-o DIR] [--strategy NAME]... [--set PATH=VALUE]... [--threads N] [--quiet]",
+      {"run", "moesim run SCENARIO [-o DIR] [--strategy NAME]... [--set PATH=VALUE]... [--threads N] [--quiet] [--trace-out FILE]",
        "run every strategy of a scenario on the same token stream; write one result JSON each", run_command},
       {"compare", "moesim compare RESULT.json... [--metrics a,b,...] [--json | --csv]",
        "side-by-side table of summary metrics", compare_command},
@@ -20,8 +20,9 @@ const std::vector<Command>& commands() {
        sweep_command},
       {"validate", "moesim validate SCENARIO... [--set PATH=VALUE]...", "check scenarios without running them",
        validate_command},
-      {"place", "moesim place --loads FILE --replicas R --groups G --nodes N --devices D",
-       "print DeepSeek EPLB's expert placement (phy2log, log2phy, logcnt) for a layers × experts load matrix",
+      {"place", "moesim place --loads FILE --replicas R --groups G --nodes N --devices D [--report [--json]]",
+       "print DeepSeek EPLB's expert placement (phy2log, log2phy, logcnt) for a layers × experts load matrix, or "
+       "(--report) each layer's device max/mean with and without it",
        place_command},
       {"list", "moesim list", "every registered component and metric with its parameters", list_command},
       {"help", "moesim help [COMMAND]", "this help, or one command's", help_command},

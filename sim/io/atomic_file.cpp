@@ -109,4 +109,53 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   }
 }
 
+// ---- Streaming: a large output written piece by piece, committed at the end.
+struct AtomicFileWriter::Impl {
+  std::string path, temp;
+  int fd = -1;
+  TempRegistration registration;
+  Impl(std::string p, std::string t) : path(std::move(p)), temp(std::move(t)), registration(temp) {}
+};
+
+AtomicFileWriter::AtomicFileWriter(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) fail(path, "cannot create the output directory " + target.parent_path().string(), ec.value());
+  }
+  const std::string temp =
+      (target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid())).string();
+  if (temp.size() >= sizeof g_slots[0].path) throw InputError(path, "", "output path is too long");
+  impl_ = std::make_unique<Impl>(path, temp);
+  impl_->fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (impl_->fd < 0) fail(path, "cannot write the output file", errno);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (!impl_) return;
+  if (impl_->fd >= 0) ::close(impl_->fd);
+  ::unlink(impl_->temp.c_str());  // not committed: leave nothing behind
+}
+
+void AtomicFileWriter::write(std::string_view content) {
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(impl_->fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail(impl_->path, "cannot write the output file", n < 0 ? errno : ENOSPC);
+    done += std::size_t(n);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  const int fd = impl_->fd;
+  impl_->fd = -1;
+  if (::fsync(fd) != 0 || ::close(fd) != 0) fail(impl_->path, "cannot write the output file", errno);
+  if (::rename(impl_->temp.c_str(), impl_->path.c_str()) != 0)
+    fail(impl_->path, "cannot move the finished output into place", errno);
+  impl_.reset();
+}
+
 }  // namespace moesim
