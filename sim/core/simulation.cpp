@@ -54,7 +54,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
   data.resize(shape);
   std::vector<std::int32_t>& device_of_expert = data.expert_device;
   primary_devices(map, device_of_expert);
-  TrafficBuilder traffic(shape);
+  TrafficBuilder traffic(shape, sc.cluster.hardware);
   const double padded = dropper->padded_capacity(shape);
   const std::vector<std::uint8_t> protected_seq = dropper->protected_sequences(shape);
 
@@ -79,7 +79,9 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     }
     dropper->keep(data, shape, device_of_expert);
     count_loads(data, shape, protected_seq);
-    const StepTiming timing = simulate_step(sc.cluster.hardware, traffic.build(data, map, padded));
+    traffic.begin_step(1);
+    traffic.add_layer(0, data, map, padded);
+    const StepTiming timing = simulate_step(sc.cluster.hardware, traffic.traffic());
 
     StepLosses losses;
     if (sc.train) {
