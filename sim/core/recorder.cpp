@@ -64,7 +64,7 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
   bytes_inter_ += timing.bytes_inter;
   ++steps_seen_;
 
-  record_timing(timing, step);
+  if (step == sc_.steps - 1) record_timeline(timing);
   if (step % sc_.record.every != 0) return;
   auto& s = result_.series;
   s["step"].push_back(step);
@@ -81,6 +81,7 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
   s["bias_min"].push_back(*std::min_element(bias.begin(), bias.end()));
   s["bias_max"].push_back(*std::max_element(bias.begin(), bias.end()));
   s["bias_mean"].push_back(std::accumulate(bias.begin(), bias.end(), 0.0) / bias.size());
+  record_timing(timing);
   s["rank_imbalance"].push_back(rank_imbalance);
   if (sc_.record.per_step_loads) {
     result_.per_step["expert_load"].push_back(data.routed);
@@ -91,9 +92,7 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
 }
 
 // The timing model's per-step series (MODEL.md §6, docs/timing.md).
-void Recorder::record_timing(const StepTiming& timing, int step) {
-  if (step == sc_.steps - 1) record_timeline(timing);
-  if (step % sc_.record.every != 0) return;
+void Recorder::record_timing(const StepTiming& timing) {
   auto& s = result_.series;
   s["step_time"].push_back(timing.step_time);
   s["dispatch_time"].push_back(timing.dispatch);

@@ -24,7 +24,7 @@ class Recorder {
   Result finish(std::span<const float> bias);
 
  private:
-  void record_timing(const StepTiming& timing, int step);
+  void record_timing(const StepTiming& timing);
   void record_timeline(const StepTiming& timing);
   const Scenario& sc_;
   std::vector<std::string> loss_series_;  // per balancer; empty: not recorded
