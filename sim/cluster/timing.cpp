@@ -42,7 +42,7 @@ enum Phase { dispatch_phase = 0, combine_phase = 1 };
 
 struct Event {
   enum Kind : std::uint8_t { drained, arrived, task_end } kind;
-  int a;  // drained: port; arrived: runtime flow; task_end: device
+  int a;  // drained: port; arrived: first runtime flow of the list; task_end: device
   int b;  // drained: first flow of the group; task_end: cell·2 + (1 if expert compute)
 };
 
@@ -105,6 +105,7 @@ class StepModel {
     ports_.assign(std::size_t(D_) * 4, Port{});
     ends_done_.assign(std::size_t(2) * F, 0);
     next_.assign(std::size_t(4) * F, -1);  // per runtime flow: next in its send group, in its receive group
+    arrive_next_.assign(std::size_t(2) * F, -1);  // per runtime flow: next arriving at the same event
     cell_of_.assign(std::size_t(F), 0);
     parent_.assign(std::size_t(F), -1);
     combine_wait_.assign(std::size_t(F), 0);
@@ -158,7 +159,9 @@ class StepModel {
   void handle(const Event& e) {
     switch (e.kind) {
       case Event::drained: drained(e.a, e.b); break;
-      case Event::arrived: arrived(e.a); break;
+      case Event::arrived:
+        for (int rf = e.a; rf >= 0; rf = arrive_next_[rf]) arrived(rf);
+        break;
       case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
     }
   }
@@ -196,14 +199,21 @@ class StepModel {
     p.open_time = -1;
   }
 
+  // A group has drained; its flows whose other port is done too arrive one
+  // latency later, all at once (a group holds one class): one event for all.
   void drained(int pi, int head) {
     const int dir = pi % 2, device = pi / 4;
+    int first = -1, last = -1;
     for (int rf = head; rf >= 0; rf = next_[std::size_t(rf) * 2 + dir]) {
       const double bytes =
           flow(rf / 2).copies * (rf % 2 == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
       (dir == 0 ? bytes_sent_ : bytes_received_)[device] += bytes;
-      if (++ends_done_[rf] == 2) q_.schedule(q_.now() + latency(cls(rf_src(rf), rf_dst(rf))), {Event::arrived, rf, 0});
+      if (++ends_done_[rf] != 2) continue;
+      arrive_next_[rf] = -1;
+      (last < 0 ? first : arrive_next_[last]) = rf;
+      last = rf;
     }
+    if (first >= 0) q_.schedule(q_.now() + latency((pi / 2) % 2), {Event::arrived, first, 0});
   }
 
   void arrived(int rf) {
@@ -358,7 +368,7 @@ class StepModel {
   des::EventQueue<Event> q_;
   std::vector<Port> ports_;
   std::vector<std::uint8_t> ends_done_, unit_busy_, waking_;
-  std::vector<int> next_, cell_of_, parent_, combine_wait_, ready_wait_, end_wait_;
+  std::vector<int> next_, arrive_next_, cell_of_, parent_, combine_wait_, ready_wait_, end_wait_;
   std::vector<int> dense_out_, expert_out_, dense_list_, expert_list_, fill_, fill2_, wake_, open_ports_;
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
