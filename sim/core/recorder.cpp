@@ -81,34 +81,32 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
   s["bias_min"].push_back(*std::min_element(bias.begin(), bias.end()));
   s["bias_max"].push_back(*std::max_element(bias.begin(), bias.end()));
   s["bias_mean"].push_back(std::accumulate(bias.begin(), bias.end(), 0.0) / bias.size());
-  record_timing(timing);
+  s["step_time"].push_back(timing.step_time);
+  s["dispatch_time"].push_back(timing.dispatch);
+  s["compute_time"].push_back(timing.compute);
+  s["combine_time"].push_back(timing.combine);
+  s["idle_fraction"].push_back(timing.idle_fraction);
+  s["critical_device"].push_back(timing.critical_device);
   s["rank_imbalance"].push_back(rank_imbalance);
   if (sc_.record.per_step_loads) {
     result_.per_step["expert_load"].push_back(data.routed);
     result_.per_step["expert_processed"].push_back(data.processed);
     result_.per_step["device_load"].push_back(data.device_load);
     result_.per_step["device_dropped"].push_back(data.device_dropped);
+    result_.per_step["device_busy"].push_back(timing.busy);
   }
+  record_timing(timing);
 }
 
-// The timing model's per-step series (MODEL.md §6, docs/timing.md).
+// The timing model's further per-step series (MODEL.md §6, docs/timing.md).
 void Recorder::record_timing(const StepTiming& timing) {
   auto& s = result_.series;
-  s["step_time"].push_back(timing.step_time);
-  s["dispatch_time"].push_back(timing.dispatch);
-  s["compute_time"].push_back(timing.compute);
-  s["combine_time"].push_back(timing.combine);
   s["dense_time"].push_back(timing.dense);
-  s["idle_fraction"].push_back(timing.idle_fraction);
-  s["critical_device"].push_back(timing.critical_device);
   s["bytes_intra"].push_back(timing.bytes_intra);
   s["bytes_inter"].push_back(timing.bytes_inter);
   s["bytes_dispatch"].push_back(timing.bytes_dispatch_intra + timing.bytes_dispatch_inter);
   s["bytes_combine"].push_back(timing.bytes_combine_intra + timing.bytes_combine_inter);
-  if (sc_.record.per_step_loads) {
-    result_.per_step["device_busy"].push_back(timing.busy);
-    result_.per_step["layer_time"].push_back(timing.layer_time);
-  }
+  if (sc_.record.per_step_loads) result_.per_step["layer_time"].push_back(timing.layer_time);
 }
 
 // The last step's schedule of its critical device, 8 numbers per (layer,
