@@ -437,8 +437,9 @@ def draw_panel(ax, ctx, panel, runs):
     return drawn
 
 
-def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False):
-    """A figure of one or more stacked panels sharing the step axis, one colour per strategy."""
+def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False, extra=None):
+    """A figure of one or more stacked panels sharing the step axis, one colour per strategy;
+    extra(ax), if given, draws one more panel below them on its own x axis."""
     present = [p for p in panels if any(p.data(r) is not None for r in runs)]
     if not present:
         what_missing = "nonzero series" if panels[0].zero_is_absent else "series"
@@ -448,12 +449,18 @@ def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False):
                                 for _, y in (p.data(r) or {}).values()):
         note(f"{name} skipped: {', '.join(present[0].series_names())} is 0 throughout for every strategy")
         return
-    fig, axes = new_figure(ctx, what, nrows=len(present), size=(9.0, 1.2 + 3.0 * len(present)), sharex=True)
+    rows = len(present) + (1 if extra else 0)
+    fig, axes = new_figure(ctx, what, nrows=rows, size=(9.0, 1.2 + 3.0 * rows), sharex=extra is None)
+    panel_axes = list(axes[:len(present), 0])
+    for ax in panel_axes[1:] if extra else []:
+        ax.sharex(panel_axes[0])
     drawn = []
-    for ax, panel in zip(axes[:, 0], present):
+    for ax, panel in zip(panel_axes, present):
         drawn += [l for l in draw_panel(ax, ctx, panel, runs) if l not in drawn]
-        if ax is not axes[-1, 0]:
+        if ax is not panel_axes[-1]:
             ax.set_xlabel("")
+    if extra:
+        extra(axes[-1, 0])
     missing = [r.label for r in runs if r.label not in drawn]
     handles = strategy_handles(ctx, drawn)
     handles += [Line2D([], [], color="0.3", ls=style, label=text) for p in present for _, style, text in p.keys[1:]]
@@ -491,15 +498,54 @@ def fig_quality(runs, ctx):
         Panel([("quality_loss", "-", "")], "task-loss proxy (lower is better)")])
 
 
+# final/critical_timeline: 8 numbers per (layer, micro-batch) cell of the last step's critical device.
+TIMELINE_FIELDS = 8
+# (label, start field, end field, colour): the Gantt bars of one cell, in time order.
+TIMELINE_PHASES = [("dense part", 2, 3, "0.45"), ("waiting for dispatch", 3, 4, "tab:blue"),
+                   ("waiting for the compute unit", 4, 5, "0.8"), ("expert compute", 5, 6, "tab:orange"),
+                   ("waiting for combine", 6, 7, "tab:green")]
+
+
+def timelines(runs):
+    """(label, cells array) per run and micro-batch that has a well-formed critical_timeline."""
+    rows = []
+    for run in runs:
+        t = run.final.get("critical_timeline")
+        if t is None or t.size == 0 or t.size % TIMELINE_FIELDS:
+            continue
+        cells = t.reshape(-1, TIMELINE_FIELDS)
+        device = run.final.get("critical_device")
+        who = f"{run.label}, device {int(device.ravel()[0])}" if device is not None and device.size else run.label
+        micro_batches = sorted(set(cells[:, 1].astype(int)))
+        for mb in micro_batches:
+            rows.append((who + (f", micro-batch {mb}" if len(micro_batches) > 1 else ""), cells[cells[:, 1] == mb]))
+    return rows
+
+
+def draw_timeline(ax, rows, scale, unit):
+    """Gantt chart of the critical device: where each layer's time goes."""
+    for y, (_, cells) in enumerate(rows):
+        for _, a, b, colour in TIMELINE_PHASES:
+            spans = [(s * scale, (e - s) * scale) for s, e in zip(cells[:, a], cells[:, b]) if e > s]
+            ax.broken_barh(spans, (y - 0.38, 0.76), color=colour, lw=0)
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, None)
+    ax.set_xlabel(f"time within the last step ({unit}); one block per layer, critical device")
+    legend_right(ax, [Patch(color=c, label=l) for l, _, _, c in TIMELINE_PHASES])
+
+
 def fig_timing(runs, ctx):
     times = [y for r in runs for y in [r.series.get("step_time")] if y is not None and len(y)]
     peak = max((float(np.max(y)) for y in times), default=0.0)
     scale, unit = next(((s, u) for s, u, limit in ((1e6, "µs", 1e-3), (1e3, "ms", 1.0), (1.0, "s", math.inf))
                         if peak < limit))
+    rows = timelines(runs)
     line_figure(runs, ctx, "timing.png", "simulated step time", [
-        Panel([("step_time", "-", "")], f"step time ({unit})", scale=scale, ylim=(0, None)),
+        Panel([("step_time", "-", ""), ("compute_time", ":", "busiest device's expert compute")],
+              f"step time ({unit})", scale=scale, ylim=(0, None)),
         Panel([("idle_fraction", "-", "")], "idle fraction of devices", percent=True, ylim=(0, None))],
-        skip_if_all_zero=True)
+        skip_if_all_zero=True, extra=(lambda ax: draw_timeline(ax, rows, scale, unit)) if rows else None)
 
 
 def fig_bias(runs, ctx):

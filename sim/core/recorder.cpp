@@ -93,6 +93,7 @@ void Recorder::end_step(int step, const StepTiming& timing) {
   bytes_intra_ += timing.bytes_intra;
   bytes_inter_ += timing.bytes_inter;
   ++steps_seen_;
+  if (step == sc_.steps - 1) record_timeline(timing);
   if (!recorded(step)) return;
 
   const double cbar = shape.mean_load(), assignments = double(shape.tokens()) * shape.top_k * L;
@@ -153,6 +154,32 @@ void Recorder::end_step(int step, const StepTiming& timing) {
     rows("device_dropped", &LayerTotals::device_dropped);
     result_.per_step["device_busy"].push_back(timing.busy);
   }
+  record_timing(timing);
+}
+
+// The timing model's further per-step series (MODEL.md §6, docs/timing.md).
+void Recorder::record_timing(const StepTiming& timing) {
+  auto& s = result_.series;
+  s["dense_time"].push_back(timing.dense);
+  s["bytes_intra"].push_back(timing.bytes_intra);
+  s["bytes_inter"].push_back(timing.bytes_inter);
+  s["bytes_dispatch"].push_back(timing.bytes_dispatch_intra + timing.bytes_dispatch_inter);
+  s["bytes_combine"].push_back(timing.bytes_combine_intra + timing.bytes_combine_inter);
+  if (sc_.record.per_step_loads) result_.per_step["layer_time"].push_back(timing.layer_time);
+}
+
+// The last step's schedule of its critical device, 8 numbers per (layer,
+// micro-batch) cell: what timing.png draws as a Gantt chart.
+void Recorder::record_timeline(const StepTiming& timing) {
+  std::vector<double> rows;
+  const int m = int(timing.timeline.size()) / std::max<int>(1, int(timing.layer_time.size()));
+  for (std::size_t c = 0; c < timing.timeline.size(); ++c) {
+    const CellTimes& t = timing.timeline[c];
+    rows.insert(rows.end(), {double(int(c) / m), double(int(c) % m), t.dense_start, t.dense_end, t.expert_ready,
+                             t.expert_start, t.expert_end, t.layer_end});
+  }
+  timeline_ = {std::move(rows)};
+  critical_device_ = double(timing.critical_device);
 }
 
 Result Recorder::finish(const std::vector<std::vector<float>>& bias) {
@@ -216,6 +243,8 @@ Result Recorder::finish(const std::vector<std::vector<float>>& bias) {
     fin["expert_processed_total"].push_back(t.processed_total);
     fin["device_load_total"].push_back(t.device_total);
   }
+  fin["critical_timeline"] = timeline_;
+  fin["critical_device"] = {{critical_device_}};
   return std::move(result_);
 }
 

@@ -43,6 +43,8 @@ class Recorder {
   };
 
   bool recorded(int step) const { return step % sc_.record.every == 0; }
+  void record_timing(const StepTiming& timing);
+  void record_timeline(const StepTiming& timing);
 
   const Scenario& sc_;
   std::vector<std::string> loss_series_;  // per balancer; empty: not recorded
@@ -50,6 +52,8 @@ class Recorder {
   Result result_;
   int steps_seen_ = 0;
   double step_time_sum_ = 0, idle_sum_ = 0, bytes_intra_ = 0, bytes_inter_ = 0;
+  Matrix timeline_;  // the last step's critical-device schedule, one row
+  double critical_device_ = 0;
 };
 
 }  // namespace moesim

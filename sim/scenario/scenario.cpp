@@ -217,10 +217,21 @@ ClusterHardware read_hardware(JsonReader& r, const Shape& shape) {
   hw.devices_per_node = shape.devices_per_node;
   hw.intra_bandwidth = r.real("intra_bandwidth", hw.intra_bandwidth, 1.0, 1e15);
   hw.inter_bandwidth = r.real("inter_bandwidth", hw.inter_bandwidth, 1.0, 1e15);
-  hw.hidden_bytes = r.real("hidden_bytes", hw.hidden_bytes, 0.0, 1e9);
+  hw.intra_latency = r.real("intra_latency", hw.intra_latency, 0.0, 1e3);
+  hw.inter_latency = r.real("inter_latency", hw.inter_latency, 0.0, 1e3);
+  hw.dispatch_bytes = r.real("dispatch_bytes", hw.dispatch_bytes, 0.0, 1e9);
+  hw.combine_bytes = r.real("combine_bytes", hw.combine_bytes, 0.0, 1e9);
+  hw.dispatch = r.choice("dispatch", {"per_token", "per_assignment"}) == "per_token" ? DispatchMode::per_token
+                                                                                      : DispatchMode::per_assignment;
+  hw.forwarding = r.boolean("forwarding", hw.forwarding);
   hw.flops_per_token = r.real("flops_per_token", hw.flops_per_token, 0.0, 1e15);
+  hw.expert_bytes = r.real("expert_bytes", hw.expert_bytes, 0.0, 1e15);
+  hw.memory_bandwidth = r.real("memory_bandwidth", hw.memory_bandwidth, 1.0, 1e18);
+  hw.dense_flops_per_token = r.real("dense_flops_per_token", hw.dense_flops_per_token, 0.0, 1e15);
   hw.peak_flops = r.real("peak_flops", hw.peak_flops, 1.0, 1e20);
   hw.efficiency = r.real("efficiency", hw.efficiency, 1e-6, 1.0);
+  // Each micro-batch needs a sequence of its own (sequences split contiguously).
+  hw.micro_batches = int(r.integer("micro_batches", hw.micro_batches, 1, std::max(1, shape.sequences)));
   try {
     validate(hw);
   } catch (const ParamError& e) {
