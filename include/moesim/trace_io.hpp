@@ -8,7 +8,12 @@
 #include <span>
 #include <string>
 
+#include "moesim/input.hpp"
+
 namespace moesim {
+
+inline constexpr double kMaxGateWeight = 1e6;  // a JSONL gate weight (route_scale's upper bound)
+inline constexpr float kMaxLogit = 1e6f;       // |logit| in an NPY trace
 
 // Streaming reader of a 2-D little-endian float32 C-order NPY array
 // (format versions 1.0 and 2.0, numpy.lib.format). open() validates the magic,
@@ -25,10 +30,15 @@ class NpyReader {
   // Copies rows [first, first + count) into out (count·cols floats).
   // std::out_of_range if the range is outside the array; InputError if the
   // file can no longer be read (changed or truncated since open).
+  // Every value read must be finite with |z| ≤ kMaxLogit: InputError naming
+  // the row and column otherwise.
   void read_rows(std::int64_t first, std::int64_t count, float* out);
+  // Reads rows [0, rows) in blocks only to check their values (validation).
+  void check_values(std::int64_t rows);
 
  private:
   NpyReader() = default;
+  [[noreturn]] void fail_value(std::int64_t first_row, const float* rows, std::size_t index) const;
   std::string path_;
   std::ifstream in_;
   std::int64_t rows_ = 0, cols_ = 0, data_offset_ = 0;
@@ -50,8 +60,9 @@ struct TraceScan {
 // Steps count from 0 and increase by one; within a step, sequences 0..B-1
 // follow in order, each with exactly L lines (token t of the step belongs to
 // sequence t / L). topk_experts lists k distinct experts in [0, E) in rank
-// order (it becomes expert[t·k + j] as listed); topk_weights k finite gate
-// weights. Blank lines are skipped; "\r\n" endings are accepted.
+// order (it becomes expert[t·k + j] as listed); topk_weights k gate weights
+// in [0, kMaxGateWeight]. Blank lines are skipped; "\r\n" endings are
+// accepted; lines, nesting and keys are bounded as in input.hpp.
 class JsonlTraceReader {
  public:
   static JsonlTraceReader open(const std::string& path, int experts, int top_k, int sequences,
@@ -75,9 +86,9 @@ class JsonlTraceReader {
   bool read_token(std::int64_t index, std::int32_t* expert, float* gate);
 
   std::string path_;
-  std::ifstream in_;
+  LineReader in_;
   std::string line_;  // reused line buffer
-  std::int64_t line_no_ = 0, step_ = 0;
+  std::int64_t step_ = 0;
   int experts_ = 0, top_k_ = 0, sequences_ = 0, seq_len_ = 0;
 };
 

@@ -4,12 +4,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "commands.hpp"
 #include "moesim/error.hpp"
+#include "moesim/input.hpp"
 #include "moesim/placement.hpp"
 #include "options.hpp"
 
@@ -17,16 +16,18 @@ namespace moesim::cli {
 
 namespace {
 
-// A JSON array of layers, each an array of non-negative per-expert loads
+constexpr double kMaxLoad = 1e30;
+constexpr std::int64_t kMaxReplicas = 1 << 20;
+constexpr std::int64_t kMaxPlacementEntries = std::int64_t(1) << 26;  // layers × experts × replicas per expert
+
+}  // namespace
+
+// A JSON array of layers, each an array of per-expert loads in [0, kMaxLoad]
 // (a single flat array is one layer).
 std::vector<std::vector<double>> read_loads(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "", "cannot open the load file (does it exist and is it readable?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto doc = nlohmann::json::parse(text.str(), nullptr, false, true);
-  if (doc.is_discarded()) throw InputError(path, "", "invalid JSON: expected [[load, ...], ...] (layers × experts)");
-  if (doc.is_array() && !doc.empty() && doc[0].is_number()) doc = nlohmann::json::array({doc});
+  const auto doc0 = parse_json_bounded(read_input_file(path, kMaxLoadsBytes, "load file"), path);
+  const nlohmann::json doc =
+      doc0.is_array() && !doc0.empty() && doc0[0].is_number() ? nlohmann::json::array({doc0}) : doc0;
   if (!doc.is_array() || doc.empty())
     throw InputError(path, "/", "expected a non-empty array of layers, each an array of per-expert loads");
   std::vector<std::vector<double>> loads;
@@ -37,15 +38,16 @@ std::vector<std::vector<double>> read_loads(const std::string& path) {
                        fmt::format("expected an array of {} per-expert loads", l > 0 ? doc[0].size() : 1));
     loads.emplace_back();
     for (std::size_t e = 0; e < layer.size(); ++e) {
-      if (!layer[e].is_number() || !std::isfinite(layer[e].get<double>()) || layer[e].get<double>() < 0)
-        throw InputError(path, fmt::format("/{}/{}", l, e), fmt::format("expected a finite load ≥ 0, got {}", layer[e].dump()));
-      loads.back().push_back(layer[e].get<double>());
+      const std::string where = doc0.is_array() && !doc0.empty() && doc0[0].is_number() ? fmt::format("/{}", e)
+                                                                                           : fmt::format("/{}/{}", l, e);
+      if (!layer[e].is_number())
+        throw InputError(path, where, fmt::format("expected a number in [0, {:g}], got {}", kMaxLoad, excerpt(layer[e].dump())));
+      // EPLB sums loads in float32: the bound keeps every sum finite.
+      loads.back().push_back(finite_number(layer[e].get<double>(), 0.0, kMaxLoad, path, where, "load"));
     }
   }
   return loads;
 }
-
-}  // namespace
 
 int place_command(const Args& args) {
   po::options_description options("Options");
@@ -60,15 +62,20 @@ int place_command(const Args& args) {
   if (!parse_options("place", args, options, positional, vm)) return 0;
   const auto loads = read_loads(vm["loads"].as<std::string>());
   const int experts = int(loads[0].size());
-  auto positive = [&](const char* name) {
+  auto in_range = [&](const char* name, int min, int max) {
     const int v = vm[name].as<int>();
-    if (v < 1) throw InputError(fmt::format("--{}", name), "", fmt::format("expected an integer ≥ 1, got {}", v));
+    if (v < min || v > max)
+      throw InputError(fmt::format("--{}", name), "", fmt::format("expected an integer in [{}, {}], got {}", min, max, v));
     return v;
   };
-  const int replicas = positive("replicas"), groups = positive("groups"), nodes = positive("nodes"),
-            devices = positive("devices");
-  if (replicas < experts)
-    throw InputError("--replicas", "", fmt::format("expected at least the {} experts, got {}", experts, replicas));
+  // Bounded so the placement (layers × experts × replicas per expert) fits in memory.
+  const std::int64_t layers = std::int64_t(loads.size());
+  const int max_replicas = int(std::min<std::int64_t>(
+      kMaxReplicas, experts - 1 + std::max<std::int64_t>(1, kMaxPlacementEntries / (layers * experts))));
+  if (max_replicas < experts)
+    throw InputError("--loads", "", fmt::format("{} layers × {} experts is too large to place", layers, experts));
+  const int replicas = in_range("replicas", experts, max_replicas), groups = in_range("groups", 1, experts),
+            nodes = in_range("nodes", 1, replicas), devices = in_range("devices", 1, replicas);
   EplbResult r;
   try {
     r = rebalance_experts(loads, replicas, groups, nodes, devices);

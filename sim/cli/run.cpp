@@ -33,6 +33,9 @@ int run_command(const Args& args) {
   const bool quiet = vm["quiet"].as<bool>();
   const std::string dir = vm["output"].as<std::string>();
 
+  // Every strategy's result is staged and committed once all have run: a
+  // later strategy that fails leaves no result of this run behind.
+  OutputBatch batch;
   for (std::size_t i = 0; i < sc.strategies.size(); ++i) {
     const StrategySpec& st = sc.strategies[i];
     Progress progress(!quiet && stderr_is_terminal(),
@@ -40,9 +43,10 @@ int run_command(const Args& args) {
     const Result result = simulate_or_fail(sc, st, fmt::format("strategy '{}'", st.name),
                                            [&](int done) { progress.update(done); });
     progress.finish();
-    const std::string path = write_result(dir, sc, st, result);
-    if (!quiet) fmt::print("wrote {}\n", path);
+    write_result(batch, dir, sc, st, result);
   }
+  for (const std::string& path : batch.commit())
+    if (!quiet) fmt::print("wrote {}\n", path);
   return 0;
 }
 

@@ -15,7 +15,8 @@ class EplbPlacement final : public Placement {
   EplbPlacement(const Params& p, const Shape& s)
       : redundant_(int(p.integer("redundant_experts"))),
         every_(int(p.integer("rebalance_every"))),
-        window_(int(p.integer("window"))),
+        // Never more rows than the run has steps (the ring would not wrap).
+        window_(int(s.steps > 0 ? std::min<std::int64_t>(p.integer("window"), s.steps) : p.integer("window"))),
         groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes),
         shape_(s),
         history_(std::size_t(window_) * s.experts, 0.0) {

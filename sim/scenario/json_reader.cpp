@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "moesim/error.hpp"
+#include "moesim/input.hpp"
 
 namespace moesim {
 
@@ -253,7 +254,7 @@ void JsonReader::finish() const {
     if (read_.count(key)) continue;
     std::vector<std::string> valid;
     for (const auto& [k, _v] : out().items()) valid.push_back(k);
-    fail(key, fmt::format("unknown key '{}'; valid keys here are: {}", key,
+    fail(key, fmt::format("unknown key '{}'; valid keys here are: {}", excerpt(key),
                           valid.empty() ? std::string("none") : fmt::format("{}", fmt::join(valid, ", "))));
   }
 }

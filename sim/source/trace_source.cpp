@@ -29,6 +29,7 @@ class TraceSource final : public TokenSource {
       if (npy.rows() < needed)
         throw InputError(path_, "", fmt::format("expected at least steps × tokens = {} × {} = {} rows, got {}", s.steps,
                                                 s.tokens(), needed, npy.rows()));
+      npy.check_values(needed);  // like the JSONL scan: validate sees every value the run reads
     }
   }
 
