@@ -42,7 +42,8 @@ void write_file_atomically(const std::string& path, std::string_view content);
 // Installs handlers for every catchable terminating signal (SIGINT, SIGTERM,
 // SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1/2, SIGXCPU, SIGVTALRM, SIGPROF,
 // SIGPOLL, SIGPWR, SIGABRT) that remove in-flight temp files, then die by the
-// signal; signals ignored at start (nohup) stay ignored. SIGXFSZ is ignored,
+// signal; SIGHUP and SIGPIPE stay ignored if they were at start (nohup; an
+// ignored SIGPIPE makes writes fail with EPIPE instead). SIGXFSZ is ignored,
 // so exceeding a file-size limit fails the write (EFBIG, reported) instead of
 // killing the run mid-file.
 void install_cleanup_handlers();

@@ -107,8 +107,12 @@ void write_all(const std::string& path, const std::string& temp, std::string_vie
 void install_cleanup_handlers() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM, SIGPROF,
                   SIGPOLL, SIGPWR, SIGABRT}) {
+    // nohup ignores SIGHUP, and an ignored SIGPIPE turns into EPIPE, which is
+    // reported: both are kept. Other ignored signals are taken over (a shell
+    // ignores SIGINT in background jobs, and `kill -INT` must still clean up).
     struct sigaction old {};
-    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;  // e.g. nohup's SIGHUP
+    if ((sig == SIGHUP || sig == SIGPIPE) && ::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
