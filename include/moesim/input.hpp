@@ -86,6 +86,9 @@ class LineReader {
 // in blocks; cached per (path, device, inode, size, mtime) within a process.
 std::pair<std::int64_t, std::string> fingerprint_file(const std::string& path);
 
+// One JSON pointer token, escaped (RFC 6901): '~' → "~0", '/' → "~1".
+std::string pointer_token(const std::string& key);
+
 // v if it is finite and within [min, max]; else InputError(file, where,
 // "<field>: expected a finite number in [min, max], got v").
 double finite_number(double v, double min, double max, const std::string& file, const std::string& where,

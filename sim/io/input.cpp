@@ -39,17 +39,6 @@ std::string line_col(std::string_view text, std::size_t byte) {
   return fmt::format("line {}, column {}", line, col);
 }
 
-// RFC 6901 escaping of one pointer token.
-std::string pointer_token(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
-
 // SAX pre-scan: checks depth, duplicate keys and number range in one pass
 // with an explicit stack (nlohmann's parser itself is iterative), before any
 // DOM exists. Errors name the JSON pointer of the offending value.
@@ -157,6 +146,16 @@ J parse_bounded(std::string_view text, const std::string& file, const JsonParseO
 }
 
 }  // namespace
+
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out += c;
+  }
+  return out;
+}
 
 std::string read_input_file(const std::string& path, std::int64_t max_bytes, const std::string& what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -13,17 +13,6 @@ namespace moesim {
 
 namespace {
 
-// JSON pointer escaping (RFC 6901): '~' → "~0", '/' → "~1".
-std::string escape(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
-
 std::string number_text(double v) { return fmt::format("{}", v); }
 
 std::string got(const Json& v) {
@@ -59,7 +48,7 @@ JsonReader::JsonReader(const Json& object, std::string pointer, std::string file
   if (!out().is_object()) out() = OrderedJson::object();
 }
 
-std::string JsonReader::pointer(const std::string& key) const { return pointer_ + "/" + escape(key); }
+std::string JsonReader::pointer(const std::string& key) const { return pointer_ + "/" + pointer_token(key); }
 
 void JsonReader::fail(const std::string& key, const std::string& message) const {
   throw InputError(file_, key.empty() ? pointer_ : pointer(key), message);
