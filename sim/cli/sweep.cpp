@@ -26,6 +26,7 @@
 #include "moesim/result.hpp"
 #include "moesim/simulation.hpp"
 #include "options.hpp"
+#include "scenario/memory_estimate.hpp"
 
 namespace moesim::cli {
 
@@ -243,6 +244,15 @@ int sweep_command(const Args& args) {
   // Workers take configurations in order; each writes its own files, so the
   // output is the same whatever the scheduling.
   workers = std::min<int>(workers, int(todo.size()));
+  // Each configuration was checked to fit in memory alone; running several
+  // at once must fit too, so fewer run together when they are large.
+  std::int64_t largest = 1;
+  for (const Configuration* c : todo) largest = std::max(largest, estimate_memory(c->scenario).bytes);
+  const int fit = int(std::clamp<std::int64_t>(memory_limit_bytes() / largest, 1, kMaxThreads));
+  if (fit < workers && !quiet)
+    fmt::print(stderr, "running {} configurations at once (not {}): each may need {:.1f} GiB\n", fit, workers,
+               double(largest) / double(1ll << 30));
+  workers = std::min(workers, fit);
   std::atomic<std::size_t> next{0}, finished{0};
   std::mutex mutex;
   std::exception_ptr failure;
