@@ -51,6 +51,14 @@ struct RecordSpec {
   std::string trace;  // record.trace: write the first strategy's routing here (pairs JSONL); "" = no
 };
 
+// A file the scenario reads (a trace), identified by content so a resumed
+// sweep notices a file regenerated at the same path.
+struct InputFile {
+  std::string path;
+  std::int64_t size = 0;
+  std::string hash;  // "fnv1a64:<16 hex digits>" of the whole content
+};
+
 struct Scenario {
   std::string file;  // where it was read from ("" for built-in)
   std::string name;
@@ -67,6 +75,7 @@ struct Scenario {
   ClusterSpec cluster;
   RecordSpec record;
   std::vector<StrategySpec> strategies;
+  std::vector<InputFile> inputs;  // every file a component names, in reading order, once each
   std::string normalized;  // JSON text of the whole filled-in scenario
 };
 

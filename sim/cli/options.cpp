@@ -34,10 +34,17 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
   return true;
 }
 
+int thread_count(const po::variables_map& vm, int def) {
+  if (!vm.count("threads")) return def;
+  const int n = vm["threads"].as<int>();
+  if (n < 1 || n > kMaxThreads)
+    throw InputError("--threads", "", fmt::format("expected an integer in [1, {}], got {}", kMaxThreads, n));
+  return n;
+}
+
 void set_threads(const po::variables_map& vm) {
   if (!vm.count("threads")) return;
-  const int n = vm["threads"].as<int>();
-  if (n < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", n));
+  [[maybe_unused]] const int n = thread_count(vm, 1);
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif

@@ -23,6 +23,9 @@ namespace moesim::cli {
 
 namespace {
 
+constexpr std::int64_t kMaxReplicas = 1 << 20;
+constexpr std::int64_t kMaxPlacementEntries = std::int64_t(1) << 26;  // layers × experts × replicas per expert
+
 // Per layer: the experts' max/mean, and the devices' max/mean when the same
 // slots are filled without knowing the load (EPLB on a uniform load: which
 // experts get replicas is then arbitrary) and by EPLB from the layer's load.
@@ -77,15 +80,20 @@ int place_command(const Args& args) {
   const LayerLoads file = read_layer_loads(vm["loads"].as<std::string>());
   const auto& loads = file.load;
   const int experts = file.experts();
-  auto positive = [&](const char* name) {
+  auto in_range = [&](const char* name, int min, int max) {
     const int v = vm[name].as<int>();
-    if (v < 1) throw InputError(fmt::format("--{}", name), "", fmt::format("expected an integer ≥ 1, got {}", v));
+    if (v < min || v > max)
+      throw InputError(fmt::format("--{}", name), "", fmt::format("expected an integer in [{}, {}], got {}", min, max, v));
     return v;
   };
-  const int replicas = positive("replicas"), groups = positive("groups"), nodes = positive("nodes"),
-            devices = positive("devices");
-  if (replicas < experts)
-    throw InputError("--replicas", "", fmt::format("expected at least the {} experts, got {}", experts, replicas));
+  // Bounded so the placement (layers × experts × replicas per expert) fits in memory.
+  const std::int64_t layers = std::int64_t(loads.size());
+  const int max_replicas = int(std::min<std::int64_t>(
+      kMaxReplicas, experts - 1 + std::max<std::int64_t>(1, kMaxPlacementEntries / (layers * experts))));
+  if (max_replicas < experts)
+    throw InputError("--loads", "", fmt::format("{} layers × {} experts is too large to place", layers, experts));
+  const int replicas = in_range("replicas", experts, max_replicas), groups = in_range("groups", 1, experts),
+            nodes = in_range("nodes", 1, replicas), devices = in_range("devices", 1, replicas);
   EplbResult r, blind;
   try {
     r = rebalance_experts(loads, replicas, groups, nodes, devices);

@@ -38,33 +38,31 @@ int run_command(const Args& args) {
   const bool quiet = vm["quiet"].as<bool>();
   const std::string dir = vm["output"].as<std::string>();
 
+  // Every strategy's result is staged and committed once all have run: a
+  // later strategy that fails leaves no result of this run behind.
+  OutputBatch batch;
   const std::string trace_path = vm.count("trace-out") ? vm["trace-out"].as<std::string>() : sc.record.trace;
-  std::unique_ptr<AtomicFileWriter> trace;
-  if (!trace_path.empty()) trace = std::make_unique<AtomicFileWriter>(trace_path);
+  const std::size_t trace = trace_path.empty() ? 0 : batch.begin(trace_path);
   std::string lines;  // one step's lines, reused
   const RoutingFn write_trace = [&](int, std::span<const std::int32_t> expert) {
     const std::size_t per_token = sc.layer_ids.size() * std::size_t(sc.shape.top_k);
     lines.clear();
     for (std::size_t t = 0; t < expert.size() / per_token; ++t)
       append_pairs_line(lines, sc.layer_ids, &expert[t * per_token], sc.shape.top_k);
-    trace->write(lines);
+    batch.append(trace, lines);
   };
-
   for (std::size_t i = 0; i < sc.strategies.size(); ++i) {
     const StrategySpec& st = sc.strategies[i];
     Progress progress(!quiet && stderr_is_terminal(),
                       fmt::format("[{}/{}] {}", i + 1, sc.strategies.size(), st.name), sc.steps);
     const Result result = simulate_or_fail(sc, st, fmt::format("strategy '{}'", st.name),
                                            [&](int done) { progress.update(done); },
-                                           i == 0 && trace ? write_trace : RoutingFn{});
+                                           i == 0 && !trace_path.empty() ? write_trace : RoutingFn{});
     progress.finish();
-    const std::string path = write_result(dir, sc, st, result);
+    write_result(batch, dir, sc, st, result);
+  }
+  for (const std::string& path : batch.commit())
     if (!quiet) fmt::print("wrote {}\n", path);
-  }
-  if (trace) {
-    trace->commit();
-    if (!quiet) fmt::print("wrote {} (routing of strategy '{}')\n", trace_path, sc.strategies[0].name);
-  }
   return 0;
 }
 

@@ -116,7 +116,7 @@ TEST_CASE("a trace that does not fit the scenario is an input error naming it", 
   aux["strategies"][0]["balancers"] = nlohmann::json::parse(R"([{"type":"aux_loss"}])");
   testing::write_text(dir.file("aux.json"), aux.dump());
   CHECK_THROWS_WITH(load_scenario(dir.file("aux.json")),
-                    Catch::Contains("/strategies/0/balancers/0/type: 'aux_loss' needs router scores"));
+                    Catch::Contains("/strategies/0/balancers/0/type: needs the router's scores"));
 }
 
 TEST_CASE("--trace-out then replay reproduces the run's per-layer loads byte for byte", "[layers][trace][cli]") {
