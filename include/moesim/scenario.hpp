@@ -48,6 +48,8 @@ struct RecordSpec {
   int every = 1;
   bool per_step_loads = true;
   int window = 1;  // collapse-metric window in steps (default: last fifth of the run)
+  bool bias_trajectory = false;    // per_step.bias: each expert's bias at each recorded step
+  bool placement_history = false;  // per_step.replicas: each expert's replica count at each recorded step
 };
 
 struct Scenario {

@@ -213,11 +213,12 @@ int sweep_command(const Args& args) {
   for (const auto& v : strings("vary")) vars.push_back(parse_vary(v));
   check_distinct(vars);
   const auto [shard, shards] = vm.count("shard") ? parse_shard(vm["shard"].as<std::string>()) : std::pair{0, 1};
-  int workers = int(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = int(std::max(1u, std::thread::hardware_concurrency()));
   if (vm.count("threads")) {
-    workers = vm["threads"].as<int>();
-    if (workers < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", workers));
+    threads = vm["threads"].as<int>();
+    if (threads < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", threads));
   }
+  int workers = threads;
   const bool quiet = vm["quiet"].as<bool>();
 
   std::vector<Configuration> configs =
@@ -246,7 +247,9 @@ int sweep_command(const Args& args) {
   std::mutex mutex;
   std::exception_ptr failure;
   auto work = [&] {
-    if (workers > 1) omp_set_num_threads(1);  // one core per configuration
+    // The cores are shared out among the workers: with fewer configurations
+    // left than --threads (one, say, on a Slurm task) each runs multi-threaded.
+    omp_set_num_threads(std::max(1, threads / std::max(1, workers)));
     for (std::size_t i; (i = next++) < todo.size();) {
       {
         std::lock_guard lock(mutex);

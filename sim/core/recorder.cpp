@@ -94,6 +94,12 @@ void Recorder::record(const StepData& data, std::span<const float> bias, const S
     result_.per_step["device_dropped"].push_back(data.device_dropped);
     result_.per_step["device_busy"].push_back(timing.busy);
   }
+  if (sc_.record.bias_trajectory) result_.per_step["bias"].emplace_back(bias.begin(), bias.end());
+}
+
+void Recorder::record_placement(int step, const std::vector<int>& replicas) {
+  if (sc_.record.placement_history && step % sc_.record.every == 0)
+    result_.per_step["replicas"].emplace_back(replicas.begin(), replicas.end());
 }
 
 Result Recorder::finish(std::span<const float> bias) {

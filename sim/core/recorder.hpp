@@ -21,6 +21,8 @@ class Recorder {
   Recorder(const Scenario& scenario, const std::vector<std::unique_ptr<Balancer>>& balancers);
   void record(const StepData& data, std::span<const float> bias, const StepLosses& losses,
               const std::vector<std::unique_ptr<Balancer>>& balancers, const StepTiming& timing);
+  // The placement that served `step` (record.placement_history): replicas per expert.
+  void record_placement(int step, const std::vector<int>& replicas);
   Result finish(std::span<const float> bias);
 
  private:

@@ -111,6 +111,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     }
     for (auto& b : balancers) b->end_of_step(data, shape, bias);
     recorder.record(data, bias, losses, balancers, timing);
+    recorder.record_placement(step, map.logcnt);
     placement->observe(step, data.routed, map);
     primary_devices(map, device_of_expert);
     if (progress) progress(step + 1);

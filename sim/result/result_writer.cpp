@@ -39,7 +39,11 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
   OrderedJson& summary = doc["summary"] = OrderedJson::object();
   for (const auto& [name, v] : r.summary.columns()) summary[name] = finite(v, "summary/" + name);
   OrderedJson& series = doc["series"] = OrderedJson::object();
-  for (const auto& [name, v] : r.series.columns()) series[name] = numbers(v, "series/" + name);
+  for (const auto& [name, v] : r.series.columns()) {
+    series[name] = numbers(v, "series/" + name);
+    if (name == "step")  // step numbers are integers: 10, not 10.0
+      for (auto& x : series[name]) x = static_cast<std::int64_t>(x.get<double>());
+  }
   if (!r.per_step.columns().empty()) {
     OrderedJson& per_step = doc["per_step"] = OrderedJson::object();
     for (const auto& [name, rows] : r.per_step.columns()) {
