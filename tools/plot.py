@@ -666,7 +666,7 @@ def fig_expert_matrix(runs, ctx, key, name, what, cbar_label, diverging):
 
 def fig_bias_trajectory(runs, ctx):
     fig_expert_matrix(runs, ctx, "bias", "bias_trajectory.png", "each expert's bias per step",
-                      "bias b_i (red: raised, the expert was underloaded)", diverging=True)
+                      "bias (red: raised, as for an underloaded expert)", diverging=True)
 
 
 def fig_placement_history(runs, ctx):

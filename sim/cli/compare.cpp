@@ -96,9 +96,10 @@ const SweepInfo* sweep_of(const std::string& result_path, std::map<std::string, 
   const Json doc = Json::parse(in, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || doc.value("schema", "") != "moesim.sweep/1") return nullptr;
   for (const auto& v : doc.value("vary", Json::array()))
-    if (v.is_object() && v.contains("path") && v["path"].is_string()) info.vary.push_back(v["path"]);
+    if (v.is_object() && v.contains("path") && v["path"].is_string()) info.vary.push_back(v["path"].get<std::string>());
   for (const auto& r : doc.value("runs", Json::array()))
-    if (r.is_object() && r.contains("id") && r["id"].is_string()) info.values[r["id"]] = r.value("values", Json::object());
+    if (r.is_object() && r.contains("id") && r["id"].is_string())
+      info.values[r["id"].get<std::string>()] = r.value("values", Json::object());
   return info.vary.empty() ? nullptr : &info;
 }
 
@@ -182,10 +183,10 @@ void check_comparable(const std::vector<Entry>& entries, bool mixed) {
         const std::string where = (in_strategy ? "/strategy" : "/scenario") + *p;
         const auto& la = in_strategy ? a.strategy : a.scenario;
         const auto& lb = in_strategy ? b.strategy : b.scenario;
-        const std::string what = fmt::format("is {} here but {} in {}: results of different {} (compare them anyway "
-                                             "with --mixed)",
-                                             leaf_text(lb, *p), leaf_text(la, *p), a.r.path,
-                                             in_strategy ? "strategy settings" : "scenarios");
+        const std::string what = fmt::format("is {} here but {} in {}: results of different {}{}", leaf_text(lb, *p),
+                                             leaf_text(la, *p), a.r.path,
+                                             in_strategy ? "strategy settings" : "scenarios",
+                                             mixed ? "" : " (compare them anyway with --mixed)");
         if (!mixed) throw InputError(b.r.path, where, what);
         fmt::print(stderr, "moesim: warning: {}: {}: {}\n", b.r.path, where, what);
         return;  // one warning is enough: the rows are labelled by their differences
@@ -239,10 +240,14 @@ void label_groups(std::vector<Group>& groups) {
     const ResultSummary& r = g.members[0]->r;
     g.label = one_scenario ? r.strategy : r.scenario + "/" + r.strategy;
   }
-  for (auto& g : groups) {
+  std::vector<std::string> base;
+  for (const auto& g : groups) base.push_back(g.label);
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    Group& g = groups[i];
     std::vector<std::string> extra;
-    for (const auto& o : groups) {
-      if (&o == &g || o.label != g.label) continue;
+    for (std::size_t j = 0; j < groups.size(); ++j) {
+      const Group& o = groups[j];
+      if (j == i || base[j] != base[i]) continue;
       for (bool in_strategy : {false, true}) {
         const auto& mine = in_strategy ? g.members[0]->strategy : g.members[0]->scenario;
         const auto& theirs = in_strategy ? o.members[0]->strategy : o.members[0]->scenario;
@@ -264,7 +269,7 @@ std::optional<double> value(const Entry& e, const std::string& m) {
 }
 
 // Mean and interval of a metric over a group's seeds (n = 0 when no member has it).
-Interval stat(const Group& g, const std::string& m) {
+Interval seed_stats(const Group& g, const std::string& m) {
   std::vector<double> values;
   for (const auto* e : g.members)
     if (auto v = value(*e, m)) values.push_back(*v);
@@ -318,7 +323,7 @@ Json table_rows(const std::vector<Entry>& entries, const std::vector<Group>& gro
     row["seeds"] = Json::array();
     for (const auto* e : g.members) row["seeds"].push_back(e->seed);
     for (const auto& m : metrics) {
-      const Interval i = stat(g, m);
+      const Interval i = seed_stats(g, m);
       row[m] = i.n ? Json(i.mean) : Json(nullptr);
       row[m + "_ci95"] = i.n > 1 ? Json(i.half_width) : Json(nullptr);
     }
@@ -384,7 +389,7 @@ void print_table(const std::vector<Group>& groups, const std::vector<std::string
   }
   for (const auto& m : metrics) {
     std::vector<Interval> s;
-    for (const auto& g : groups) s.push_back(stat(g, m));
+    for (const auto& g : groups) s.push_back(seed_stats(g, m));
     const auto best = best_group(s, find_metric(m)->lower_is_better, seeds);
     for (std::size_t i = 0; i < groups.size(); ++i) {
       const bool is_best = best == i;

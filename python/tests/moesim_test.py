@@ -11,7 +11,7 @@ import unittest
 import moesim
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(os.environ.get("MOESIM_BUILD_DIR", os.path.join(ROOT, "build")), "moesim")
 
 SCENARIO = {
