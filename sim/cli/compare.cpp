@@ -51,6 +51,14 @@ std::string cell(double v) {
   return fmt::format("{:.4f}", v);
 }
 
+// A half-width in the mean's notation (fixed decimals, unless the mean needs an exponent).
+std::string interval_cell(const Interval& i) {
+  const std::string mean = cell(i.mean);
+  if (mean.find('e') == std::string::npos && i.half_width >= 5e-5 && i.half_width < 1e5)
+    return fmt::format("{:.4f}", i.half_width);
+  return fmt::format("{:.3e}", i.half_width);
+}
+
 // Every leaf of a JSON document by its pointer.
 void flatten(const Json& j, const std::string& prefix, std::map<std::string, Json>& out) {
   if (j.is_object() && !j.empty()) {
@@ -395,7 +403,7 @@ void print_table(const std::vector<Group>& groups, const std::vector<std::string
       const bool is_best = best == i;
       any_best = any_best || is_best;
       std::string text = s[i].n == 0 ? "-" : cell(s[i].mean);
-      if (s[i].n > 1) text += " ± " + cell(s[i].half_width);
+      if (s[i].half_width > 0) text += " ± " + interval_cell(s[i]);  // none when every seed agrees
       if (markdown) rows[i + 1].push_back(is_best ? "**" + text + "**" : text);
       else rows[i + 1].push_back(text + (is_best ? "*" : (s[i].n ? " " : "")));
     }
