@@ -200,7 +200,9 @@ int sweep_command(const Args& args) {
        "output directory; results go to DIR/<scenario>/sweep/<configuration>/<strategy>.json")
       ("strategy", po::value<std::vector<std::string>>(), "run only this strategy (repeatable)")
       ("set", po::value<std::vector<std::string>>(), "override a value in every configuration (repeatable)")
-      ("threads", po::value<int>(), "configurations run at once (default: all cores); results do not depend on it")
+      ("threads", po::value<int>(),
+       "threads in all (default: all cores): up to this many configurations at once, fewer configurations "
+       "share them out; results do not depend on it")
       ("quiet,q", po::bool_switch(), "no progress lines");
   po::positional_options_description positional;
   positional.add("scenario", 1);
