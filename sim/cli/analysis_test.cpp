@@ -76,13 +76,14 @@ TEST_CASE("compare refuses results of different scenarios, naming the difference
   TempDir dir;
   const std::string s = two_strategies(dir);
   REQUIRE(run_moesim("run " + s + " -q -o " + dir.file("x")).exit_code == 0);
-  REQUIRE(run_moesim("run " + s + " -q --set /steps=9 -o " + dir.file("y")).exit_code == 0);
+  REQUIRE(run_moesim("run " + s + " -q --set /steps=9 --set /stream/zipf=1.5 -o " + dir.file("y")).exit_code == 0);
   REQUIRE(run_moesim("run " + s + " -q --set /strategies/1/balancers/0/u=0.02 -o " + dir.file("z")).exit_code == 0);
   const std::string x = dir.file("x/tiny/a.json"), y = dir.file("y/tiny/a.json");
   auto r = run_moesim("compare " + x + " " + y);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "moesim: error: " + y + ": /scenario/steps: is 9 here but 8 in " + x +
-                     ": results of different scenarios (compare them anyway with --mixed)\n");
+                     ": results of different scenarios (compare them anyway with --mixed); also different: "
+                     "/scenario/stream/zipf\n");
   // A strategy of the same name configured differently is refused too.
   auto st = run_moesim("compare " + dir.file("x/tiny/b.json") + " " + dir.file("z/tiny/b.json"));
   CHECK(st.exit_code == 2);

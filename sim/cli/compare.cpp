@@ -156,8 +156,8 @@ bool varied(const Entry& e, const std::string& pointer, bool in_strategy) {
   return false;
 }
 
-// The first leaf where two entries' echoes differ, not counting varied ones.
-std::optional<std::string> difference(const Entry& a, const Entry& b, bool in_strategy) {
+// The leaves where two entries' echoes differ, not counting varied ones, in pointer order.
+std::vector<std::string> differences(const Entry& a, const Entry& b, bool in_strategy) {
   const auto& x = in_strategy ? a.strategy : a.scenario;
   const auto& y = in_strategy ? b.strategy : b.scenario;
   auto check = [&](const std::string& p) {
@@ -165,11 +165,13 @@ std::optional<std::string> difference(const Entry& a, const Entry& b, bool in_st
     const bool same = i != x.end() && j != y.end() && i->second == j->second;
     return same || (varied(a, p, in_strategy) && varied(b, p, in_strategy));
   };
+  std::vector<std::string> out;
   for (const auto& [p, _] : x)
-    if (!check(p)) return p;
+    if (!check(p)) out.push_back(p);
   for (const auto& [p, _] : y)
-    if (!check(p)) return p;
-  return std::nullopt;
+    if (!x.count(p) && !check(p)) out.push_back(p);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string leaf_text(const std::map<std::string, Json>& leaves, const std::string& p) {
@@ -186,15 +188,20 @@ void check_comparable(const std::vector<Entry>& entries, bool mixed) {
       const bool same_strategy = a.r.strategy == b.r.strategy;
       for (bool in_strategy : {false, true}) {
         if (in_strategy && !same_strategy) continue;
-        const auto p = difference(a, b, in_strategy);
-        if (!p) continue;
-        const std::string where = (in_strategy ? "/strategy" : "/scenario") + *p;
+        const auto diff = differences(a, b, in_strategy);
+        if (diff.empty()) continue;
+        const std::string* p = &diff[0];
+        const std::string prefix = in_strategy ? "/strategy" : "/scenario";
+        const std::string where = prefix + *p;
+        std::vector<std::string> more;
+        for (std::size_t k = 1; k < diff.size() && k <= 5; ++k) more.push_back(prefix + diff[k]);
+        if (diff.size() > 6) more.push_back(fmt::format("and {} more", diff.size() - 6));
         const auto& la = in_strategy ? a.strategy : a.scenario;
         const auto& lb = in_strategy ? b.strategy : b.scenario;
-        const std::string what = fmt::format("is {} here but {} in {}: results of different {}{}", leaf_text(lb, *p),
-                                             leaf_text(la, *p), a.r.path,
-                                             in_strategy ? "strategy settings" : "scenarios",
-                                             mixed ? "" : " (compare them anyway with --mixed)");
+        const std::string what = fmt::format(
+            "is {} here but {} in {}: results of different {}{}{}", leaf_text(lb, *p), leaf_text(la, *p), a.r.path,
+            in_strategy ? "strategy settings" : "scenarios", mixed ? "" : " (compare them anyway with --mixed)",
+            more.empty() ? "" : fmt::format("; also different: {}", fmt::join(more, ", ")));
         if (!mixed) throw InputError(b.r.path, where, what);
         fmt::print(stderr, "moesim: warning: {}: {}: {}\n", b.r.path, where, what);
         return;  // one warning is enough: the rows are labelled by their differences
