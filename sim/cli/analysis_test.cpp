@@ -88,8 +88,18 @@ TEST_CASE("compare refuses results of different scenarios, naming the difference
   auto st = run_moesim("compare " + dir.file("x/tiny/b.json") + " " + dir.file("z/tiny/b.json"));
   CHECK(st.exit_code == 2);
   CHECK(st.err.find("/strategy/balancers/0/u: is 0.02 here but 0.01 in") != std::string::npos);
-  // Different strategies of one scenario are what compare is for.
+  // Different strategies of one scenario are what compare is for, in either result schema.
   CHECK(run_moesim("compare " + x + " " + dir.file("x/tiny/b.json")).exit_code == 0);
+  std::string text = read_text(dir.file("x/tiny/b.json"));
+  text.replace(text.find("moesim.result/1"), 15, "moesim.result/2");
+  write_text(dir.file("b2.json"), text);
+  auto two = run_moesim("compare --json --metrics tokens " + x + " " + dir.file("b2.json"));
+  INFO(two.err);
+  CHECK(two.exit_code == 0);
+  CHECK(json::parse(two.out)[1]["tokens"] == 512);
+  text.replace(text.find("moesim.result/2"), 15, "moesim.result/9");
+  write_text(dir.file("b9.json"), text);
+  CHECK(run_moesim("compare " + dir.file("b9.json")).exit_code == 2);
   // --mixed compares anyway, warns, and names rows by what differs.
   auto m = run_moesim("compare --mixed --metrics tokens " + x + " " + y);
   CHECK(m.exit_code == 0);
