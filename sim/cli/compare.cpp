@@ -102,7 +102,9 @@ const SweepInfo* sweep_of(const std::string& result_path, std::map<std::string, 
   if (!fs::is_regular_file(index, ec)) return nullptr;
   std::ifstream in(index);
   const Json doc = Json::parse(in, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || doc.value("schema", "") != "moesim.sweep/1") return nullptr;
+  // Anything but a readable sweep index just means "not from a sweep".
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("schema") || doc["schema"] != "moesim.sweep/1")
+    return nullptr;
   for (const auto& v : doc.value("vary", Json::array()))
     if (v.is_object() && v.contains("path") && v["path"].is_string()) info.vary.push_back(v["path"].get<std::string>());
   for (const auto& r : doc.value("runs", Json::array()))
