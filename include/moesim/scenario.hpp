@@ -49,6 +49,8 @@ struct RecordSpec {
   bool per_step_loads = true;
   int window = 1;  // collapse-metric window in steps (default: last fifth of the run)
   std::string trace;  // record.trace: write the first strategy's routing here (pairs JSONL); "" = no
+  bool bias_trajectory = false;    // per_step.bias: each expert's bias at each recorded step
+  bool placement_history = false;  // per_step.replicas: each expert's replica count at each recorded step
 };
 
 // A file the scenario reads (a trace), identified by content so a resumed

@@ -26,6 +26,7 @@ int compare_command(const Args&);
 int list_command(const Args&);
 int place_command(const Args&);
 int sweep_command(const Args&);
+int search_command(const Args&);
 int help_command(const Args&);
 
 // simulate() for a command: a diverging router becomes an input error on the

@@ -164,7 +164,7 @@ const Malformed kCases[] = {
     {"", "compare @in", "/summary/x: a number is out of range", kResultHead + R"("summary": {"x": 1e999}})", true},
     // A top-k trace has no scores and fixes the choices.
     {"", kJsonl + " --set '/strategies/0/balancers=[{\"type\":\"aux_loss\"}]'",
-     "/strategies/0/balancers/0/type: needs the router's scores, which a top-k trace (stream format jsonl) does not have",
+     "/strategies/0/balancers/0/type: needs the router's scores, which a trace of expert choices (stream format jsonl, pairs or NPY ids) does not have",
      jsonl_with()},
     {"", kJsonl + " --set '/strategies/0/balancers=[{\"type\":\"z_loss\"}]'",
      "/strategies/0/balancers/0/type: needs the router's scores", jsonl_with()},

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "commands.hpp"
@@ -27,6 +29,20 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
       return false;
     }
     po::notify(vm);
+  } catch (const po::required_option& e) {
+    // Name a missing positional argument as the usage line spells it (SCENARIO), not as --scenario.
+    std::string name = e.get_option_name();
+    name.erase(0, name.find_first_not_of('-'));
+    const unsigned positions = std::min(positional.max_total_count(), 16u);
+    for (unsigned i = 0; i < positions; ++i)
+      if (positional.name_for_position(i) == name) {
+        std::string upper;
+        for (char c : name) upper += char(std::toupper(static_cast<unsigned char>(c)));
+        throw InputError(fmt::format("moesim {}", command), "",
+                         fmt::format("missing the {} argument; usage: {}", upper, find_command(command)->synopsis));
+      }
+    throw InputError(fmt::format("moesim {}", command), "",
+                     fmt::format("missing the option --{} (see 'moesim help {}')", name, command));
   } catch (const po::error& e) {
     throw InputError(fmt::format("moesim {}", command), "",
                      fmt::format("{} (see 'moesim help {}')", e.what(), command));

@@ -202,7 +202,9 @@ int sweep_command(const Args& args) {
        "output directory; results go to DIR/<scenario>/sweep/<configuration>/<strategy>.json")
       ("strategy", po::value<std::vector<std::string>>(), "run only this strategy (repeatable)")
       ("set", po::value<std::vector<std::string>>(), "override a value in every configuration (repeatable)")
-      ("threads", po::value<int>(), "configurations run at once (default: all cores); results do not depend on it")
+      ("threads", po::value<int>(),
+       "threads in all (default: all cores): up to this many configurations at once, fewer configurations "
+       "share them out; results do not depend on it")
       ("quiet,q", po::bool_switch(), "no progress lines");
   po::positional_options_description positional;
   positional.add("scenario", 1);
@@ -215,7 +217,8 @@ int sweep_command(const Args& args) {
   for (const auto& v : strings("vary")) vars.push_back(parse_vary(v));
   check_distinct(vars);
   const auto [shard, shards] = vm.count("shard") ? parse_shard(vm["shard"].as<std::string>()) : std::pair{0, 1};
-  int workers = thread_count(vm, int(std::max(1u, std::thread::hardware_concurrency())));
+  const int threads = thread_count(vm, int(std::max(1u, std::thread::hardware_concurrency())));
+  int workers = threads;
   const bool quiet = vm["quiet"].as<bool>();
 
   std::vector<Configuration> configs =
@@ -257,7 +260,9 @@ int sweep_command(const Args& args) {
   std::mutex mutex;
   std::exception_ptr failure;
   auto work = [&] {
-    if (workers > 1) omp_set_num_threads(1);  // one core per configuration
+    // The cores are shared out among the workers: with fewer configurations
+    // left than --threads (one, say, on a Slurm task) each runs multi-threaded.
+    omp_set_num_threads(std::max(1, threads / std::max(1, workers)));
     for (std::size_t i; (i = next++) < todo.size();) {
       {
         std::lock_guard lock(mutex);

@@ -77,6 +77,7 @@ void Recorder::record_layer(int layer, const StepData& data, std::span<const flo
   t.bias_min = *std::min_element(bias.begin(), bias.end());
   t.bias_max = *std::max_element(bias.begin(), bias.end());
   t.bias_sum = std::accumulate(bias.begin(), bias.end(), 0.0);
+  if (recorded(data.step) && sc_.record.bias_trajectory) t.bias.assign(bias.begin(), bias.end());
   if (recorded(data.step)) {  // the series need this step's loads; the per-step rows keep them
     t.routed = data.routed;
     t.processed = data.processed;
@@ -142,19 +143,26 @@ void Recorder::end_step(int step, const StepTiming& timing) {
   by_layer("drop_rate", [&](const LayerTotals& t) { return double(t.step_dropped) / (double(shape.tokens()) * shape.top_k); });
   by_layer("rank_imbalance", [](const LayerTotals& t) { return t.rank_imbalance; });
 
+  auto rows = [&](const char* name, std::vector<double> LayerTotals::*member) {
+    Matrix m(L);
+    for (std::size_t l = 0; l < L; ++l) m[l] = layers_[l].*member;
+    result_.per_step_by_layer[name].push_back(std::move(m));
+  };
   if (sc_.record.per_step_loads) {
-    auto rows = [&](const char* name, std::vector<double> LayerTotals::*member) {
-      Matrix m(L);
-      for (std::size_t l = 0; l < L; ++l) m[l] = layers_[l].*member;
-      result_.per_step_by_layer[name].push_back(std::move(m));
-    };
     rows("expert_load", &LayerTotals::routed);
     rows("expert_processed", &LayerTotals::processed);
     rows("device_load", &LayerTotals::device_load);
     rows("device_dropped", &LayerTotals::device_dropped);
     result_.per_step["device_busy"].push_back(timing.busy);
   }
+  if (sc_.record.bias_trajectory) rows("bias", &LayerTotals::bias);
+  if (sc_.record.placement_history) rows("replicas", &LayerTotals::replicas);
   record_timing(timing);
+}
+
+void Recorder::record_placement(int layer, int step, const std::vector<int>& replicas) {
+  if (sc_.record.placement_history && recorded(step))
+    layers_[std::size_t(layer)].replicas.assign(replicas.begin(), replicas.end());
 }
 
 // The timing model's further per-step series (MODEL.md §6, docs/timing.md).

@@ -108,6 +108,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       if (sc.train) train_layer(sc, layer, data, grad, losses);
       for (auto& b : layer.balancers) b->end_of_step(data, shape, layer.bias);
       recorder.record_layer(l, data, layer.bias, losses);
+      recorder.record_placement(l, step, layer.map.logcnt);
       layer.placement->observe(step, data.routed, layer.map);
       layer.placed();
       if (on_routing)

@@ -119,7 +119,7 @@ TEST_CASE("a trace that does not fit the scenario is an input error naming it", 
                     Catch::Contains("/strategies/0/balancers/0/type: needs the router's scores"));
 }
 
-TEST_CASE("--trace-out then replay reproduces the run's per-layer loads byte for byte", "[layers][trace][cli]") {
+TEST_CASE("a run's --trace-out replayed reproduces the run's per-layer loads byte for byte", "[layers][trace][cli]") {
   TempDir dir;
   testing::write_text(dir.file("s.json"), testing::tiny_scenario_text(R"({"name":"synth","mode":"inference",
       "model":{"layers":3},"stream":{"layer_correlation":0.3},"strategies":[{"name":"a"}]})"));

@@ -17,8 +17,10 @@ ResultSummary read_result_summary(const std::string& path) {
   };
   const auto doc = parse_ordered_json_bounded(read_input_file(path, kMaxResultBytes, "result file"), path, options);
   if (!doc.is_object()) throw InputError(path, "", "not a JSON object (is this a moesim result file?)");
-  if (!doc.contains("schema") || doc["schema"] != kResultSchema)
-    throw InputError(path, "/schema", fmt::format("expected \"{}\" (a moesim result file)", kResultSchema));
+  // /2 adds a layer dimension to per_step and final; summary, series and the
+  // echoes, all this reads, keep their meaning.
+  if (!doc.contains("schema") || (doc["schema"] != "moesim.result/1" && doc["schema"] != "moesim.result/2"))
+    throw InputError(path, "/schema", "expected \"moesim.result/1\" or \"moesim.result/2\" (a moesim result file)");
   auto need = [&](const char* pointer, auto check, const char* what) -> const nlohmann::ordered_json& {
     const auto ptr = nlohmann::ordered_json::json_pointer(pointer);
     if (!doc.contains(ptr) || !check(doc[ptr])) throw InputError(path, pointer, fmt::format("expected {}", what));

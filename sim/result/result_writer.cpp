@@ -67,6 +67,8 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
   for (const auto& [name, v] : r.summary.columns()) summary[name] = finite(v, "summary/" + name);
   doc["summary_by_layer"] = columns(r.summary_by_layer, "summary_by_layer");
   doc["series"] = columns(r.series, "series");
+  if (doc["series"].contains("step"))  // step numbers are integers: 10, not 10.0
+    for (auto& x : doc["series"]["step"]) x = static_cast<std::int64_t>(x.get<double>());
   doc["series_by_layer"] = columns(r.series_by_layer, "series_by_layer");
   if (!r.per_step.columns().empty() || !r.per_step_by_layer.columns().empty()) {
     OrderedJson per_step = columns(r.per_step_by_layer, "per_step");

@@ -446,6 +446,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   sc.record.every = int(record.integer("every", 1, 1, sc.steps));
   sc.record.per_step_loads = record.boolean("per_step_loads", true);
   sc.record.window = int(record.integer("window", std::max(1, sc.steps / 5), 1, sc.steps));
+  sc.record.bias_trajectory = record.boolean("bias_trajectory", false);
+  sc.record.placement_history = record.boolean("placement_history", false);
   if (const Json* trace_out = record.take("trace")) {
     if (!trace_out->is_string() || trace_out->get<std::string>().empty())
       record.fail("trace", fmt::format("expected a file name for the routing trace (pairs JSONL), got {}",
