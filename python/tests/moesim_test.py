@@ -59,7 +59,7 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(r["series"]["step"].dtype, np.int64)
         self.assertEqual(r["series"]["step"].tolist(), list(range(12)))
         loads = r["per_step"]["expert_load"]
-        self.assertEqual(loads.shape, (12, 8))
+        self.assertEqual(loads.shape, (12, 1, 8))  # steps × layers × experts
         # Every step routes 4·16 tokens to k = 2 experts each.
         self.assertTrue(np.all(loads.sum(axis=1) == 128))
 
