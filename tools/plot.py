@@ -115,26 +115,50 @@ def per_layer_state(key):
     return "bias" in key or key == "replicas"
 
 
-def one_vector_per_step(key, value, path):
-    """per_step/<key> as steps × experts: moesim.result/2 nests [step][layer][expert]; loads are
-    summed over layers, a per-layer state (bias, replicas) is layer 0's."""
+def one_vector_per_step(key, value, path, layer=None):
+    """per_step/<key> as steps × experts: moesim.result/2 nests [step][layer][expert]; with `layer`
+    (an index) that layer, else loads are summed over layers and a per-layer state (bias, replicas)
+    is layer 0's."""
     if _depth(value) < 3:
         return to_matrix(value, path, f"/per_step/{key}")
     layers = [to_matrix(step, path, f"/per_step/{key}/{i}") for i, step in enumerate(value)]
     if len({m.shape for m in layers}) > 1:
         raise InputError(f"{path}: /per_step/{key}: steps have different layer × expert shapes")
     cube = np.stack(layers)
-    note(f"{path}: /per_step/{key} has {cube.shape[1]} layers; figures use "
-         + ("layer 0" if per_layer_state(key) else "their sum"))
+    if layer is not None:
+        return cube[:, layer, :]
+    if cube.shape[1] > 1:
+        note(f"{path}: /per_step/{key} has {cube.shape[1]} layers; figures use "
+             + ("layer 0" if per_layer_state(key) else "their sum") + " (--layer N picks one)")
     return cube[:, 0, :] if per_layer_state(key) else cube.sum(axis=1)
 
 
-def one_vector(key, value, path):
-    """final/<key> as one vector: /2's [layer][expert] summed over layers (a bias: layer 0)."""
+def one_vector(key, value, path, layer=None):
+    """final/<key> as one vector: /2's [layer][expert] for `layer` (an index), else summed over
+    layers (a bias: layer 0)."""
     if _depth(value) < 2:
         return to_vector(value, path, f"/final/{key}")
-    m = to_matrix(value, path, f"/final/{key}")
+    m = to_matrix(value, path, f"/final/{key}") if len({len(r) for r in value}) == 1 else None
+    if m is None:
+        raise InputError(f"{path}: /final/{key}: layers have different lengths")
+    if layer is not None and m.shape[0] > layer:
+        return m[layer]
     return m[0] if per_layer_state(key) else m.sum(axis=0)
+
+
+# `--layer N`: per-step and final figures show MoE layer N (its id) alone.
+SELECTED_LAYER = None
+
+
+def layer_index(doc, path):
+    """Index of SELECTED_LAYER among the result's layer_ids (None: all layers)."""
+    if SELECTED_LAYER is None:
+        return None
+    ids = doc.get("layer_ids") or [0]
+    if SELECTED_LAYER not in ids:
+        raise InputError(f"{path}: /layer_ids: --layer {SELECTED_LAYER} is not one of this result's layers "
+                         f"({', '.join(str(i) for i in ids)})")
+    return ids.index(SELECTED_LAYER)
 
 
 def _object(doc, key, path):
@@ -160,6 +184,9 @@ class Run:
     series: dict  # name -> 1-D array
     per_step: dict  # name -> 2-D array (rows = recorded steps)
     final: dict  # name -> 1-D array
+    layer_ids: list = field(default_factory=lambda: [0])  # the model's MoE layers
+    by_layer: dict = field(default_factory=dict)  # summary_by_layer: name -> 1-D array over layers
+    layer_loads: object = None  # final expert_load_total as layers × experts (None for /1)
     label: str = ""  # unique display name, set by label_runs
 
     def steps(self):
@@ -198,6 +225,9 @@ def load_result(path):
         if not _is_number(value) or not math.isfinite(value):
             raise InputError(f"{path}: /summary/{key}: expected a finite number")
         summary[key] = float(value)
+    layer = layer_index(doc, path)
+    totals = _object(doc, "final", path).get("expert_load_total")
+    layer_loads = to_matrix(totals, path, "/final/expert_load_total") if _depth(totals) == 2 else None
     return Run(
         path=path,
         scenario=scenario,
@@ -206,8 +236,12 @@ def load_result(path):
         seed=doc.get("seed", scenario.get("seed")),
         summary=summary,
         series={k: to_vector(v, path, f"/series/{k}") for k, v in _object(doc, "series", path).items()},
-        per_step={k: one_vector_per_step(k, v, path) for k, v in _object(doc, "per_step", path).items()},
-        final={k: one_vector(k, v, path) for k, v in _object(doc, "final", path).items()},
+        per_step={k: one_vector_per_step(k, v, path, layer) for k, v in _object(doc, "per_step", path).items()},
+        final={k: one_vector(k, v, path, layer) for k, v in _object(doc, "final", path).items()},
+        layer_ids=list(doc.get("layer_ids") or [0]),
+        by_layer={k: to_vector(v, path, f"/summary_by_layer/{k}")
+                  for k, v in _object(doc, "summary_by_layer", path).items()},
+        layer_loads=layer_loads,
     )
 
 
@@ -979,7 +1013,56 @@ def make_ctx(outdir, title, facts, labels, smooth):
     return Ctx(outdir=outdir, title=title, facts=facts, colours=strategy_colours(labels), smooth=smooth)
 
 
-FIGURES = [fig_maxvio, fig_entropy, fig_heatmaps, fig_final_loads, fig_drops, fig_quality, fig_timing,
+def fig_layers(runs, ctx):
+    """Many layers (moesim.result/2): per strategy, each layer's final expert loads over that layer's
+    mean (layers × experts), and each layer's expert and device max/mean side by side."""
+    have = [r for r in runs if r.layer_loads is not None and r.layer_loads.shape[0] > 1]
+    if not have:
+        return  # one layer: the other figures say it all
+    cmap = plt.get_cmap("RdBu_r").copy()
+    cmap.set_bad("0.8")
+    for run in have:
+        loads = run.layer_loads
+        ratio = load_ratio(loads)
+        top = float(np.nanmax(ratio)) if np.any(np.isfinite(ratio)) else 2.0
+        lim = 2.0 ** min(8, max(1, math.ceil(math.log2(max(top, 1.0 + 1e-9)))))
+        fig, axes = new_figure(ctx, f"final expert load / layer mean: {run.label}",
+                               size=(9.0, max(3.0, min(9.0, 0.12 * loads.shape[0] + 1.8))))
+        ax = axes[0, 0]
+        im = ax.imshow(np.maximum(ratio, 1 / lim), aspect="auto", origin="lower", interpolation="nearest",
+                       cmap=cmap, norm=colors.LogNorm(vmin=1 / lim, vmax=lim))
+        ax.set_xlabel("expert index")
+        ax.set_ylabel("MoE layer")
+        ticks = np.linspace(0, loads.shape[0] - 1, min(loads.shape[0], 8)).round().astype(int)
+        ax.set_yticks(ticks)
+        ax.set_yticklabels([str(run.layer_ids[i]) for i in ticks])
+        ax.grid(False)
+        cbar = fig.colorbar(im, ax=ax, extend="min", pad=0.02)
+        cbar.ax.yaxis.set_major_formatter(ticker.FuncFormatter(pow2_label))
+        cbar.set_label("load / layer mean  (white = balanced)")
+        save(fig, ctx, f"layers_heatmap_{re.sub(r'[^A-Za-z0-9._-]', '_', run.label)}.png")
+    fig, axes = new_figure(ctx, "per-layer imbalance", nrows=2, size=(9.0, 6.0), sharex=True)
+    for ax, key, what in ((axes[0, 0], "max_over_mean", "expert max/mean\n(last record.window steps)"),
+                          (axes[1, 0], "rank_imbalance", "device max/mean − 1")):
+        width = 0.8 / len(have)
+        for i, run in enumerate(have):
+            v = run.by_layer.get(key)
+            if v is None:
+                continue
+            x = np.arange(len(v)) + (i - (len(have) - 1) / 2) * width
+            ax.bar(x, v, width=width, color=ctx.colours[run.label], label=run.label)
+        ax.set_ylabel(what)
+        ax.set_ylim(bottom=0)
+    ids = have[0].layer_ids
+    ticks = np.linspace(0, len(ids) - 1, min(len(ids), 12)).round().astype(int)
+    axes[1, 0].set_xticks(ticks)
+    axes[1, 0].set_xticklabels([str(ids[i]) for i in ticks])
+    axes[1, 0].set_xlabel("MoE layer")
+    legend_right(axes[0, 0], strategy_handles(ctx, [r.label for r in have]))
+    save(fig, ctx, "layers_imbalance.png")
+
+
+FIGURES = [fig_layers, fig_maxvio, fig_entropy, fig_heatmaps, fig_final_loads, fig_drops, fig_quality, fig_timing,
            fig_rank_imbalance, fig_bias, fig_bias_trajectory, fig_placement_history]
 
 
@@ -1019,6 +1102,9 @@ def parse_args(argv):
                         "(default: drop_rate,quality_loss,maxvio_global; see `moesim list`)")
     p.add_argument("-o", "--outdir", metavar="OUTDIR",
                    help="folder for the PNGs (created if needed); default: a plots/ folder beside the first input")
+    p.add_argument("--layer", type=int, metavar="N",
+                   help="with result files of many layers: per-step and final figures show MoE layer N (its id, "
+                        "as in the result's layer_ids) instead of all layers summed")
     p.add_argument("--smooth", type=int, metavar="W",
                    help="moving-average window in steps for per-step curves, drawn thick over the faint raw "
                         "curve; 0 or 1 draws raw curves only; default: about a thirtieth of the run "
@@ -1042,7 +1128,9 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    global SELECTED_LAYER
     a = parse_args(sys.argv[1:] if argv is None else argv)
+    SELECTED_LAYER = a.layer
     plt.rcParams.update(STYLE)
     try:
         if a.sweep:
