@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 
@@ -98,7 +99,13 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
       std::int32_t* ex = &data.expert[std::size_t(t) * k];
       float* aff = &data.affinity[std::size_t(t) * k];
       float* g = &data.gate[std::size_t(t) * k];
-      select_topk(biased.data(), allowed, E, k, ex);
+      // A disallowed expert scores -inf instead of being masked: the unmasked
+      // top-k is the fast, branch-free one, and picks the same experts (the
+      // constraint allows at least k, all finite; ties still go to the lower index).
+      if (allowed)
+        for (int e = 0; e < E; ++e)
+          if (!allowed[e]) biased[e] = -std::numeric_limits<float>::infinity();
+      select_topk(biased.data(), nullptr, E, k, ex);
       if (ex[k - 1] < 0) {
 #pragma omp atomic write
         short_selection = true;
