@@ -103,6 +103,17 @@ void BM_Simulate(benchmark::State& state, const char* mode) {
   state.SetItemsProcessed(state.iterations() * f.tokens() * 16);
 }
 
+// DeepSeek-V3 at full depth (scenarios/deepseek-v3.json: 58 MoE layers, 16 ×
+// 1024 tokens a step, node-limited routing, EP32 timing), inference, 2 steps a
+// run; items are token-layers, so the rate compares with BM_Simulate's tokens.
+void BM_Simulate58Layers(benchmark::State& state) {
+  Fixture f;
+  const Scenario sc = load_scenario(std::string(MOESIM_SOURCE_DIR) + "/scenarios/deepseek-v3.json",
+                                    {"/steps=2", "/record/per_step_loads=false"});
+  run(state, f, [&] { benchmark::DoNotOptimize(simulate(sc, sc.strategies[0])); });
+  state.SetItemsProcessed(state.iterations() * std::int64_t(sc.shape.tokens()) * sc.shape.layers * 2);
+}
+
 BENCHMARK(BM_Generator)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Gating)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Scores)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -113,6 +124,7 @@ BENCHMARK(BM_Metrics)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_RouteStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Simulate, inference, "inference")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Simulate, train, "train")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Simulate58Layers)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 }  // namespace moesim
