@@ -18,7 +18,7 @@ struct FitOptions {
   std::uint64_t seed = 1;  // structure seed of the model and seed of every sample
   int samples = 8;         // samples of the data's size for each comparison
   int window = 64;         // batch window (tokens)
-  int max_evaluations = 40;  // Nelder-Mead budget (trace fits)
+  int max_evaluations = 30;  // Nelder-Mead budget (trace fits)
   int top_k = 8;             // k of the model (loads files do not say)
   std::function<void(const std::string&)> log;  // progress lines (may be empty)
 };
@@ -33,7 +33,8 @@ struct FitResult {
   StreamModel model;
   RoutingStats data;
   std::vector<StatComparison> stats;   // summary statistics, data vs fitted
-  std::vector<double> total_variation; // per layer: data popularity vs the fitted stream's (pooled samples)
+  std::vector<double> total_variation; // per layer: data popularity vs the fitted stream's expected popularity
+  std::vector<double> max_over_mean;   // per layer: the fitted stream's, from its expected popularity
   std::int64_t sample_tokens = 0;      // tokens per sample
   int evaluations = 0;                 // stream evaluations the search used
 };
@@ -49,6 +50,10 @@ void compare(const StreamModel& model, const RoutingStats& data, std::int64_t to
              FitResult& out);
 
 FitResult fit_trace(const RoutingTrace& trace, const FitOptions& options);
-FitResult fit_loads(const LayerLoads& loads, const FitOptions& options);
+// Loads carry popularity only: the per-token structure stays at the
+// defaults. Throws InputError (naming `path` and the layer) for loads that
+// cannot be top-k counts.
+FitResult fit_loads(const LayerLoads& loads, const std::string& path, const FitOptions& options);
+void check_loads(const LayerLoads& loads, int top_k, const std::string& path);
 
 }  // namespace moesim

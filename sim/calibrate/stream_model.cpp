@@ -77,13 +77,21 @@ StreamGenerator::StreamGenerator(const StreamModel& model) : model_(model) {
   hot_set_.resize(std::size_t(model.topics) * L * h);
   std::vector<double> type_mass(model.vocabulary), topic_mass(model.topics, 1.0 / model.topics);
   for (int t = 0; t < model.vocabulary; ++t) type_mass[t] = type_cdf_[t] - (t > 0 ? type_cdf_[t - 1] : 0.0);
-  std::vector<std::int32_t> layer_sets;
+#pragma omp parallel for schedule(dynamic)
   for (int l = 0; l < L; ++l) {
+    std::vector<std::int32_t> layer_sets;
     Rng rng = Rng::stream(model.structure_seed, "calibrated-structure", std::uint64_t(l));
-    deal(model.popularity[l], type_mass, s, rng, layer_sets);
+    // Deficits in tokens: expert e is in at most k·share_e of the tokens; a
+    // type takes its frequency from its experts, a hot expert at most its
+    // topic's 1/topics. Types first, hot experts from what they leave.
+    const auto& pop = model.popularity[l];
+    const double total = std::accumulate(pop.begin(), pop.end(), 0.0);
+    std::vector<double> deficit(E);
+    for (int e = 0; e < E; ++e) deficit[e] = k * pop[e] / total;
+    deal(pop, type_mass, s, rng, deficit, layer_sets);
     for (int t = 0; t < model.vocabulary; ++t)
       std::copy_n(&layer_sets[std::size_t(t) * s], s, &type_set_[(std::size_t(t) * L + l) * s]);
-    deal(model.popularity[l], topic_mass, h, rng, layer_sets);
+    deal(pop, topic_mass, h, rng, deficit, layer_sets);
     for (int z = 0; z < model.topics; ++z)
       std::copy_n(&layer_sets[std::size_t(z) * h], h, &hot_set_[(std::size_t(z) * L + l) * h]);
   }
@@ -101,15 +109,11 @@ StreamToken StreamGenerator::next_token(const StreamToken& prev, Rng& rng) const
 }
 
 void StreamGenerator::deal(const std::vector<double>& popularity, const std::vector<double>& mass, int per_group,
-                           Rng& rng, std::vector<std::int32_t>& out) {
+                           Rng& rng, std::vector<double>& deficit, std::vector<std::int32_t>& out) {
   // Groups (types or topics) in order of falling mass, each given per_group
-  // distinct experts; an expert is drawn ∝ its remaining deficit (target
-  // share − mass dealt so far) among those whose deficit covers the slot's
-  // mass, else the one with the largest deficit.
+  // distinct experts; an expert is drawn ∝ its remaining deficit among those
+  // whose deficit covers the slot's mass, else the one with the largest.
   const int E = int(popularity.size()), groups = int(mass.size());
-  const double total = std::accumulate(popularity.begin(), popularity.end(), 0.0);
-  std::vector<double> deficit(E);
-  for (int e = 0; e < E; ++e) deficit[e] = popularity[e] / total;
   std::vector<int> order(groups);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return mass[a] > mass[b]; });

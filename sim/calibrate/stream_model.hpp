@@ -31,8 +31,8 @@ struct StreamModel {
   int type_experts = 1;           // experts per type and layer
   int topics = 32;               // passage topics, drawn uniformly
   int hot_experts = 6;            // hot experts per topic and layer
-  double topic_switch = 0.018;    // probability that a token starts a new passage topic
-  double type_weight = 17.0;       // weight added to a type's experts, as a multiple of the layer's total weight
+  double topic_switch = 0.0115;   // probability that a token starts a new passage topic
+  double type_weight = 34.0;       // weight added to a type's experts, as a multiple of the layer's total weight
   double topic_weight = 0.29;     // the same for a topic's hot experts
   std::uint64_t structure_seed = 1;  // draws the type sets and hot experts
 
@@ -72,10 +72,11 @@ class StreamGenerator {
   std::int32_t draw_type(Rng& rng) const { return type_at(rng.uniform()); }
   std::int32_t type_at(double u) const;
   std::int32_t draw_topic(Rng& rng) const { return std::int32_t(rng.uniform() * model_.topics); }
-  // Gives each group (type or topic) of the given mass per_group distinct
-  // experts (out: groups × per_group) in proportion to the popularity.
+  // Gives each group (type or topic) of the given mass (share of tokens)
+  // per_group distinct experts (out: groups × per_group), taking the mass
+  // from the experts' deficits (tokens each may still serve).
   static void deal(const std::vector<double>& popularity, const std::vector<double>& mass, int per_group, Rng& rng,
-                   std::vector<std::int32_t>& out);
+                   std::vector<double>& deficit, std::vector<std::int32_t>& out);
 
   StreamModel model_;
   std::vector<AliasTable> base_;           // per layer, from weight

@@ -27,6 +27,8 @@ int list_command(const Args&);
 int place_command(const Args&);
 int sweep_command(const Args&);
 int help_command(const Args&);
+int fit_command(const Args&);
+int stats_command(const Args&);
 
 // simulate() for a command: a diverging router becomes an input error on the
 // scenario's /model/lr, prefixed with `what` (e.g. "strategy 'bias'").
