@@ -32,7 +32,7 @@ struct StreamModel {
   int topics = 32;               // passage topics, drawn uniformly
   int hot_experts = 6;            // hot experts per topic and layer
   double topic_switch = 0.0115;   // probability that a token starts a new passage topic
-  double type_weight = 34.0;       // weight added to a type's experts, as a multiple of the layer's total weight
+  double type_weight = 34.0;      // weight added to a type's experts, as a multiple of the layer's total weight
   double topic_weight = 0.29;     // the same for a topic's hot experts
   std::uint64_t structure_seed = 1;  // draws the type sets and hot experts
 

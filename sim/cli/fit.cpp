@@ -36,15 +36,26 @@ ordered stream_json(const StreamModel& m) {
   s["type_weight"] = m.type_weight;
   s["topic_weight"] = m.topic_weight;
   s["structure_seed"] = m.structure_seed;
-  s["popularity"] = m.popularity;
-  s["weight"] = m.weight;
+  s["popularity"] = "@popularity@";  // placeholders: matrix_text() writes one row per line
+  s["weight"] = "@weight@";
   return s;
 }
 
+std::string matrix_text(const RealMatrix& x) {
+  std::string out = "[\n";
+  for (std::size_t l = 0; l < x.size(); ++l)
+    out += "   " + nlohmann::json(x[l]).dump() + (l + 1 < x.size() ? ",\n" : "\n");
+  return out + "  ]";
+}
+
+void replace(std::string& text, const std::string& what, const std::string& with) {
+  text.replace(text.find(what), what.size(), with);
+}
+
 // A scenario to compare strategies on the fitted stream: contiguous placement,
-// EPLB with one redundant slot per device, and capacity dropping.
+// EPLB with redundant replicas, and capacity dropping.
 std::string scenario_text(const FitResult& r, const std::string& name, const std::string& data, const Layout& lay,
-                          bool loads) {
+                          bool loads, const std::string& command) {
   const StreamModel& m = r.model;
   const int devices_per_node = lay.devices_per_node;
   const int nodes = lay.nodes > 0 ? lay.nodes : std::max(1, m.experts / (8 * devices_per_node));
@@ -58,7 +69,10 @@ std::string scenario_text(const FitResult& r, const std::string& name, const std
   sc["batch"] = {{"sequences", lay.sequences}, {"seq_len", lay.seq_len}};
   sc["stream"] = stream_json(m);
   sc["cluster"] = {{"nodes", nodes}, {"devices_per_node", devices_per_node}};
-  const int redundant = nodes * devices_per_node;
+  // EPLB's redundant replicas: the fewest (at least one) that fill every
+  // device's slots evenly (DeepSeek's 32 on 32 or on 144 devices).
+  const int devices = nodes * devices_per_node;
+  const int redundant = devices - m.experts % devices;
   sc["strategies"] = ordered::array(
       {ordered{{"name", "contiguous"}},
        ordered{{"name", "eplb"},
@@ -68,10 +82,14 @@ std::string scenario_text(const FitResult& r, const std::string& name, const std
   sc["record"] = {{"per_step_loads", false}};
   std::string text = fmt::format(
       "// Written by `moesim fit` from {} ({}): the calibrated stream (docs/calibration.md)\n"
-      "// of {} layers × {} experts, top-{}, compared under contiguous placement, EPLB and capacity dropping.\n",
+      "// of {} layers × {} experts, top-{}, compared under contiguous placement, EPLB and capacity dropping.\n"
+      "// Reproduce: {}\n",
       data, loads ? "aggregate loads: popularity fitted, per-token structure at its defaults" : "a per-token trace",
-      m.layers(), m.experts, m.top_k);
-  return text + sc.dump(1) + "\n";
+      m.layers(), m.experts, m.top_k, command);
+  std::string json = sc.dump(1);
+  replace(json, "\"@popularity@\"", matrix_text(m.popularity));
+  replace(json, "\"@weight@\"", matrix_text(m.weight));
+  return text + json + "\n";
 }
 
 void print_fit(const FitResult& r) {
@@ -136,7 +154,10 @@ int fit_command(const Args& args) {
   const RoutingData d = read_routing_data(path, vm["format"].as<std::string>());
   const FitResult r = d.trace ? fit_trace(*d.trace, o) : fit_loads(*d.loads, path, o);
   const std::string name = vm.count("name") ? vm["name"].as<std::string>() : std::filesystem::path(out).stem().string();
-  write_file_atomically(out, scenario_text(r, name, std::filesystem::path(path).filename().string(), lay, !d.trace));
+  std::string command = "moesim fit";
+  for (const auto& a : args) command += " " + a;
+  write_file_atomically(out, scenario_text(r, name, std::filesystem::path(path).filename().string(), lay, !d.trace,
+                                           command));
   fmt::print("fitted {} to {} ({} layers, {} experts, top-{}); stream measured on {} samples of {} tokens{}\n", out,
              path, r.model.layers(), r.model.experts, r.model.top_k, d.trace ? o.samples : 1, r.sample_tokens,
              d.trace ? fmt::format(", {} search evaluations", r.evaluations) : ", popularity in expectation");
