@@ -4,7 +4,9 @@
 
 #include <set>
 
+#include "../testing/fixtures.hpp"
 #include "calibrate/alias_table.hpp"
+#include "calibrate/routing_stats.hpp"
 #include "calibrate/stream_model.hpp"
 
 using namespace moesim;
@@ -103,4 +105,24 @@ TEST_CASE("an expert of zero popularity is never chosen; samples are determinist
     CHECK(std::set<std::int32_t>(x, x + 4).size() == 4);
     CHECK(std::find(x, x + 4, 0) == x + 4);
   }
+}
+
+TEST_CASE("a sampled stream written as a pairs trace reads back with the same statistics", "[calibrate]") {
+  StreamModel m;
+  m.experts = 16;
+  m.top_k = 2;
+  m.layer_ids = {1, 4, 7};
+  m.popularity = RealMatrix(3, std::vector<double>(16, 1.0));
+  m.weight = m.popularity;
+  m.topics = 4;
+  m.hot_experts = 2;
+  const RoutingTrace t = StreamGenerator(m).sample(3, 200);
+  std::string text;
+  for (std::int64_t i = 0; i < t.tokens(); ++i) append_pairs_line(text, t.layer_ids, t.at(i, 0), t.top_k);
+  testing::TempDir dir;
+  testing::write_text(dir.file("t.jsonl"), text);
+  const RoutingTrace back = read_pairs_trace(dir.file("t.jsonl"));
+  CHECK(back.layer_ids == t.layer_ids);
+  CHECK(back.expert == t.expert);
+  CHECK(measure(back).mean_locality() == measure(t).mean_locality());
 }

@@ -1,6 +1,6 @@
 // moesim stats DATA [--format F] [--window N] [--seq-len N] [--per-layer]
 // Prints the statistics the calibrated stream is fitted to (docs/calibration.md)
-// for any routing record: a per-token trace (e.g. one written by --trace-out)
+// for any routing record: a per-token trace (e.g. a run's record.trace)
 // or aggregate per-layer loads.
 #include <fmt/format.h>
 
