@@ -15,14 +15,14 @@ namespace moesim {
 namespace {
 
 StreamModel model_from(const Params& p, const Shape& s) {
-  for (const char* name : {"popularity", "weight"})
-    if (!p.has(name)) throw ParamError(name, "is required: a layers × experts matrix (`moesim fit` writes it)");
   StreamModel m;
   m.experts = s.experts;
   m.top_k = s.top_k;
   for (int l = 0; l < s.layers; ++l) m.layer_ids.push_back(l);
-  m.popularity = p.matrix("popularity");
-  m.weight = p.matrix("weight");
+  // Absent matrices: every expert equally popular; weights = popularity.
+  const RealMatrix uniform(std::size_t(s.layers), std::vector<double>(std::size_t(s.experts), 1.0));
+  m.popularity = p.has("popularity") ? p.matrix("popularity") : uniform;
+  m.weight = p.has("weight") ? p.matrix("weight") : m.popularity;
   m.vocabulary = int(p.integer("vocabulary"));
   m.vocabulary_zipf = p.real("vocabulary_zipf");
   m.type_experts = int(p.integer("type_experts"));
@@ -33,7 +33,7 @@ StreamModel model_from(const Params& p, const Shape& s) {
   m.topic_weight = p.real("topic_weight");
   m.structure_seed = std::uint64_t(p.integer("structure_seed"));
   for (const char* name : {"popularity", "weight"}) {
-    const RealMatrix& x = p.matrix(name);
+    const RealMatrix& x = name == std::string("popularity") ? m.popularity : m.weight;
     if (int(x.size()) != s.layers)
       throw ParamError(name, fmt::format("expected one row per layer ({}), got {}", s.layers, x.size()));
     for (std::size_t l = 0; l < x.size(); ++l)
@@ -94,8 +94,8 @@ const Registration<TokenSource> registration{{
     "a stream fitted to real routing by `moesim fit` (token types + passage topics, docs/calibration.md); fixes the "
     "choices, inference only",
     {
-        ParamSpec::matrix("popularity", 0.0, 1.0, "layers × experts target share of each expert (draws the structure)"),
-        ParamSpec::matrix("weight", 0.0, 1e300, "layers × experts fitted base weight of each expert (0: never chosen)"),
+        ParamSpec::matrix("popularity", 0.0, 1.0, "layers × experts target share of each expert (draws the structure); default: all equal"),
+        ParamSpec::matrix("weight", 0.0, 1e300, "layers × experts fitted base weight of each expert (0: never chosen); default: the popularity"),
         ParamSpec::integer("vocabulary", StreamModel{}.vocabulary, 1, 1 << 20, "token types"),
         ParamSpec::real("vocabulary_zipf", StreamModel{}.vocabulary_zipf, 0.0, 4.0,
                         "type t has frequency ∝ (t+1)^-zipf"),

@@ -52,8 +52,8 @@ void replace(std::string& text, const std::string& what, const std::string& with
   text.replace(text.find(what), what.size(), with);
 }
 
-// A scenario to compare strategies on the fitted stream: contiguous placement,
-// EPLB with redundant replicas, and capacity dropping.
+// A scenario to compare strategies on the fitted stream: contiguous placement
+// (or static replicas), EPLB with redundant replicas, and capacity dropping.
 std::string scenario_text(const FitResult& r, const std::string& name, const std::string& data, const Layout& lay,
                           bool loads, const std::string& command) {
   const StreamModel& m = r.model;
@@ -73,12 +73,24 @@ std::string scenario_text(const FitResult& r, const std::string& name, const std
   // device's slots evenly (DeepSeek's 32 on 32 or on 144 devices).
   const int devices = nodes * devices_per_node;
   const int redundant = devices - m.experts % devices;
+  // Contiguous placement needs E divisible by the devices; otherwise the
+  // baseline is EPLB's first placement (equal loads assumed), never refreshed.
+  ordered baseline = ordered::object();
+  if (m.experts % devices != 0)
+    baseline = {{"type", "eplb"}, {"redundant_experts", redundant}, {"rebalance_every", 1 << 30}, {"window", 1},
+                {"groups", 1}};
+  if (!baseline.empty()) sc["cluster"]["placement"] = baseline;
+  auto strategy = [](const char* name, ordered extra) {
+    ordered st{{"name", name}};
+    st.update(extra);
+    return st;
+  };
   sc["strategies"] = ordered::array(
-      {ordered{{"name", "contiguous"}},
-       ordered{{"name", "eplb"},
-               {"placement",
-                {{"type", "eplb"}, {"redundant_experts", redundant}, {"rebalance_every", 5}, {"window", 5}, {"groups", 1}}}},
-       ordered{{"name", "capacity-1.25"}, {"dropper", {{"type", "capacity"}, {"cf", 1.25}, {"policy", "probs"}}}}});
+      {strategy(baseline.empty() ? "contiguous" : "static-replicas", ordered::object()),
+       strategy("eplb", {{"placement",
+                          {{"type", "eplb"}, {"redundant_experts", redundant}, {"rebalance_every", 5}, {"window", 5},
+                           {"groups", 1}}}}),
+       strategy("capacity-1.25", {{"dropper", {{"type", "capacity"}, {"cf", 1.25}, {"policy", "probs"}}}})});
   sc["record"] = {{"per_step_loads", false}};
   std::string text = fmt::format(
       "// Written by `moesim fit` from {} ({}): the calibrated stream (docs/calibration.md)\n"
