@@ -12,7 +12,7 @@ using namespace moesim;
 namespace {
 
 std::string stream(const std::string& rows) {
-  return R"({"mode":"inference","stream":{"source":"calibrated","popularity":)" + rows + R"(,"weight":)" + rows + "}}";
+  return R"({"mode":"inference","stream":{"source":"calibrated","domains":null,"popularity":)" + rows + R"(,"weight":)" + rows + "}}";
 }
 
 }  // namespace
@@ -25,5 +25,5 @@ TEST_CASE("calibrated source: matrices must be layers × experts with k positive
   CHECK_THROWS_WITH(testing::tiny_scenario(stream("[[1,1,1,1,1,1,1,1],[1,1,1,1,1,1,1,1]]")),
                     Catch::Contains("one row per layer (1)"));
   CHECK_THROWS_WITH(testing::tiny_scenario(stream("[[1,0,0,0,0,0,0,0]]")), Catch::Contains("/stream/weight"));
-  CHECK_NOTHROW(testing::tiny_scenario(R"({"mode":"inference","stream":{"source":"calibrated"}})"));  // all equal
+  CHECK_NOTHROW(testing::tiny_scenario(R"({"mode":"inference","stream":{"source":"calibrated","domains":null}})"));
 }
