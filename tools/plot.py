@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Plot moesim result files (schema moesim.result/1) and sweep indexes.
+"""Plot moesim result files (schemas moesim.result/1 and /2) and sweep indexes.
 
     plot.py RESULT.json... [-o OUTDIR]              one figure set per scenario run
-    plot.py --sweep INDEX.json [--x PATH] [-o OUTDIR]  summary metrics vs swept value
+    plot.py --sweep INDEX.json [--x PATH] [--metrics a,b] [-o OUTDIR]  summary metrics vs swept value,
+                                                    mean and 95% band over the seeds of a /seed sweep
+
+Each strategy keeps one colour in every figure (chosen from its name). A /2 result's
+per-layer loads are summed over layers where a figure needs one vector per step.
 
 Writes PNGs into OUTDIR (default: a plots/ folder beside the first input) and prints their paths.
 Figures whose data is absent from every input are skipped with a one-line note
@@ -31,6 +35,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 RESULT_SCHEMA = "moesim.result/1"
+RESULT_SCHEMAS = ("moesim.result/1", "moesim.result/2")
 SWEEP_SCHEMA_PREFIX = "moesim.sweep/"
 DPI = 120
 SWEEP_METRICS = [  # (summary key, title, axis label, as percent)
@@ -97,6 +102,41 @@ def to_matrix(value, path, where):
     return np.vstack(rows) if rows and len(rows[0]) else np.zeros((len(rows), 0))
 
 
+def _depth(value):
+    """Nesting depth of a JSON list (0 for a number)."""
+    d = 0
+    while isinstance(value, list) and value:
+        value, d = value[0], d + 1
+    return d
+
+
+def per_layer_state(key):
+    """A per-layer state (bias, replicas) rather than a load: layers are not summed, layer 0 is shown."""
+    return "bias" in key or key == "replicas"
+
+
+def one_vector_per_step(key, value, path):
+    """per_step/<key> as steps × experts: moesim.result/2 nests [step][layer][expert]; loads are
+    summed over layers, a per-layer state (bias, replicas) is layer 0's."""
+    if _depth(value) < 3:
+        return to_matrix(value, path, f"/per_step/{key}")
+    layers = [to_matrix(step, path, f"/per_step/{key}/{i}") for i, step in enumerate(value)]
+    if len({m.shape for m in layers}) > 1:
+        raise InputError(f"{path}: /per_step/{key}: steps have different layer × expert shapes")
+    cube = np.stack(layers)
+    note(f"{path}: /per_step/{key} has {cube.shape[1]} layers; figures use "
+         + ("layer 0" if per_layer_state(key) else "their sum"))
+    return cube[:, 0, :] if per_layer_state(key) else cube.sum(axis=1)
+
+
+def one_vector(key, value, path):
+    """final/<key> as one vector: /2's [layer][expert] summed over layers (a bias: layer 0)."""
+    if _depth(value) < 2:
+        return to_vector(value, path, f"/final/{key}")
+    m = to_matrix(value, path, f"/final/{key}")
+    return m[0] if per_layer_state(key) else m.sum(axis=0)
+
+
 def _object(doc, key, path):
     """doc[key] as an object ({} when absent)."""
     value = doc.get(key)
@@ -148,8 +188,8 @@ def load_result(path):
     if not isinstance(schema, str) or not schema.startswith("moesim.result/"):
         raise InputError(f"{path}: /schema: expected \"{RESULT_SCHEMA}\", got {json.dumps(schema)}; "
                          "not a moesim result file")
-    if schema != RESULT_SCHEMA:
-        note(f"{path}: schema {schema}, this script knows {RESULT_SCHEMA}; plotting what it recognises")
+    if schema not in RESULT_SCHEMAS:
+        note(f"{path}: schema {schema}, this script knows {', '.join(RESULT_SCHEMAS)}; plotting what it recognises")
     scenario = _object(doc, "scenario", path)
     strategy = _object(doc, "strategy", path)
     fallback = os.path.splitext(os.path.basename(path))[0]
@@ -166,8 +206,8 @@ def load_result(path):
         seed=doc.get("seed", scenario.get("seed")),
         summary=summary,
         series={k: to_vector(v, path, f"/series/{k}") for k, v in _object(doc, "series", path).items()},
-        per_step={k: to_matrix(v, path, f"/per_step/{k}") for k, v in _object(doc, "per_step", path).items()},
-        final={k: to_vector(v, path, f"/final/{k}") for k, v in _object(doc, "final", path).items()},
+        per_step={k: one_vector_per_step(k, v, path) for k, v in _object(doc, "per_step", path).items()},
+        final={k: one_vector(k, v, path) for k, v in _object(doc, "final", path).items()},
     )
 
 
@@ -179,8 +219,11 @@ def label_runs(runs):
     several_scenarios = len({r.scenario_name for r in runs}) > 1
     seen = {}
     for r in runs:
+        same = [o for o in runs if o.strategy == r.strategy and o.scenario_name == r.scenario_name]
         if counts[r.strategy] == 1:
             r.label = r.strategy
+        elif len({str(o.seed) for o in same}) == len(same) and not several_scenarios:
+            r.label = f"{r.strategy} seed {r.seed}"  # one run per seed: same colour, told apart by seed
         elif several_scenarios:
             r.label = f"{r.strategy} [{r.scenario_name}]"
         else:
@@ -273,9 +316,33 @@ class Ctx:
     written: list = field(default_factory=list)
 
 
+# Colours are fixed per strategy name, so a strategy looks the same in every figure of a
+# report (and across reports): the usual names have their own, others a stable hash.
+KNOWN_COLOURS = {"none": 7, "no-eplb": 7, "bias": 0, "eplb": 0, "aux": 1, "aux-0.001": 8, "aux-0.01": 1,
+                 "aux-0.1": 3, "v3": 2, "bias+seq-aux": 2}
+
+
+def strategy_name(label):
+    """The strategy part of a run label ("bias seed 2" -> "bias")."""
+    return re.split(r" seed | #| \[", label)[0]
+
+
 def strategy_colours(labels):
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
-    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+    """{label: colour}: a strategy's colour from its name; runs of one strategy share it."""
+    cmap = plt.get_cmap("tab10")
+    used, by_name = set(), {}
+    names = list(dict.fromkeys(strategy_name(l) for l in labels))
+    for name in sorted(names, key=lambda n: n not in KNOWN_COLOURS):  # known names first
+        i = KNOWN_COLOURS.get(name)
+        if i is None or i in used:
+            i = sum(map(ord, name)) % cmap.N
+            for _ in range(cmap.N):  # the next free colour, while any is free
+                if i not in used:
+                    break
+                i = (i + 1) % cmap.N
+        used.add(i)
+        by_name[name] = cmap(i)
+    return {label: by_name[strategy_name(label)] for label in labels}
 
 
 def section(doc, key):
@@ -437,8 +504,9 @@ def draw_panel(ax, ctx, panel, runs):
     return drawn
 
 
-def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False):
-    """A figure of one or more stacked panels sharing the step axis, one colour per strategy."""
+def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False, extra=None):
+    """A figure of one or more stacked panels sharing the step axis, one colour per strategy;
+    extra(ax), if given, draws one more panel below them on its own x axis."""
     present = [p for p in panels if any(p.data(r) is not None for r in runs)]
     if not present:
         what_missing = "nonzero series" if panels[0].zero_is_absent else "series"
@@ -448,12 +516,18 @@ def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False):
                                 for _, y in (p.data(r) or {}).values()):
         note(f"{name} skipped: {', '.join(present[0].series_names())} is 0 throughout for every strategy")
         return
-    fig, axes = new_figure(ctx, what, nrows=len(present), size=(9.0, 1.2 + 3.0 * len(present)), sharex=True)
+    rows = len(present) + (1 if extra else 0)
+    fig, axes = new_figure(ctx, what, nrows=rows, size=(9.0, 1.2 + 3.0 * rows), sharex=extra is None)
+    panel_axes = list(axes[:len(present), 0])
+    for ax in panel_axes[1:] if extra else []:
+        ax.sharex(panel_axes[0])
     drawn = []
-    for ax, panel in zip(axes[:, 0], present):
+    for ax, panel in zip(panel_axes, present):
         drawn += [l for l in draw_panel(ax, ctx, panel, runs) if l not in drawn]
-        if ax is not axes[-1, 0]:
+        if ax is not panel_axes[-1]:
             ax.set_xlabel("")
+    if extra:
+        extra(axes[-1, 0])
     missing = [r.label for r in runs if r.label not in drawn]
     handles = strategy_handles(ctx, drawn)
     handles += [Line2D([], [], color="0.3", ls=style, label=text) for p in present for _, style, text in p.keys[1:]]
@@ -487,8 +561,56 @@ def fig_drops(runs, ctx):
 
 
 def fig_quality(runs, ctx):
-    line_figure(runs, ctx, "quality.png", "quality loss per step", [
-        Panel([("quality_loss", "-", "")], "task-loss proxy (lower is better)")])
+    trained = [r for r in runs if r.scenario.get("mode") != "inference"]
+    if not trained:
+        note("quality.png skipped: inference runs keep the router frozen, so the quality loss says nothing "
+             "about the strategies")
+        return
+    line_figure(trained, ctx, "quality.png", "quality loss per step", [
+        Panel([("quality_loss", "-", "")], "task-loss proxy (lower is better)")], skip_if_all_zero=True)
+
+
+def fig_rank_imbalance(runs, ctx):
+    line_figure(runs, ctx, "rank_imbalance.png", "rank imbalance per step", [
+        Panel([("rank_imbalance", "-", "")], "max / mean − 1 of per-device load", ylim=(0, None))],
+        skip_if_all_zero=True)
+
+
+# final/critical_timeline: 8 numbers per (layer, micro-batch) cell of the last step's critical device.
+TIMELINE_FIELDS = 8
+# (label, start field, end field, colour): the Gantt bars of one cell, in time order.
+TIMELINE_PHASES = [("dense part", 2, 3, "0.45"), ("waiting for dispatch", 3, 4, "tab:blue"),
+                   ("waiting for the compute unit", 4, 5, "0.8"), ("expert compute", 5, 6, "tab:orange"),
+                   ("waiting for combine", 6, 7, "tab:green")]
+
+
+def timelines(runs):
+    """(label, cells array) per run and micro-batch that has a well-formed critical_timeline."""
+    rows = []
+    for run in runs:
+        t = run.final.get("critical_timeline")
+        if t is None or t.size == 0 or t.size % TIMELINE_FIELDS:
+            continue
+        cells = t.reshape(-1, TIMELINE_FIELDS)
+        device = run.final.get("critical_device")
+        who = f"{run.label}, device {int(device.ravel()[0])}" if device is not None and device.size else run.label
+        micro_batches = sorted(set(cells[:, 1].astype(int)))
+        for mb in micro_batches:
+            rows.append((who + (f", micro-batch {mb}" if len(micro_batches) > 1 else ""), cells[cells[:, 1] == mb]))
+    return rows
+
+
+def draw_timeline(ax, rows, scale, unit):
+    """Gantt chart of the critical device: where each layer's time goes."""
+    for y, (_, cells) in enumerate(rows):
+        for _, a, b, colour in TIMELINE_PHASES:
+            spans = [(s * scale, (e - s) * scale) for s, e in zip(cells[:, a], cells[:, b]) if e > s]
+            ax.broken_barh(spans, (y - 0.38, 0.76), color=colour, lw=0)
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, None)
+    ax.set_xlabel(f"time within the last step ({unit}); one block per layer, critical device")
+    legend_right(ax, [Patch(color=c, label=l) for l, _, _, c in TIMELINE_PHASES])
 
 
 def fig_timing(runs, ctx):
@@ -496,10 +618,12 @@ def fig_timing(runs, ctx):
     peak = max((float(np.max(y)) for y in times), default=0.0)
     scale, unit = next(((s, u) for s, u, limit in ((1e6, "µs", 1e-3), (1e3, "ms", 1.0), (1.0, "s", math.inf))
                         if peak < limit))
+    rows = timelines(runs)
     line_figure(runs, ctx, "timing.png", "simulated step time", [
-        Panel([("step_time", "-", "")], f"step time ({unit})", scale=scale, ylim=(0, None)),
+        Panel([("step_time", "-", ""), ("compute_time", ":", "busiest device's expert compute")],
+              f"step time ({unit})", scale=scale, ylim=(0, None)),
         Panel([("idle_fraction", "-", "")], "idle fraction of devices", percent=True, ylim=(0, None))],
-        skip_if_all_zero=True)
+        skip_if_all_zero=True, extra=(lambda ax: draw_timeline(ax, rows, scale, unit)) if rows else None)
 
 
 def fig_bias(runs, ctx):
@@ -548,6 +672,52 @@ def fig_heatmaps(runs, ctx):
         cbar.ax.yaxis.set_minor_locator(ticker.NullLocator())
         cbar.set_label("routed load / mean load c̄  (white = balanced)")
         save(fig, ctx, f"heatmap_{re.sub(r'[^A-Za-z0-9._-]', '_', run.label)}.png")
+
+
+def fig_expert_matrix(runs, ctx, key, name, what, cbar_label, diverging):
+    """One panel per run of a recorded per-step, per-expert quantity (record.bias_trajectory,
+    record.placement_history): steps across, experts up."""
+    have = [r for r in runs if r.per_step.get(key) is not None and r.per_step[key].size]
+    if not have:
+        note(f"{name} skipped: no input has per_step/{key} (set record.{'bias_trajectory' if key == 'bias' else 'placement_history'})")
+        return
+    if all(not np.any(r.per_step[key] - (0 if diverging else 1)) for r in have):
+        note(f"{name} skipped: per_step/{key} is {'0' if diverging else '1'} throughout for every strategy")
+        return
+    top = max(float(np.max(np.abs(r.per_step[key]))) for r in have) or 1.0
+    if diverging:
+        norm, cmap = colors.Normalize(vmin=-top, vmax=top), plt.get_cmap("RdBu_r")
+    else:
+        norm = colors.BoundaryNorm(np.arange(0.5, top + 1.5), plt.get_cmap("viridis").N)
+        cmap = plt.get_cmap("viridis")
+    fig, axes = new_figure(ctx, what, nrows=len(have), size=(9.0, 1.3 + 2.6 * len(have)), sharex=True)
+    for ax, run in zip(axes[:, 0], have):
+        q = run.per_step[key]
+        steps = run.steps() if len(run.steps()) == q.shape[0] else np.arange(q.shape[0], dtype=float)
+        dx = step_spacing(steps)
+        im = ax.imshow(q.T, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap, norm=norm,
+                       extent=(steps[0] - dx / 2, steps[-1] + dx / 2, -0.5, q.shape[1] - 0.5))
+        ax.set_title(run.label, loc="left")
+        ax.set_ylabel("expert index")
+        ax.grid(False)
+        step_axis(ax, ctx)
+        if ax is not axes[-1, 0]:
+            ax.set_xlabel("")
+    cbar = fig.colorbar(im, ax=list(axes[:, 0]), pad=0.02)
+    if not diverging:
+        cbar.set_ticks(range(1, int(top) + 1))
+    cbar.set_label(cbar_label)
+    save(fig, ctx, name)
+
+
+def fig_bias_trajectory(runs, ctx):
+    fig_expert_matrix(runs, ctx, "bias", "bias_trajectory.png", "each expert's bias per step",
+                      "bias (red: raised, as for an underloaded expert)", diverging=True)
+
+
+def fig_placement_history(runs, ctx):
+    fig_expert_matrix(runs, ctx, "replicas", "placement_history.png", "EPLB replicas per expert per step",
+                      "replicas of the expert", diverging=False)
 
 
 def final_totals(run):
@@ -680,7 +850,45 @@ def x_positions(values):
     return {k: float(i) for i, k in enumerate(ordered)}, [value_text(keys[k]) for k in ordered]
 
 
-def fig_sweep_metric(records, ctx, x, groups, metric, what, ylabel, percent):
+# t_{0.975, df} for df = 1..30 (any statistics table); beyond, the Cornish-Fisher expansion
+# around the normal quantile (error < 1e-4 for df > 30). Same numbers as `moesim compare`.
+T975 = [12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+        2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+        2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423]
+
+
+def t975(df):
+    if df <= len(T975):
+        return T975[df - 1]
+    z = 1.959964
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def mean_ci(values):
+    """(mean, 95% half-width by Student t; 0 for one value)."""
+    a = np.asarray(values, dtype=float)
+    if a.size < 2:
+        return float(a.mean()), 0.0
+    return float(a.mean()), t975(a.size - 1) * float(a.std(ddof=1)) / math.sqrt(a.size)
+
+
+# Metrics that are rates or fractions: percent axes from zero.
+RATE_METRICS = {"drop_rate", "token_drop_rate", "sequences_without_drops", "idle_fraction", "top10_share"}
+# Metrics whose axis starts at zero (rates, counts, imbalances that are ≥ 0).
+ZERO_BASED = RATE_METRICS | {"rank_imbalance", "maxvio_batch", "maxvio_seq", "maxvio_global", "dead_experts",
+                             "cv", "step_time_mean", "comm_bytes_intra", "comm_bytes_inter", "protected_drops"}
+
+
+def metric_labels(metric):
+    """(title, axis label, as percent) for a summary metric."""
+    for key, what, ylabel, percent in SWEEP_METRICS:
+        if key == metric:
+            return what, ylabel, percent
+    return metric, metric, metric in RATE_METRICS
+
+
+def fig_sweep_metric(records, ctx, x, groups, metric):
+    what, ylabel, percent = metric_labels(metric)
     rows = [(v, s, summ[metric]) for v, s, summ in records if metric in summ and x in v]
     if not rows:
         note(f"sweep_{metric}.png skipped: no result has summary/{metric}")
@@ -702,12 +910,23 @@ def fig_sweep_metric(records, ctx, x, groups, metric, what, ylabel, percent):
                            size=(3.2 + 3.6 * ncols, 1.4 + 3.0 * nrows), sharey=True)
     lines = strategies if not groups else keys
     palette = ctx.colours if not groups else dict(zip(keys, plt.get_cmap("viridis")(np.linspace(0, 0.9, len(keys)))))
+    seed_counts = set()
     for ax, panel in zip(axes.flat, panels):
         for line in lines:
-            pts = sorted((pos[json.dumps(v[x], sort_keys=True)], y) for v, s, y in rows
-                         if (s == line if not groups else s == panel and group_key(v) == line))
-            if pts:
-                ax.plot(*zip(*pts), marker="o", ms=5, color=palette[line])
+            samples = {}  # x position -> values over seeds
+            for v, s, y in rows:
+                if s == line if not groups else s == panel and group_key(v) == line:
+                    samples.setdefault(pos[json.dumps(v[x], sort_keys=True)], []).append(y)
+            if not samples:
+                continue
+            xs = sorted(samples)
+            stats = [mean_ci(samples[p]) for p in xs]
+            seed_counts.update(len(samples[p]) for p in xs)
+            mean = np.array([m for m, _ in stats])
+            half = np.array([h for _, h in stats])
+            ax.plot(xs, mean, marker="o", ms=5, color=palette[line])
+            if np.any(half > 0):
+                ax.fill_between(xs, mean - half, mean + half, color=palette[line], alpha=0.18, lw=0)
         if panel is not None:
             ax.set_title(f"strategy {panel}", loc="left")
         ax.set_xlabel(f"{param_text(x)}  ({x})")
@@ -717,25 +936,33 @@ def fig_sweep_metric(records, ctx, x, groups, metric, what, ylabel, percent):
             ax.set_xscale("log")
         if percent:
             ax.yaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=None))
+        if metric in ZERO_BASED:
+            ax.set_ylim(bottom=0)
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel)
     for ax in axes.flat[len(panels):]:
         ax.set_axis_off()
     handles = [Line2D([], [], color=palette[l], marker="o", lw=1.8, label=l) for l in lines]
-    legend_right(axes[0, -1], handles, title="strategy" if not groups else "also varied")
+    title = "strategy" if not groups else "also varied"
+    if max(seed_counts) > 1:
+        n = f"{min(seed_counts)}–{max(seed_counts)}" if len(seed_counts) > 1 else str(max(seed_counts))
+        handles.append(Patch(color="0.6", alpha=0.4, label=f"95% interval over {n} seeds"))
+    legend_right(axes[0, -1], handles, title=title)
     save(fig, ctx, f"sweep_{metric}.png")
 
 
-def plot_sweep(index_path, x_request, outdir, smooth):
+def plot_sweep(index_path, x_request, outdir, smooth, metrics=None):
     sweep = read_sweep_index(index_path)
     records = sweep_records(index_path, sweep)
-    x = choose_x(index_path, sweep.params, x_request)
-    groups = [p for p in sweep.params if p != x]
+    # A varied /seed is averaged over (mean and band), never a line or a panel of its own.
+    params = [p for p in sweep.params if p != "/seed"] or sweep.params
+    x = choose_x(index_path, params, x_request)
+    groups = [p for p in params if p != x]
     ctx = make_ctx(outdir or os.path.join(os.path.dirname(os.path.abspath(index_path)), "plots"), f"{sweep.scenario} sweep",
                    f"{len(sweep.runs)} configurations, varied: {', '.join(map(param_text, sweep.params))}", [], smooth)
     ctx.colours = strategy_colours(list(dict.fromkeys(s for _, s, _ in records)))
-    for metric, what, ylabel, percent in SWEEP_METRICS:
-        fig_sweep_metric(records, ctx, x, groups, metric, what, ylabel, percent)
+    for metric in metrics or [m for m, _, _, _ in SWEEP_METRICS]:
+        fig_sweep_metric(records, ctx, x, groups, metric)
     return ctx.written
 
 
@@ -752,7 +979,8 @@ def make_ctx(outdir, title, facts, labels, smooth):
     return Ctx(outdir=outdir, title=title, facts=facts, colours=strategy_colours(labels), smooth=smooth)
 
 
-FIGURES = [fig_maxvio, fig_entropy, fig_heatmaps, fig_final_loads, fig_drops, fig_quality, fig_timing, fig_bias]
+FIGURES = [fig_maxvio, fig_entropy, fig_heatmaps, fig_final_loads, fig_drops, fig_quality, fig_timing,
+           fig_rank_imbalance, fig_bias, fig_bias_trajectory, fig_placement_history]
 
 
 def plot_results(paths, outdir, smooth):
@@ -786,6 +1014,9 @@ def parse_args(argv):
     p.add_argument("--x", metavar="PATH",
                    help="with --sweep: the varied JSON pointer for the x axis (or its unique ending, e.g. cf); "
                         "default: the first varied one. Any other varied parameter gets one line per value")
+    p.add_argument("--metrics", metavar="A,B",
+                   help="with --sweep: comma-separated summary metrics to plot, one figure each "
+                        "(default: drop_rate,quality_loss,maxvio_global; see `moesim list`)")
     p.add_argument("-o", "--outdir", metavar="OUTDIR",
                    help="folder for the PNGs (created if needed); default: a plots/ folder beside the first input")
     p.add_argument("--smooth", type=int, metavar="W",
@@ -799,6 +1030,12 @@ def parse_args(argv):
         p.error("nothing to plot: give result files or --sweep INDEX.json")
     if a.x and not a.sweep:
         p.error("--x only applies with --sweep")
+    if a.metrics is not None and not a.sweep:
+        p.error("--metrics only applies with --sweep")
+    if a.metrics is not None:
+        a.metrics = [m for m in a.metrics.split(",") if m]
+        if not a.metrics:
+            p.error("--metrics: expected metric names, e.g. drop_rate,quality_loss")
     if a.smooth is not None and a.smooth < 0:
         p.error("--smooth: expected a window of 0 or more steps")
     return a
@@ -809,7 +1046,7 @@ def main(argv=None):
     plt.rcParams.update(STYLE)
     try:
         if a.sweep:
-            written = plot_sweep(a.sweep, a.x, a.outdir, a.smooth)
+            written = plot_sweep(a.sweep, a.x, a.outdir, a.smooth, a.metrics)
         else:
             written = plot_results(a.results, a.outdir, a.smooth)
     except InputError as e:

@@ -70,6 +70,7 @@ def make_result(strategy, kind, sc=None, rng_seed=0, cf=None, per_step=True, tim
     if timing:
         series["step_time"] = list(2e-4 + 1.5e-7 * device.max(axis=1))
         series["idle_fraction"] = list(1 - device.mean(axis=1) / device.max(axis=1))
+        series["compute_time"] = list(1.2e-7 * device.max(axis=1))
     series["bias_min"] = list(bias_rows.min(axis=1))
     series["bias_max"] = list(bias_rows.max(axis=1))
     series["bias_mean"] = list(bias_rows.mean(axis=1))
@@ -89,6 +90,12 @@ def make_result(strategy, kind, sc=None, rng_seed=0, cf=None, per_step=True, tim
                   "expert_processed_total": list(processed.sum(axis=0)),
                   "device_load_total": list(device.sum(axis=0))},
     }
+    if timing and kind != "collapse":  # the Gantt chart's input for two strategies, none for the third
+        # Two layers × two micro-batches: layer, micro-batch, dense start/end, expert ready/start/end, layer end.
+        rows = [[0, 0, 0, 1e-5, 3e-5, 3e-5, 8e-5, 1e-4], [0, 1, 1e-5, 2e-5, 5e-5, 8e-5, 1.2e-4, 1.5e-4],
+                [1, 0, 1.2e-4, 1.3e-4, 1.6e-4, 1.6e-4, 2e-4, 2.3e-4], [1, 1, 2e-4, 2.1e-4, 2.4e-4, 2.4e-4, 2.8e-4, 3e-4]]
+        doc["final"]["critical_timeline"] = [float(x) for row in rows for x in row]
+        doc["final"]["critical_device"] = [3.0]
     if per_step:
         doc["per_step"] = {"expert_load": routed.tolist(), "expert_processed": processed.tolist(),
                            "device_load": device.tolist()}
@@ -204,6 +211,60 @@ class PlotTest(unittest.TestCase):
         proc = run_plot("--sweep", index, "-o", self.out)
         self.assertEqual(len(self.written(proc)), 3)
         self.assertIn("missing", proc.stderr)
+
+    def test_seed_sweep_bands_and_any_metric(self):
+        """A /seed sweep is averaged (band, seed count in the legend); --metrics picks any summary metric."""
+        index = write_demo_sweep(os.path.join(self.dir, "seeds"), two_params=False)
+        with open(index) as f:
+            doc = json.load(f)
+        doc["vary"].append({"path": "/seed", "values": [1, 2, 3]})
+        runs = []
+        for r in doc["runs"]:
+            for seed in (1, 2, 3):
+                runs.append({"values": dict(r["values"], **{"/seed": seed}), "results": r["results"]})
+        doc["runs"] = runs
+        write_json(index, doc)
+        proc = run_plot("--sweep", index, "--metrics", "drop_rate,step_time_mean,nope", "-o", self.out)
+        self.assertEqual(self.written(proc), ["sweep_drop_rate.png", "sweep_step_time_mean.png"])
+        self.assertIn("sweep_nope.png skipped", proc.stderr)
+        sys.path.insert(0, HERE)
+        import plot
+        self.assertAlmostEqual(plot.mean_ci([1, 2, 3, 4, 5])[1], 1.96324, places=4)  # as `moesim compare`
+        self.assertAlmostEqual(plot.t975(60), 2.0003, places=3)
+        self.assertEqual(plot.mean_ci([0.7]), (0.7, 0.0))
+
+    def test_layered_results_and_frozen_router(self):
+        """moesim.result/2 nests per-layer loads; an inference run gets no quality figure."""
+        doc = make_result("bias", "bias", sc=scenario(steps=30), per_step=True)
+        doc["schema"] = "moesim.result/2"
+        for key in ("expert_load", "expert_processed", "device_load"):
+            doc["per_step"][key] = [[row, row] for row in doc["per_step"][key]]  # two identical layers
+        for key in ("expert_load_total", "bias"):
+            doc["final"][key] = [doc["final"][key], doc["final"][key]]
+        doc["scenario"]["mode"] = "inference"
+        bias = np.array(doc["series"]["bias_max"])[:, None] * np.linspace(-1, 1, 32)[None, :]
+        doc["per_step"]["bias"] = [[row, row] for row in bias.tolist()]  # record.bias_trajectory
+        replicas = np.ones((30, 32), dtype=int)
+        replicas[10:, :4] = 2  # record.placement_history: a rebalance at step 10
+        doc["per_step"]["replicas"] = [[row, row] for row in replicas.tolist()]
+        proc = run_plot(write_json(os.path.join(self.dir, "l", "bias.json"), doc), "-o", self.out)
+        names = self.written(proc)
+        self.assertIn("heatmap_bias.png", names)
+        self.assertIn("bias_trajectory.png", names)
+        self.assertIn("placement_history.png", names)
+        self.assertNotIn("quality.png", names)
+        self.assertIn("quality.png skipped: inference", proc.stderr)
+        self.assertIn("has 2 layers", proc.stderr)
+        sys.path.insert(0, HERE)
+        import plot
+        self.assertEqual(plot.one_vector("expert_load_total", [[1, 2], [3, 4]], "x").tolist(), [4, 6])
+        self.assertEqual(plot.one_vector("bias", [[1, 2], [3, 4]], "x").tolist(), [1, 2])
+        # A strategy keeps its colour whatever else is plotted, and seeds of one strategy share it.
+        a = plot.strategy_colours(["none", "bias", "mine"])
+        b = plot.strategy_colours(["bias seed 1", "bias seed 2", "aux-0.01"])
+        self.assertEqual(a["bias"], b["bias seed 1"])
+        self.assertEqual(b["bias seed 1"], b["bias seed 2"])
+        self.assertEqual(len(set(a.values())), 3)
 
     def test_bad_input_exits_2_without_traceback(self):
         good = make_result("x", "aux", per_step=False)

@@ -1,37 +1,25 @@
 #pragma once
-// Timing of one MoE step on a cluster (MODEL.md §6): gate → dispatch
-// all-to-all → expert compute → combine all-to-all → barrier, run on the
+// Timing of one MoE step on a cluster (MODEL.md §6; the project's own
+// description is docs/timing.md): per micro-batch and layer, dense part →
+// dispatch → expert compute → combine, chained per device, on the
 // discrete-event kernel of des.hpp.
 //
-// Link model (the README paragraph, kept here next to the code):
-//  Every device has, per link class (intra-node NVLink, inter-node
-//  InfiniBand), a send port and a receive port, each moving bytes at that
-//  class's per-device bandwidth. The two classes are separate hardware and run
-//  concurrently, so a device's transfer time is the max over classes, never
-//  the sum. A transfer (all assignments from one device to another in one
-//  phase) loads the sender's send port and the receiver's receive port of its
-//  class. A port is a work-conserving fluid server: bytes released to it
-//  while it is busy extend its busy period; all transfers in one busy period
-//  complete together when the port drains (the flows share the port and are
-//  modelled as finishing together, the order-free reading of "a device's send
-//  and receive each take bytes/bandwidth summed per link class"). A transfer
-//  has arrived when both of its ports have drained it. In dispatch, where every
-//  transfer starts at once, this gives exactly: transfer s→d of class c
-//  arrives at max(send_c(s), recv_c(d)) / bandwidth_c. In combine, transfers
-//  start when their sender's compute ends, so a receive port can see
-//  staggered busy periods; a transfer released while an earlier period is
-//  still draining joins it and finishes with it (conservative: a fair-share
-//  port would finish the earlier flow sooner).
-//
-// Simplifications, stated so no one mistakes them for findings: the gate is
-// instantaneous at t = 0; no latency term; cross-node tokens go straight over
-// InfiniBand (DeepSeek-V3 actually sends each token over IB once to the
-// same-index GPU of the target node and forwards it over NVLink, §3.2.2);
-// dispatch and combine both carry hidden_bytes per assignment (V3 dispatches in
-// FP8 and combines in BF16, §3.3.2; set hidden_bytes for the side you study).
+// Resources: per device one compute unit (one task at a time, first ready
+// first, ties to the lower micro-batch then layer) and per device and link
+// class (intra-node NVLink, inter-node InfiniBand) a send and a receive port.
+// A port serves flows first-come-first-served: the flows released on it at
+// the same instant form one group that drains together, after the previous
+// group; a later flow never joins a group in progress. A flow arrives its
+// class's latency after both its send and its receive group have drained.
 #include <vector>
 
 namespace moesim {
+
+// How many copies of a token cross a link (MODEL.md §6).
+enum class DispatchMode {
+  per_token,       // one copy per destination device (DeepEP)
+  per_assignment,  // one copy per assignment (moesim before timing v2)
+};
 
 // Hardware and model constants of the timing model. (Named ClusterHardware,
 // not ClusterSpec: scenario.hpp already defines moesim::ClusterSpec for the
@@ -44,8 +32,16 @@ struct ClusterHardware {
   // (50 GB/s)" and "NVLink offers a bandwidth of 160 GB/s". Per device.
   double intra_bandwidth = 160e9;  // bytes/s, NVLink
   double inter_bandwidth = 50e9;   // bytes/s, InfiniBand
-  // The report §4.2: hidden dimension 7168; 2 bytes per element in BF16.
-  double hidden_bytes = 7168.0 * 2;
+  // Seconds added to every flow of the class (MODEL.md §6); 0: bandwidth only.
+  double intra_latency = 0, inter_latency = 0;
+  // Bytes per token copy, hidden dimension 7168 (the report §4.2): dispatch
+  // in FP8 (1 byte per element, §3.3.2), combine in BF16 (2 bytes).
+  double dispatch_bytes = 7168;
+  double combine_bytes = 7168.0 * 2;
+  DispatchMode dispatch = DispatchMode::per_token;
+  // DeepEP's normal kernels: one IB crossing per destination node, to the GPU
+  // of that node with the sender's local index, then NVLink (MODEL.md §6).
+  bool forwarding = false;
   // One routed expert's forward FLOPs per token. Experts are SwiGLU FFNs
   // (gate and up projections d→f, down projection f→d), i.e. 3 matrix
   // products of d·f multiply-adds, 2 FLOPs each: 3·2·d·f, with d = 7168 and
@@ -53,6 +49,14 @@ struct ClusterHardware {
   // training step's backward is ≈ 2× forward (Kaplan et al. 2020, the
   // "6N" rule), which moesim does not model; scale this value to include it.
   double flops_per_token = 3.0 * 2 * 7168 * 2048;  // = 88,080,384
+  // Weight-read floor: an expert with any token reads all its weights, 3·d·f
+  // FP8 bytes = 44,040,192, at H800's HBM3 bandwidth (3.35 TB/s, NVIDIA H100
+  // SXM datasheet; the H800 has the same memory).
+  double expert_bytes = 3.0 * 7168 * 2048;
+  double memory_bandwidth = 3.35e12;
+  // Attention, norms and gate per token and layer, on the compute unit before
+  // dispatch (0: not modelled).
+  double dense_flops_per_token = 0;
   // H800 SXM has the H100 SXM's compute (it differs in NVLink/FP64):
   // NVIDIA H100 datasheet, BF16 Tensor Core 1,979 TFLOPS "with sparsity",
   // half of that dense.
@@ -62,6 +66,9 @@ struct ClusterHardware {
   // contiguous grouped GEMMs on H800 against a 1,979 TFLOPS FP8 dense peak,
   // i.e. 0.55-0.66; we take 0.6 and apply the same ratio to BF16.
   double efficiency = 0.6;
+  // Sequences split into this many contiguous groups whose compute overlaps
+  // the other's communication (DeepSeek's two-micro-batch overlap: 2).
+  int micro_batches = 1;
 
   int devices() const { return nodes * devices_per_node; }
   int node_of(int device) const { return device / devices_per_node; }
@@ -70,37 +77,76 @@ struct ClusterHardware {
 // Throws ParamError (param = the field name) when a value is unusable.
 void validate(const ClusterHardware& hw);
 
-// What one step asks of the cluster.
+// One aggregated flow of a (layer, micro-batch) cell: every token copy that
+// moves from src to dst in dispatch; its combine runs dst → src with the same
+// number of copies (results come back once per device that processed them).
+struct TrafficFlow {
+  enum Kind : int {
+    direct,    // home → processing device (any class without forwarding; NVLink with it)
+    to_relay,  // forwarding: home → relay over IB; the next `children` flows are its fan-out
+    fan_out,   // forwarding: relay → processing device over NVLink, after its to_relay flow arrives
+  };
+  int src = 0, dst = 0;
+  Kind kind = direct;
+  int children = 0;             // to_relay: fan-out flows that follow it
+  double copies = 0;            // token copies (distinct tokens, or assignments with per_assignment)
+  bool relay_processes = false; // to_relay: the relay itself processes one of the tokens
+};
+
+// What one step asks of the cluster, per cell = (layer, micro-batch), cell
+// index layer·micro_batches + micro_batch.
 struct StepTraffic {
-  int devices = 0;              // D
-  // D×D row-major: assignments whose token starts on device src (row) and whose
-  // expert replica is on device dst (column). The diagonal moves no bytes.
-  std::vector<double> sent;
-  // D: assignments computed on each device (routed, after drops) + shared-expert tokens.
-  std::vector<double> compute;
+  int devices = 0, layers = 0, micro_batches = 1;
+  int shared_experts = 0;
+  // Flows of cell c are flows[flow_begin[c] .. flow_begin[c+1]).
+  std::vector<TrafficFlow> flows;
+  std::vector<int> flow_begin;
+  // Cell c's processed assignments per physical slot (the padded capacity
+  // instead with padding): slot_copies[slot_begin[c] + slot], slots
+  // device-major with slots_per_device[c] slots each.
+  std::vector<double> slot_copies;
+  std::vector<int> slot_begin, slots_per_device;
+  // Cell c's tokens homed on device d: home_tokens[c·devices + d].
+  std::vector<double> home_tokens;
+
+  int cells() const { return layers * micro_batches; }
+};
+
+// When one device did what in one cell (seconds from the step's start).
+struct CellTimes {
+  double dense_start = 0, dense_end = 0;
+  double expert_ready = 0;  // dense ended and every awaited dispatch flow arrived
+  double expert_start = 0, expert_end = 0;
+  double layer_end = 0;     // own compute ended and every combine flow home arrived
 };
 
 struct StepTiming {
-  double step_time = 0;  // the barrier: every device computed, every result back
-  double dispatch = 0;   // time of the last dispatch arrival (0 when nothing moves)
-  double compute = 0;    // max over devices of busy (the critical device's compute)
-  double combine = 0;    // exposed combine: step_time − last compute end
-  // (dispatch + compute + combine ≥ step_time; equal when the device that
-  // receives its dispatch last is also the critical one.)
-  std::vector<double> busy;  // D: compute seconds per device
+  double step_time = 0;  // every device ended the last layer of every micro-batch
+  // Layer 0, micro-batch 0 (MODEL.md §6): first dispatch release to last
+  // dispatch arrival, and the same for combine (0 when nothing moves).
+  double dispatch = 0, combine = 0;
+  double compute = 0;  // busiest device's expert compute (routed + shared), all layers and micro-batches
+  double dense = 0;    // busiest device's dense part, all layers and micro-batches
+  // layers: the time from the end of layer l−1 (all devices, all micro-batches)
+  // to the end of layer l; they sum to step_time.
+  std::vector<double> layer_time;
+  std::vector<double> busy;  // D: compute-unit seconds per device (dense + expert)
   int critical_device = 0;   // argmax busy, ties to the lower index
   double idle_fraction = 0;  // 1 − mean(busy)/max(busy), 0 if max is 0
-  // Bytes moved, dispatch plus combine, each transfer counted once (not at
-  // both ends): a balanced dispatch of X bytes gives 2X in total.
-  double bytes_intra = 0, bytes_inter = 0;
+  // Bytes moved, each flow counted once (not at both ends), per phase and class.
+  double bytes_dispatch_intra = 0, bytes_dispatch_inter = 0, bytes_combine_intra = 0, bytes_combine_inter = 0;
+  double bytes_intra = 0, bytes_inter = 0;  // dispatch + combine
   // D: bytes each device sent / received over links, dispatch plus combine.
   std::vector<double> bytes_sent, bytes_received;
+  // The critical device's schedule, one entry per cell (what timing.png draws).
+  std::vector<CellTimes> timeline;
 };
 
 // Runs the discrete-event model of one step (MODEL.md §6). Throws ParamError
 // for a bad ClusterHardware or when traffic.devices ≠ hw.devices(), and
-// std::invalid_argument for malformed traffic (sizes, negative or non-finite
-// counts: a caller bug).
+// std::invalid_argument for
+// malformed traffic (sizes, negative or non-finite counts: a caller bug).
+// Reuses per-thread buffers, so repeated calls do not allocate for the queue.
 StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic);
 
 }  // namespace moesim

@@ -68,6 +68,9 @@ class Balancer {
   // the scores is the task loss's alone, at the k selected experts per token,
   // and the simulation keeps no T×E buffer for it.
   virtual bool uses_score_gradient() const { return false; }
+  // True if the loss reads the router's scores or logits, which a replayed
+  // top-k trace does not have (the scenario refuses that combination).
+  virtual bool needs_scores() const { return false; }
   // After the step barrier: may update the selection bias b (E entries).
   virtual void end_of_step(const StepData&, const Shape&, std::span<float> /*bias*/) {}
 };

@@ -74,6 +74,9 @@ class EventQueue {
 
   Time now() const { return now_; }
   bool empty() const { return heap_.empty(); }
+  // Time of the next event; the queue must not be empty. Lets a caller finish
+  // every event of one instant before acting on their joint outcome.
+  Time next_time() const { return heap_.front().time; }
   std::size_t pending() const { return heap_.size(); }
   std::uint64_t executed() const { return executed_; }
   // Keeps the heap's capacity so a queue reused every step stops allocating.

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "moesim/atomic_file.hpp"
 #include "moesim/scenario.hpp"
 
 namespace moesim {
@@ -55,13 +56,16 @@ struct ResultSummary {
 };
 // The same compact JSON for a configuration about to run: equal to a saved
 // result's `configuration` exactly when that result came from this scenario
-// and strategy (defaults filled in, so spelling does not matter).
+// and strategy (defaults filled in, so spelling does not matter) and the
+// same input files (size and hash, the result's `inputs`).
 std::string configuration_text(const Scenario&, const StrategySpec&);
 // Reads and checks a result file's schema; InputError if it is not one.
 ResultSummary read_result_summary(const std::string& path);
 
-// Writes DIR/<scenario>/<strategy>.json atomically; returns the path.
-std::string write_result(const std::string& dir, const Scenario&, const StrategySpec&, const Result&);
+// Stages DIR/<scenario>/<strategy>.json in `batch` (written when the batch
+// commits, so a run's results appear together or not at all); returns the path.
+std::string write_result(OutputBatch& batch, const std::string& dir, const Scenario&, const StrategySpec&,
+                         const Result&);
 // The result document as text (what write_result writes).
 std::string result_text(const Scenario&, const StrategySpec&, const Result&);
 

@@ -49,6 +49,16 @@ struct RecordSpec {
   bool per_step_loads = true;
   int window = 1;  // collapse-metric window in steps (default: last fifth of the run)
   std::string trace;  // record.trace: write the first strategy's routing here (pairs JSONL); "" = no
+  bool bias_trajectory = false;    // per_step.bias: each expert's bias at each recorded step
+  bool placement_history = false;  // per_step.replicas: each expert's replica count at each recorded step
+};
+
+// A file the scenario reads (a trace), identified by content so a resumed
+// sweep notices a file regenerated at the same path.
+struct InputFile {
+  std::string path;
+  std::int64_t size = 0;
+  std::string hash;  // "fnv1a64:<16 hex digits>" of the whole content
 };
 
 struct Scenario {
@@ -67,6 +77,7 @@ struct Scenario {
   ClusterSpec cluster;
   RecordSpec record;
   std::vector<StrategySpec> strategies;
+  std::vector<InputFile> inputs;  // every file a component names, in reading order, once each
   std::string normalized;  // JSON text of the whole filled-in scenario
 };
 

@@ -9,7 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "moesim/input.hpp"
+
 namespace moesim {
+
+inline constexpr double kMaxGateWeight = 1e6;  // a JSONL gate weight (route_scale's upper bound)
+inline constexpr float kMaxLogit = 1e6f;       // |logit| in an NPY trace
 
 // Streaming reader of a 2-D or 3-D little-endian C-order NPY array of float32
 // (router logits) or 16/32/64-bit integers (expert ids), format versions 1.0
@@ -31,13 +36,17 @@ class NpyReader {
   // Copies rows [first, first + count) into out (count·cols values): floats
   // from a float32 array, ids from an integer one (std::logic_error for the
   // other kind). std::out_of_range if the range is outside the array;
-  // InputError if the file can no longer be read (changed or truncated).
+  // InputError if the file can no longer be read (changed or truncated), or
+  // for a float that is not finite with |z| ≤ kMaxLogit (naming its row and column).
   void read_rows(std::int64_t first, std::int64_t count, float* out);
   void read_ids(std::int64_t first, std::int64_t count, std::int64_t* out);
+  // Reads rows [0, rows) in blocks only to check their values (validation).
+  void check_values(std::int64_t rows);
 
  private:
   NpyReader() = default;
   void read_raw(std::int64_t first, std::int64_t count, char* out);
+  [[noreturn]] void fail_value(std::int64_t first_row, const float* rows, std::size_t index) const;
   std::string path_;
   std::ifstream in_;
   std::string dtype_;
@@ -63,8 +72,9 @@ struct TraceScan {
 // Steps count from 0 and increase by one; within a step, sequences 0..B-1
 // follow in order, each with exactly L lines (token t of the step belongs to
 // sequence t / L). topk_experts lists k distinct experts in [0, E) in rank
-// order (it becomes expert[t·k + j] as listed); topk_weights k finite gate
-// weights. Blank lines are skipped; "\r\n" endings are accepted.
+// order (it becomes expert[t·k + j] as listed); topk_weights k gate weights
+// in [0, kMaxGateWeight]. Blank lines are skipped; "\r\n" endings are
+// accepted; lines, nesting and keys are bounded as in input.hpp.
 class JsonlTraceReader {
  public:
   static JsonlTraceReader open(const std::string& path, int experts, int top_k, int sequences,
@@ -88,9 +98,9 @@ class JsonlTraceReader {
   bool read_token(std::int64_t index, std::int32_t* expert, float* gate);
 
   std::string path_;
-  std::ifstream in_;
+  LineReader in_;
   std::string line_;  // reused line buffer
-  std::int64_t line_no_ = 0, step_ = 0;
+  std::int64_t step_ = 0;
   int experts_ = 0, top_k_ = 0, sequences_ = 0, seq_len_ = 0;
 };
 

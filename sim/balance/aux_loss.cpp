@@ -32,12 +32,12 @@ class AuxLoss final : public Balancer {
         scope_name_(p.str("scope")),
         level_(level_name_ == "device" ? Level::device : level_name_ == "comm" ? Level::comm : Level::expert),
         scope_(scope_name_ == "sequence" ? Scope::sequence : scope_name_ == "global" ? Scope::global : Scope::batch),
-        window_(int(p.integer("window"))),
-        devices_per_token_(p.has("m") ? double(p.integer("m")) : double(std::min(s.top_k, s.devices()))),
-        history_counts_(std::size_t(window_) * s.experts, 0.0),
-        history_sent_(std::size_t(window_) * s.devices(), 0.0),
-        history_tokens_(window_, 0.0) {}
+        // A window longer than the run never wraps: keep only the run's steps
+        // (window × experts up front took 3.2 GB for a 16-token run).
+        window_(int(s.steps > 0 ? std::min<std::int64_t>(p.integer("window"), s.steps) : p.integer("window"))),
+        devices_per_token_(p.has("m") ? double(p.integer("m")) : double(std::min(s.top_k, s.devices()))) {}
 
+  bool needs_scores() const override { return true; }
   bool uses_score_gradient() const override { return true; }
 
   std::string series_name() const override { return fmt::format("aux_loss_{}_{}", level_name_, scope_name_); }
@@ -58,6 +58,11 @@ class AuxLoss final : public Balancer {
       }
       case Scope::global: {
         count(data, 0, T, counts_, sent_);
+        if (history_tokens_.empty()) {  // on the first step, not when a scenario is validated
+          history_counts_.assign(std::size_t(window_) * s.experts, 0.0);
+          history_sent_.assign(std::size_t(window_) * s.devices(), 0.0);
+          history_tokens_.assign(std::size_t(window_), 0.0);
+        }
         const int slot = step_++ % window_;
         std::copy(counts_.begin(), counts_.end(), history_counts_.begin() + std::size_t(slot) * s.experts);
         std::copy(sent_.begin(), sent_.end(), history_sent_.begin() + std::size_t(slot) * s.devices());

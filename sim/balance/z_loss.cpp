@@ -11,6 +11,7 @@ class ZLoss final : public Balancer {
  public:
   ZLoss(const Params& p, const Shape&) : beta_(p.real("beta")) {}
   std::string series_name() const override { return "z_loss"; }
+  bool needs_scores() const override { return true; }
   bool uses_logit_gradient() const override { return true; }
 
   double loss(const StepData& data, const Shape& s, const LossGrad& grad) override {

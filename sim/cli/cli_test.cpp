@@ -82,7 +82,7 @@ TEST_CASE("place reproduces the EPLB README example", "[cli][eplb]") {
   write_text(dir.file("bad.json"), "[[1, 2, -3]]");
   auto bad = run_moesim("place --loads " + dir.file("bad.json") + " --replicas 4 --groups 1 --nodes 1 --devices 2");
   CHECK(bad.exit_code == 2);
-  CHECK(bad.err.find("bad.json: /0/2: expected a finite load in [0, 1e30], got -3") != std::string::npos);
+  CHECK(bad.err.find("bad.json: /0/2: load: expected a finite number in [0, 1e+30], got -3") != std::string::npos);
   auto div = run_moesim("place --loads " + dir.file("w.json") + " --replicas 15 --groups 4 --nodes 2 --devices 8");
   CHECK(div.exit_code == 2);
 }
@@ -95,7 +95,7 @@ TEST_CASE("EPLB lowers rank imbalance and idle fraction on the serving scenario"
   REQUIRE(r.exit_code == 0);
   auto c = run_moesim("compare --csv --metrics rank_imbalance,idle_fraction " + dir.file("out/deepseek-v3-serving/no-eplb.json") +
                       " " + dir.file("out/deepseek-v3-serving/eplb.json"));
-  // scenario,strategy,rank_imbalance,idle_fraction
+  // scenario,strategy,id,n,seeds,rank_imbalance,rank_imbalance_ci95,idle_fraction,idle_fraction_ci95
   std::istringstream lines(c.out);
   std::string header, plain, eplb;
   std::getline(lines, header);
@@ -107,9 +107,9 @@ TEST_CASE("EPLB lowers rank imbalance and idle fraction on the serving scenario"
     for (int k = 0; k <= i; ++k) std::getline(s, f, ',');
     return std::stod(f);
   };
-  CHECK(field(plain, 2) > 1.0);                      // imbalanced without EPLB
-  CHECK(field(eplb, 2) < 0.6 * field(plain, 2));     // EPLB removes most of it
-  CHECK(field(eplb, 3) < field(plain, 3));           // and devices idle less
+  CHECK(field(plain, 5) > 1.0);                      // imbalanced without EPLB
+  CHECK(field(eplb, 5) < 0.6 * field(plain, 5));     // EPLB removes most of it
+  CHECK(field(eplb, 7) < field(plain, 7));           // and devices idle less
 }
 
 TEST_CASE("a diverging router stops with exit 2 naming the step and /model/lr, and writes nothing", "[cli]") {
@@ -130,27 +130,22 @@ TEST_CASE("the thread count does not change the result (--threads)", "[cli]") {
   CHECK(read_text(dir.file("one/tiny/plain.json")) == read_text(dir.file("two/tiny/plain.json")));
 }
 
-TEST_CASE("a run killed by Ctrl-C leaves only complete result files", "[cli]") {
+TEST_CASE("a run killed by Ctrl-C leaves no result of that run and no temp file", "[cli]") {
   TempDir dir;
   write_text(dir.file("s.json"), tiny_scenario_text(R"({"steps":600,"batch":{"sequences":16,"seq_len":64},
       "strategies":[{"name":"a"},{"name":"b"},{"name":"c"}]})"));
   const std::string out = dir.file("out");
-  // Interrupt once the first strategy's result is in place, i.e. while the
-  // second one runs (or is being written).
+  // Interrupt once the first strategy's result is staged (a hidden temp file,
+  // committed only when all strategies are done), i.e. while the second runs.
   const std::string cmd = "sh -c '" + std::string(MOESIM_BINARY) + " run " + dir.file("s.json") + " -q -o " + out +
-                          " & pid=$!; n=0; while [ ! -f " + out + "/tiny/a.json ] && [ $n -lt 1200 ]; do sleep 0.05; "
-                          "n=$((n+1)); done; kill -INT $pid; wait $pid' >/dev/null 2>&1";
+                          " & pid=$!; n=0; while [ -z \"$(ls -A " + out + "/tiny 2>/dev/null)\" ] && [ $n -lt 1200 ]; "
+                          "do sleep 0.05; n=$((n+1)); done; kill -INT $pid; wait $pid' >/dev/null 2>&1";
   const int status = std::system(cmd.c_str());
   (void)status;
-  REQUIRE(fs::exists(out + "/tiny/a.json"));
-  CHECK_FALSE(fs::exists(out + "/tiny/c.json"));
+  REQUIRE(fs::exists(out + "/tiny"));
   for (const auto& e : fs::recursive_directory_iterator(out)) {
-    if (!e.is_regular_file()) continue;
     INFO(e.path().string());
-    CHECK(e.path().filename().string()[0] != '.');  // no temp file left behind
-    const std::string text = read_text(e.path().string());
-    CHECK(text.rfind("{", 0) == 0);
-    CHECK(text.find("\"final\"") != std::string::npos);  // complete
+    CHECK_FALSE(e.is_regular_file());  // neither a.json nor its temp file
   }
 }
 

@@ -33,8 +33,12 @@ int list_command(const Args& args) {
   print_section<Dropper>("Droppers", "strategies[i].dropper.type");
   print_section<Placement>("Placements", "cluster.placement");
   fmt::print("Metrics (result summary):\n");
-  for (const auto& m : metric_catalog())
-    fmt::print("  {:<24} {} ({} is better)\n", m.name, m.description, m.lower_is_better ? "lower" : "higher");
+  for (const auto& m : metric_catalog()) {
+    // A description may already say which way is better; say it once.
+    const bool says = m.description.find(" is better") != std::string::npos;
+    fmt::print("  {:<24} {}{}\n", m.name, m.description,
+               says ? "" : fmt::format(" ({} is better)", m.lower_is_better ? "lower" : "higher"));
+  }
   return 0;
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "commands.hpp"
@@ -27,6 +29,20 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
       return false;
     }
     po::notify(vm);
+  } catch (const po::required_option& e) {
+    // Name a missing positional argument as the usage line spells it (SCENARIO), not as --scenario.
+    std::string name = e.get_option_name();
+    name.erase(0, name.find_first_not_of('-'));
+    const unsigned positions = std::min(positional.max_total_count(), 16u);
+    for (unsigned i = 0; i < positions; ++i)
+      if (positional.name_for_position(i) == name) {
+        std::string upper;
+        for (char c : name) upper += char(std::toupper(static_cast<unsigned char>(c)));
+        throw InputError(fmt::format("moesim {}", command), "",
+                         fmt::format("missing the {} argument; usage: {}", upper, find_command(command)->synopsis));
+      }
+    throw InputError(fmt::format("moesim {}", command), "",
+                     fmt::format("missing the option --{} (see 'moesim help {}')", name, command));
   } catch (const po::error& e) {
     throw InputError(fmt::format("moesim {}", command), "",
                      fmt::format("{} (see 'moesim help {}')", e.what(), command));
@@ -34,10 +50,17 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
   return true;
 }
 
+int thread_count(const po::variables_map& vm, int def) {
+  if (!vm.count("threads")) return def;
+  const int n = vm["threads"].as<int>();
+  if (n < 1 || n > kMaxThreads)
+    throw InputError("--threads", "", fmt::format("expected an integer in [1, {}], got {}", kMaxThreads, n));
+  return n;
+}
+
 void set_threads(const po::variables_map& vm) {
   if (!vm.count("threads")) return;
-  const int n = vm["threads"].as<int>();
-  if (n < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", n));
+  [[maybe_unused]] const int n = thread_count(vm, 1);
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif

@@ -15,7 +15,12 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
                    const po::options_description& options, const po::positional_options_description& positional,
                    po::variables_map& vm);
 
-// Applies --threads (N ≥ 1; default all cores).
+// Threads are capped: thousands of them only exhaust the process (100000
+// crashed, 2^31−1 killed libgomp) and results do not depend on the count.
+inline constexpr int kMaxThreads = 1024;
+// --threads if given (InputError outside [1, kMaxThreads]), else `def`.
+int thread_count(const po::variables_map& vm, int def);
+// Applies --threads (default all cores).
 void set_threads(const po::variables_map& vm);
 
 }  // namespace moesim::cli

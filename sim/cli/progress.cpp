@@ -9,16 +9,31 @@ namespace moesim::cli {
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-Progress::Progress(bool enabled, std::string label, int total)
-    : enabled_(enabled), label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()), last_() {}
+Progress::Progress(bool enabled, std::string label, int total, bool terminal, int every_percent)
+    : enabled_(enabled),
+      terminal_(terminal),
+      label_(std::move(label)),
+      total_(total),
+      every_percent_(every_percent),
+      start_(std::chrono::steady_clock::now()),
+      last_() {}
 
 void Progress::update(int done) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;  // at most 10 redraws a second
-  last_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double eta = done > 0 ? elapsed * (total_ - done) / done : 0.0;
+  if (!terminal_) {  // a log: one line each time another every_percent_ is done
+    const int percent = total_ > 0 ? int(100.0 * done / total_) : 100;
+    if (percent / every_percent_ == logged_percent_ / every_percent_ && logged_percent_ >= 0) return;
+    logged_percent_ = percent;
+    fmt::print(stderr, "{}: {:3}% ({}/{} steps, {:.1f}s, ~{:.0f}s left)\n", label_, percent, done, total_, elapsed,
+               eta);
+    std::fflush(stderr);
+    return;
+  }
+  if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;  // at most 10 redraws a second
+  last_ = now;
   constexpr int width = 30;
   const int filled = total_ > 0 ? int(double(done) / total_ * width) : width;
   fmt::print(stderr, "\r{:<28.28} [{:=<{}}{:<{}}] {:>6}/{} steps  {:.1f}s, ~{:.0f}s left ", label_, "", filled, "",
@@ -29,6 +44,7 @@ void Progress::update(int done) {
 void Progress::finish() {
   if (!enabled_) return;
   enabled_ = false;  // idempotent: the destructor calls it again
+  if (!terminal_) return;
   fmt::print(stderr, "\r{:<100}\r", "");
   std::fflush(stderr);
 }

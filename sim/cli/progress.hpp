@@ -1,5 +1,6 @@
 #pragma once
-// A one-line progress bar on stderr, shown only on a terminal.
+// Progress on stderr: a one-line bar redrawn in place on a terminal; on a
+// pipe or a log file (Slurm), a plain line every few percent.
 #include <chrono>
 #include <string>
 
@@ -7,7 +8,8 @@ namespace moesim::cli {
 
 class Progress {
  public:
-  Progress(bool enabled, std::string label, int total);
+  // `terminal`: draw the bar (else log lines); `every_percent`: log-line spacing.
+  Progress(bool enabled, std::string label, int total, bool terminal, int every_percent = 5);
   ~Progress() { finish(); }  // also on errors, so a message never lands on a half-drawn bar
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -15,13 +17,13 @@ class Progress {
   void finish();
 
  private:
-  bool enabled_;
+  bool enabled_, terminal_;
   std::string label_;
-  int total_;
+  int total_, every_percent_, logged_percent_ = -1;
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-// True when stderr is a terminal (progress is noise in logs and pipes).
+// True when stderr is a terminal.
 bool stderr_is_terminal();
 
 }  // namespace moesim::cli

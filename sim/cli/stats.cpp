@@ -1,61 +1,68 @@
-// moesim stats DATA [--format F] [--window N] [--seq-len N] [--per-layer]
-// Prints the statistics the calibrated stream is fitted to (docs/calibration.md)
-// for any routing record: a per-token trace (e.g. a run's record.trace)
-// or aggregate per-layer loads.
-#include <fmt/format.h>
+#include "stats.hpp"
 
-#include "calibrate/routing_data.hpp"
-#include "calibrate/routing_stats.hpp"
-#include "commands.hpp"
-#include "moesim/error.hpp"
-#include "options.hpp"
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
 
 namespace moesim::cli {
 
-int stats_command(const Args& args) {
-  po::options_description options("Options");
-  options.add_options()
-      ("data", po::value<std::string>()->required(), "routing record: pairs JSONL, NPY ids or loads JSON")
-      ("format", po::value<std::string>()->default_value("auto"), "auto, pairs, npy or loads")
-      ("window", po::value<int>()->default_value(64), "tokens per batch window (batch imbalance)")
-      ("seq-len", po::value<std::int64_t>()->default_value(0), "tokens per sequence (0: the trace is one sequence)")
-      ("per-layer", "print every layer's values");
-  po::positional_options_description positional;
-  positional.add("data", 1);
-  po::variables_map vm;
-  if (!parse_options("stats", args, options, positional, vm)) return 0;
-  const int window = vm["window"].as<int>();
-  if (window < 1) throw InputError("--window", "", fmt::format("expected an integer ≥ 1, got {}", window));
-  const std::int64_t seq_len = vm["seq-len"].as<std::int64_t>();
-  if (seq_len < 0) throw InputError("--seq-len", "", fmt::format("expected an integer ≥ 0, got {}", seq_len));
-  const std::string path = vm["data"].as<std::string>();
-  const RoutingData d = read_routing_data(path, vm["format"].as<std::string>());
-  const RoutingStats s = d.trace ? measure(*d.trace, {window, seq_len}) : measure(*d.loads);
-  const std::vector<int>& ids = d.trace ? d.trace->layer_ids : d.loads->layer_ids;
-  if (d.trace)
-    fmt::print("{}: {} tokens, {} layers, {} experts, top-{}\n", path, d.trace->tokens(), d.trace->layers(),
-               d.trace->experts, d.trace->top_k);
-  else
-    fmt::print("{}: aggregate loads, {} layers, {} experts\n", path, d.loads->layers(), d.loads->experts());
-  if (vm.count("per-layer")) {
-    fmt::print("{:>6} {:>9}", "layer", "max/mean");
-    if (s.per_token) fmt::print(" {:>9} {:>9} {:>11}", "batch", "locality", "NMI(l,l+1)");
-    fmt::print("\n");
-    for (std::size_t l = 0; l < s.max_over_mean.size(); ++l) {
-      fmt::print("{:>6} {:>9.3f}", ids[l], s.max_over_mean[l]);
-      if (s.per_token) {
-        fmt::print(" {:>9.3f} {:>9.3f}", s.batch_imbalance[l], s.locality[l]);
-        if (l < s.nmi.size()) fmt::print(" {:>11.3f}", s.nmi[l]);
-      }
-      fmt::print("\n");
-    }
+namespace {
+
+// Regularised incomplete beta I_x(a, b) by Lentz's continued fraction
+// (Numerical Recipes §6.4); accurate to ~1e-14 here.
+double incomplete_beta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  if (x > (a + 1) / (a + b + 2)) return 1 - incomplete_beta(b, a, 1 - x);  // converges faster
+  const double front =
+      std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x)) / a;
+  constexpr double tiny = 1e-300;
+  double f = 1, c = 1, d = 0;
+  for (int i = 0; i <= 400; ++i) {
+    const int m = i / 2;
+    double numerator;
+    if (i == 0) numerator = 1;
+    else if (i % 2 == 0) numerator = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m));
+    else numerator = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
+    d = 1 + numerator * d;
+    d = std::abs(d) < tiny ? tiny : d;
+    d = 1 / d;
+    c = 1 + numerator / c;
+    c = std::abs(c) < tiny ? tiny : c;
+    const double cd = c * d;
+    f *= cd;
+    if (std::abs(1 - cd) < 1e-15) break;
   }
-  fmt::print("mean over layers: max/mean {:.3f}", s.mean_max_over_mean());
-  if (s.per_token)
-    fmt::print(", batch imbalance ({} tokens) {:.3f}, locality {:.3f}, cross-layer NMI {:.3f}", window,
-               s.mean_batch_imbalance(), s.mean_locality(), s.mean_nmi());
-  fmt::print("\n");
-  return 0;
+  return front * (f - 1);
+}
+
+// P(|T_df| ≤ t) = 1 − I_{df/(df+t²)}(df/2, 1/2).
+double two_sided_cdf(double t, int df) { return 1 - incomplete_beta(df / 2.0, 0.5, df / (df + t * t)); }
+
+}  // namespace
+
+double student_t_quantile(double level, int df) {
+  if (df < 1 || !(level > 0 && level < 1)) throw std::invalid_argument("student_t_quantile: df ≥ 1, level in (0, 1)");
+  double lo = 0, hi = 1;
+  while (two_sided_cdf(hi, df) < level) hi *= 2;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {  // bisection: the cdf is increasing in t
+    const double mid = (lo + hi) / 2;
+    (two_sided_cdf(mid, df) < level ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+Interval mean_interval(std::span<const double> values, double level) {
+  Interval r;
+  r.n = int(values.size());
+  if (r.n == 0) return r;
+  r.mean = std::accumulate(values.begin(), values.end(), 0.0) / r.n;
+  if (r.n < 2) return r;
+  double ss = 0;
+  for (double v : values) ss += (v - r.mean) * (v - r.mean);
+  const double sd = std::sqrt(ss / (r.n - 1));
+  r.half_width = student_t_quantile(level, r.n - 1) * sd / std::sqrt(double(r.n));
+  return r;
 }
 
 }  // namespace moesim::cli

@@ -22,9 +22,11 @@
 #include "commands.hpp"
 #include "moesim/atomic_file.hpp"
 #include "moesim/error.hpp"
+#include "moesim/input.hpp"
 #include "moesim/result.hpp"
 #include "moesim/simulation.hpp"
 #include "options.hpp"
+#include "scenario/memory_estimate.hpp"
 
 namespace moesim::cli {
 
@@ -102,8 +104,8 @@ std::string safe(const std::string& text) {
 std::string short_name(const std::string& path) { return safe(path.substr(path.find_last_of('/') + 1)); }
 
 nlohmann::ordered_json as_json(const std::string& value) {
-  auto j = nlohmann::ordered_json::parse(value, nullptr, false);
-  return j.is_discarded() ? nlohmann::ordered_json(value) : j;
+  // Bounded like every JSON input (the values were checked as --set values already).
+  return nlohmann::ordered_json::accept(value) ? parse_ordered_json_bounded(value, "--vary") : nlohmann::ordered_json(value);
 }
 
 std::vector<Configuration> configurations(const std::string& file, const std::vector<Variable>& vars,
@@ -200,7 +202,9 @@ int sweep_command(const Args& args) {
        "output directory; results go to DIR/<scenario>/sweep/<configuration>/<strategy>.json")
       ("strategy", po::value<std::vector<std::string>>(), "run only this strategy (repeatable)")
       ("set", po::value<std::vector<std::string>>(), "override a value in every configuration (repeatable)")
-      ("threads", po::value<int>(), "configurations run at once (default: all cores); results do not depend on it")
+      ("threads", po::value<int>(),
+       "threads in all (default: all cores): up to this many configurations at once, fewer configurations "
+       "share them out; results do not depend on it")
       ("quiet,q", po::bool_switch(), "no progress lines");
   po::positional_options_description positional;
   positional.add("scenario", 1);
@@ -213,16 +217,17 @@ int sweep_command(const Args& args) {
   for (const auto& v : strings("vary")) vars.push_back(parse_vary(v));
   check_distinct(vars);
   const auto [shard, shards] = vm.count("shard") ? parse_shard(vm["shard"].as<std::string>()) : std::pair{0, 1};
-  int workers = int(std::max(1u, std::thread::hardware_concurrency()));
-  if (vm.count("threads")) {
-    workers = vm["threads"].as<int>();
-    if (workers < 1) throw InputError("--threads", "", fmt::format("expected an integer ≥ 1, got {}", workers));
-  }
+  const int threads = thread_count(vm, int(std::max(1u, std::thread::hardware_concurrency())));
+  int workers = threads;
   const bool quiet = vm["quiet"].as<bool>();
 
   std::vector<Configuration> configs =
       configurations(vm["scenario"].as<std::string>(), vars, strings("set"), strings("strategy"));
   const std::string sweep_dir = fmt::format("{}/{}/sweep", vm["output"].as<std::string>(), configs[0].scenario.name);
+  // Temp files of a sweep killed by SIGKILL (which no handler sees) go now;
+  // concurrent shards' temp files belong to running processes and stay.
+  const int stale = remove_stale_temps(sweep_dir);
+  if (stale > 0 && !quiet) fmt::print(stderr, "removed {} temp files left by an interrupted run\n", stale);
   // Every shard writes the same complete index (atomically), so shards may run concurrently.
   write_file_atomically(sweep_dir + "/index.json", index_text(configs[0].scenario.name, vars, configs));
 
@@ -235,18 +240,29 @@ int sweep_command(const Args& args) {
       continue;
     }
     if (saved == Saved::stale && !quiet)
-      fmt::print(stderr, "re-running {}: its saved results are from a different scenario\n", c.id);
+      fmt::print(stderr, "re-running {}: its saved results are from a different scenario or input file\n", c.id);
     todo.push_back(&c);
   }
 
   // Workers take configurations in order; each writes its own files, so the
   // output is the same whatever the scheduling.
   workers = std::min<int>(workers, int(todo.size()));
+  // Each configuration was checked to fit in memory alone; running several
+  // at once must fit too, so fewer run together when they are large.
+  std::int64_t largest = 1;
+  for (const Configuration* c : todo) largest = std::max(largest, estimate_memory(c->scenario).bytes);
+  const int fit = int(std::clamp<std::int64_t>(memory_limit_bytes() / largest, 1, kMaxThreads));
+  if (fit < workers && !quiet)
+    fmt::print(stderr, "running {} configurations at once (not {}): each may need {:.1f} GiB\n", fit, workers,
+               double(largest) / double(1ll << 30));
+  workers = std::min(workers, fit);
   std::atomic<std::size_t> next{0}, finished{0};
   std::mutex mutex;
   std::exception_ptr failure;
   auto work = [&] {
-    if (workers > 1) omp_set_num_threads(1);  // one core per configuration
+    // The cores are shared out among the workers: with fewer configurations
+    // left than --threads (one, say, on a Slurm task) each runs multi-threaded.
+    omp_set_num_threads(std::max(1, threads / std::max(1, workers)));
     for (std::size_t i; (i = next++) < todo.size();) {
       {
         std::lock_guard lock(mutex);
@@ -255,19 +271,23 @@ int sweep_command(const Args& args) {
       const Configuration& c = *todo[i];
       const auto start = std::chrono::steady_clock::now();
       try {
+        // A configuration's results are committed together, so a resumed
+        // sweep never sees half a configuration.
+        OutputBatch batch;
         for (const auto& st : c.scenario.strategies) {
           const Result r =
               simulate_or_fail(c.scenario, st, fmt::format("configuration {}, strategy '{}'", c.id, st.name));
-          write_file_atomically(result_path(sweep_dir, c, st), result_text(c.scenario, st, r));
+          batch.add(result_path(sweep_dir, c, st), result_text(c.scenario, st, r));
         }
-      } catch (...) {
+        batch.commit();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::lock_guard lock(mutex);
+        if (!quiet) fmt::print(stderr, "[{}/{}] {} done in {:.1f}s\n", ++finished, todo.size(), c.id, seconds);
+      } catch (...) {  // in a worker thread: handed to the main thread, never std::terminate
         std::lock_guard lock(mutex);
         if (!failure) failure = std::current_exception();
         return;
       }
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::lock_guard lock(mutex);
-      if (!quiet) fmt::print(stderr, "[{}/{}] {} done in {:.1f}s\n", ++finished, todo.size(), c.id, seconds);
     }
   };
   std::vector<std::thread> pool;

@@ -164,10 +164,14 @@ EplbResult rebalance_experts(const std::vector<std::vector<double>>& weight, int
     if (row.size() != E) throw std::invalid_argument("rebalance_experts: layers have different expert counts");
     std::vector<float> w(E);
     for (std::size_t e = 0; e < E; ++e) {
-      if (!(std::isfinite(row[e]) && row[e] >= 0))
-        throw std::invalid_argument("rebalance_experts: loads must be finite and ≥ 0");
       w[e] = float(row[e]);  // weight.float()
+      if (!(std::isfinite(w[e]) && w[e] >= 0))
+        throw std::invalid_argument("rebalance_experts: loads must be finite float32 values ≥ 0");
     }
+    // The packing sums loads in float32: an overflow there gave a degenerate placement.
+    float sum = 0.0f;
+    for (float x : w) sum += x;
+    if (!std::isfinite(sum)) throw std::invalid_argument("rebalance_experts: the loads of a layer overflow float32");
     plans.push_back(hierarchical ? rebalance_layer(w, num_replicas, num_groups, num_nodes, num_gpus)
                                  : rebalance_layer(w, num_replicas, 1, 1, num_gpus));
     max_cnt = std::max(max_cnt, *std::max_element(plans.back().logcnt.begin(), plans.back().logcnt.end()));

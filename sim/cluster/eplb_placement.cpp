@@ -15,10 +15,10 @@ class EplbPlacement final : public Placement {
   EplbPlacement(const Params& p, const Shape& s)
       : redundant_(int(p.integer("redundant_experts"))),
         every_(int(p.integer("rebalance_every"))),
-        window_(int(p.integer("window"))),
+        // Never more rows than the run has steps (the ring would not wrap).
+        window_(int(s.steps > 0 ? std::min<std::int64_t>(p.integer("window"), s.steps) : p.integer("window"))),
         groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes),
-        shape_(s),
-        history_(std::size_t(window_) * s.experts, 0.0) {
+        shape_(s) {
     const int slots = s.experts + redundant_;
     if (slots % s.devices() != 0)
       throw ParamError("redundant_experts",
@@ -36,6 +36,7 @@ class EplbPlacement final : public Placement {
 
   void observe(int step, std::span<const double> routed, PlacementMap& map) override {
     const std::size_t E = routed.size();
+    if (history_.empty()) history_.assign(std::size_t(window_) * E, 0.0);  // at run time, not at validation
     std::copy(routed.begin(), routed.end(), history_.begin() + std::size_t(step % window_) * E);
     if ((step + 1) % every_ != 0) return;
     std::vector<double> load(E, 0.0);

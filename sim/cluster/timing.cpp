@@ -1,5 +1,4 @@
-// The discrete-event model of one step's timing (MODEL.md §6); the link
-// model is described in moesim/cluster.hpp.
+// The discrete-event model of one step's timing (MODEL.md §6; docs/timing.md).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,10 +22,17 @@ void validate(const ClusterHardware& hw) {
   if (hw.devices_per_node < 1) throw ParamError("devices_per_node", "devices_per_node must be ≥ 1");
   positive(hw.intra_bandwidth, "intra_bandwidth");
   positive(hw.inter_bandwidth, "inter_bandwidth");
-  non_negative(hw.hidden_bytes, "hidden_bytes");
+  non_negative(hw.intra_latency, "intra_latency");
+  non_negative(hw.inter_latency, "inter_latency");
+  non_negative(hw.dispatch_bytes, "dispatch_bytes");
+  non_negative(hw.combine_bytes, "combine_bytes");
   non_negative(hw.flops_per_token, "flops_per_token");
+  non_negative(hw.expert_bytes, "expert_bytes");
+  positive(hw.memory_bandwidth, "memory_bandwidth");
+  non_negative(hw.dense_flops_per_token, "dense_flops_per_token");
   positive(hw.peak_flops, "peak_flops");
   if (!(hw.efficiency > 0 && hw.efficiency <= 1)) throw ParamError("efficiency", "efficiency must be in (0, 1]");
+  if (hw.micro_batches < 1) throw ParamError("micro_batches", "micro_batches must be ≥ 1");
 }
 
 namespace {
@@ -34,195 +40,378 @@ namespace {
 enum Class { intra = 0, inter = 1 };
 enum Phase { dispatch_phase = 0, combine_phase = 1 };
 
-struct Flow {
-  int src, dst, cls, phase;
-  double bytes;
-  int ends_done = 0;  // ports (of 2) that have drained this flow
-};
-
-// A work-conserving fluid port (see cluster.hpp): busy_until is when the
-// current busy period drains if nothing more arrives.
-struct Port {
-  double busy_until = 0;
-  std::uint32_t generation = 0;  // bumps at each drain; stamps drain events
-  bool drain_scheduled = false;
-  std::vector<int> flows;  // flows of the current busy period
-};
-
 struct Event {
-  enum Kind : std::uint8_t { gate, drain, compute_end } kind;
-  int index;                // device or port
-  std::uint32_t generation; // drain only
+  enum Kind : std::uint8_t { drained, arrived, task_end } kind;
+  int a;  // drained: port; arrived: first runtime flow of the list; task_end: device
+  int b;  // drained: first flow of the group; task_end: cell·2 + (1 if expert compute)
+};
+
+// A FCFS port (MODEL.md §6): flows released at one instant are collected into
+// the open group, sealed once the instant's events are all handled.
+struct Port {
+  double free_at = 0;     // when the last sealed group drains
+  double open_time = -1;  // instant of the group being collected; −1: none
+  double open_bytes = 0;
+  int open_head = -1, open_tail = -1;
+};
+
+// A compute task waiting for the unit: micro-batch b's next task.
+struct Ready {
+  double time = -1;  // −1: none
+  int cell = 0;
+  bool expert = false;
 };
 
 class StepModel {
  public:
-  StepModel(const ClusterHardware& hw, const StepTraffic& t) : hw_(hw), t_(t), D_(t.devices) {
-    ports_.resize(std::size_t(D_) * 4);
-    out_dispatch_.resize(D_);
-    out_combine_.resize(D_);
-    waiting_.assign(D_, 1);  // the device's own gate
-    compute_end_.assign(D_, 0.0);
-    timing_.busy.assign(D_, 0.0);
-    timing_.bytes_sent.assign(D_, 0.0);
-    timing_.bytes_received.assign(D_, 0.0);
-    for (int s = 0; s < D_; ++s)
-      for (int d = 0; d < D_; ++d) {
-        const double n = t.sent[std::size_t(s) * D_ + d];
-        if (s == d || n == 0) continue;
-        const int cls = hw.node_of(s) == hw.node_of(d) ? intra : inter;
-        const double bytes = n * hw.hidden_bytes;
-        out_dispatch_[s].push_back(int(flows_.size()));
-        flows_.push_back({s, d, cls, dispatch_phase, bytes});
-        ++waiting_[d];
-        // Results travel back d → s, same class and size (MODEL.md §6 combine).
-        out_combine_[d].push_back(int(flows_.size()));
-        flows_.push_back({d, s, cls, combine_phase, bytes});
-        (cls == intra ? timing_.bytes_intra : timing_.bytes_inter) += 2 * bytes;
-      }
-    // The barrier waits for every device's compute and every combine flow.
-    outstanding_ = D_ + int(flows_.size() / 2);
-    q_.reserve(flows_.size() + std::size_t(D_) * 6);
-  }
-
-  StepTiming run() {
-    for (int d = 0; d < D_; ++d) q_.schedule(0.0, {Event::gate, d, 0});
-    q_.run([this](Event& e) { handle(e); });
-    if (outstanding_ != 0) throw std::logic_error("simulate_step: barrier not reached");
-    finish_metrics();
-    return timing_;
+  StepTiming run(const ClusterHardware& hw, const StepTraffic& t) {
+    hw_ = &hw;
+    t_ = &t;
+    D_ = t.devices;
+    m_ = t.micro_batches;
+    cells_ = t.cells();
+    prepare();
+    for (int d = 0; d < D_; ++d)
+      for (int b = 0; b < m_; ++b) make_ready(d, b, false);
+    end_of_instant();
+    while (!q_.empty()) {
+      // Every event of this instant first; then ports seal their groups and
+      // free compute units choose (MODEL.md §6).
+      const double now = q_.next_time();
+      while (!q_.empty() && q_.next_time() == now) q_.step([this](Event& e) { handle(e); });
+      end_of_instant();
+    }
+    if (done_ != D_ * m_) throw std::logic_error("simulate_step: the step did not end on every device");
+    return metrics();
   }
 
  private:
+  int flows() const { return int(t_->flows.size()); }
+  const TrafficFlow& flow(int i) const { return t_->flows[std::size_t(i)]; }
+  int key(int device, int cell) const { return device * cells_ + cell; }
   // Four ports per device: (class intra/inter) × (direction send 0 / receive 1).
-  int port_index(int device, int cls, int dir) const { return (device * 2 + cls) * 2 + dir; }
-  double bandwidth(int cls) const { return cls == intra ? hw_.intra_bandwidth : hw_.inter_bandwidth; }
+  static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
+  int cls(int a, int b) const { return hw_->node_of(a) == hw_->node_of(b) ? intra : inter; }
+  double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
+  double latency(int c) const { return c == intra ? hw_->intra_latency : hw_->inter_latency; }
+  // Runtime flow rf = 2·i + phase; combine runs the flow backwards.
+  int rf_src(int rf) const { return rf % 2 == dispatch_phase ? flow(rf / 2).src : flow(rf / 2).dst; }
+  int rf_dst(int rf) const { return rf % 2 == dispatch_phase ? flow(rf / 2).dst : flow(rf / 2).src; }
+
+  // Sizes and fills every per-step buffer (capacity kept across calls).
+  void prepare() {
+    const int F = flows();
+    q_.reset();
+    ports_.assign(std::size_t(D_) * 4, Port{});
+    ends_done_.assign(std::size_t(2) * F, 0);
+    next_.assign(std::size_t(4) * F, -1);  // per runtime flow: next in its send group, in its receive group
+    arrive_next_.assign(std::size_t(2) * F, -1);  // per runtime flow: next arriving at the same event
+    cell_of_.assign(std::size_t(F), 0);
+    parent_.assign(std::size_t(F), -1);
+    combine_wait_.assign(std::size_t(F), 0);
+    ready_wait_.assign(std::size_t(D_) * cells_, 1);  // own dense part
+    end_wait_.assign(std::size_t(D_) * cells_, 1);    // own expert compute
+    times_.assign(std::size_t(D_) * cells_, CellTimes{});
+    busy_.assign(std::size_t(D_) * 2, 0.0);  // dense, expert
+    unit_busy_.assign(std::size_t(D_), 0);
+    waking_.assign(std::size_t(D_), 0);
+    wake_.clear();
+    open_ports_.clear();
+    ready_.assign(std::size_t(D_) * m_, Ready{});
+    done_ = 0;
+    first_release_[0] = first_release_[1] = -1;
+    last_arrival_[0] = last_arrival_[1] = -1;
+    bytes_[0][0] = bytes_[0][1] = bytes_[1][0] = bytes_[1][1] = 0;
+    bytes_sent_.assign(std::size_t(D_), 0.0);
+    bytes_received_.assign(std::size_t(D_), 0.0);
+    // Lists per (device, cell): flows released when the dense part ends, and
+    // flows acted on when the expert compute ends.
+    dense_out_.assign(std::size_t(D_) * cells_ + 1, 0);
+    expert_out_.assign(std::size_t(D_) * cells_ + 1, 0);
+    for (int c = 0; c < cells_; ++c)
+      for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
+        const TrafficFlow& f = flow(i);
+        cell_of_[i] = c;
+        if (f.kind == TrafficFlow::to_relay)
+          for (int j = i + 1; j <= i + f.children; ++j) parent_[j] = i;
+        const bool home_sends = f.kind != TrafficFlow::fan_out;
+        // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
+        const bool dst_computes = f.kind != TrafficFlow::to_relay || f.relay_processes;
+        if (home_sends) ++dense_out_[key(f.src, c) + 1], ++end_wait_[key(f.src, c)];
+        if (dst_computes) ++expert_out_[key(f.dst, c) + 1], ++ready_wait_[key(f.dst, c)];
+        if (f.kind == TrafficFlow::to_relay) combine_wait_[i] = f.children + (f.relay_processes ? 1 : 0);
+      }
+    for (std::size_t k = 1; k < dense_out_.size(); ++k) {
+      dense_out_[k] += dense_out_[k - 1];
+      expert_out_[k] += expert_out_[k - 1];
+    }
+    dense_list_.assign(std::size_t(dense_out_.back()), 0);
+    expert_list_.assign(std::size_t(expert_out_.back()), 0);
+    fill_.assign(dense_out_.begin(), dense_out_.end() - 1);
+    fill2_.assign(expert_out_.begin(), expert_out_.end() - 1);
+    for (int i = 0; i < F; ++i) {
+      const TrafficFlow& f = flow(i);
+      if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, cell_of_[i])]++] = i;
+      if (f.kind != TrafficFlow::to_relay || f.relay_processes) expert_list_[fill2_[key(f.dst, cell_of_[i])]++] = i;
+    }
+  }
 
   void handle(const Event& e) {
     switch (e.kind) {
-      case Event::gate:  // gating is instantaneous; the device's tokens leave now
-        for (int f : out_dispatch_[e.index]) release(f);
-        arrived_at(e.index);
+      case Event::drained: drained(e.a, e.b); break;
+      case Event::arrived:
+        for (int rf = e.a; rf >= 0; rf = arrive_next_[rf]) arrived(rf);
         break;
-      case Event::drain: {
-        const Port& p = ports_[e.index];
-        if (e.generation != p.generation) break;  // that period was drained early
-        if (p.busy_until > q_.now()) {            // extended since scheduling: wait
-          q_.schedule(p.busy_until, e);
-          break;
-        }
-        drain(e.index);
-        break;
-      }
-      case Event::compute_end:
-        compute_end_[e.index] = q_.now();
-        for (int f : out_combine_[e.index]) release(f);
-        count_down();
-        break;
+      case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
     }
   }
 
-  // A flow loads its sender's send port and its receiver's receive port.
-  void release(int f) {
-    const Flow& fl = flows_[f];
-    const double dt = fl.bytes / bandwidth(fl.cls);
-    enqueue(port_index(fl.src, fl.cls, 0), f, dt);
-    enqueue(port_index(fl.dst, fl.cls, 1), f, dt);
+  void release(int rf) {
+    const TrafficFlow& f = flow(rf / 2);
+    const int phase = rf % 2, src = rf_src(rf), dst = rf_dst(rf), c = cls(src, dst);
+    const double bytes = f.copies * (phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
+    bytes_[phase][c] += bytes;
+    if (cell_of_[rf / 2] == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+    join(port_index(src, c, 0), rf, bytes, 0);
+    join(port_index(dst, c, 1), rf, bytes, 1);
   }
 
-  void enqueue(int pi, int f, double dt) {
+  void join(int pi, int rf, double bytes, int dir) {
     Port& p = ports_[pi];
-    const double now = q_.now();
-    // A period ending exactly now is over: a new arrival starts a new one
-    // rather than holding the finished flows back.
-    if (!p.flows.empty() && p.busy_until <= now) drain(pi);
-    p.busy_until = std::max(p.busy_until, now) + dt;
-    p.flows.push_back(f);
-    if (!p.drain_scheduled) {
-      q_.schedule(p.busy_until, {Event::drain, pi, p.generation});
-      p.drain_scheduled = true;
+    if (p.open_time < 0) {
+      p.open_time = q_.now();
+      p.open_bytes = 0;
+      p.open_head = p.open_tail = -1;
+      open_ports_.push_back(pi);
     }
+    next_[std::size_t(rf) * 2 + dir] = -1;
+    if (p.open_tail < 0) p.open_head = rf;
+    else next_[std::size_t(p.open_tail) * 2 + dir] = rf;
+    p.open_tail = rf;
+    p.open_bytes += bytes;
   }
 
-  // The port's busy period is over: its flows have left (send port) or
-  // arrived (receive port). Bytes are counted here, where they were moved.
-  void drain(int pi) {
+  void seal(int pi) {
     Port& p = ports_[pi];
-    const int device = pi / 4;
-    const bool receive = pi % 2 == 1;
-    ++p.generation;
-    p.drain_scheduled = false;
-    // flow_done only schedules events, never releases flows, so p.flows is
-    // stable during the loop.
-    for (int f : p.flows) {
-      (receive ? timing_.bytes_received : timing_.bytes_sent)[device] += flows_[f].bytes;
-      if (++flows_[f].ends_done == 2) flow_done(f);
-    }
-    p.flows.clear();
+    const double start = std::max(p.open_time, p.free_at);
+    p.free_at = start + p.open_bytes / bandwidth((pi / 2) % 2);
+    q_.schedule(p.free_at, {Event::drained, pi, p.open_head});
+    p.open_time = -1;
   }
 
-  void flow_done(int f) {
-    const Flow& fl = flows_[f];
-    if (fl.phase == dispatch_phase) {
-      timing_.dispatch = std::max(timing_.dispatch, q_.now());
-      arrived_at(fl.dst);
+  // A group has drained; its flows whose other port is done too arrive one
+  // latency later, all at once (a group holds one class): one event for all.
+  void drained(int pi, int head) {
+    const int dir = pi % 2, device = pi / 4;
+    int first = -1, last = -1;
+    for (int rf = head; rf >= 0; rf = next_[std::size_t(rf) * 2 + dir]) {
+      const double bytes =
+          flow(rf / 2).copies * (rf % 2 == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
+      (dir == 0 ? bytes_sent_ : bytes_received_)[device] += bytes;
+      if (++ends_done_[rf] != 2) continue;
+      arrive_next_[rf] = -1;
+      (last < 0 ? first : arrive_next_[last]) = rf;
+      last = rf;
+    }
+    if (first >= 0) q_.schedule(q_.now() + latency((pi / 2) % 2), {Event::arrived, first, 0});
+  }
+
+  void arrived(int rf) {
+    const int i = rf / 2, c = cell_of_[i];
+    const TrafficFlow& f = flow(i);
+    if (c == 0) last_arrival_[rf % 2] = std::max(last_arrival_[rf % 2], q_.now());
+    if (rf % 2 == dispatch_phase) {
+      if (f.kind == TrafficFlow::to_relay)  // the relay fans the tokens out over NVLink
+        for (int j = i + 1; j <= i + f.children; ++j) release(2 * j + dispatch_phase);
+      if (f.kind != TrafficFlow::to_relay || f.relay_processes) input_ready(f.dst, c);
+    } else if (f.kind == TrafficFlow::fan_out) {
+      relay_gathered(parent_[i]);
     } else {
-      count_down();
+      result_home(f.src, c);
     }
   }
 
-  // One more input of device d is present; with all of them, compute starts.
-  void arrived_at(int d) {
-    if (--waiting_[d] != 0) return;
-    // compute = assignments · flops_per_token / (peak · efficiency) (MODEL.md §6)
-    const double busy = t_.compute[d] * hw_.flops_per_token / (hw_.peak_flops * hw_.efficiency);
-    timing_.busy[d] = busy;
-    q_.schedule(q_.now() + busy, {Event::compute_end, d, 0});
+  // One more contribution to the relay's IB combine flow back home.
+  void relay_gathered(int i) {
+    if (--combine_wait_[i] == 0) release(2 * i + combine_phase);
   }
 
-  void count_down() {
-    if (--outstanding_ == 0) timing_.step_time = q_.now();
+  void input_ready(int d, int c) {
+    if (--ready_wait_[key(d, c)] != 0) return;
+    times_[key(d, c)].expert_ready = q_.now();
+    make_ready(d, c, true);
   }
 
-  void finish_metrics() {
-    StepTiming& r = timing_;
+  void result_home(int d, int c) {
+    if (--end_wait_[key(d, c)] != 0) return;
+    times_[key(d, c)].layer_end = q_.now();
+    if (c + m_ < cells_) make_ready(d, c + m_, false);  // the next layer of the same micro-batch
+    else ++done_;
+  }
+
+  void make_ready(int d, int cell, bool expert) {
+    ready_[std::size_t(d) * m_ + cell % m_] = Ready{q_.now(), cell, expert};
+    wake(d);
+  }
+  void wake(int d) {
+    if (!waking_[d]) waking_[d] = 1, wake_.push_back(d);
+  }
+
+  void end_of_instant() {
+    for (int pi : open_ports_) seal(pi);
+    open_ports_.clear();
+    for (int d : wake_) {
+      waking_[d] = 0;
+      if (!unit_busy_[d]) start_next(d);
+    }
+    wake_.clear();
+  }
+
+  // First ready first; ties to the lower micro-batch, then the lower layer.
+  void start_next(int d) {
+    Ready* best = nullptr;
+    for (int b = 0; b < m_; ++b) {
+      Ready& r = ready_[std::size_t(d) * m_ + b];
+      if (r.time >= 0 && (!best || r.time < best->time)) best = &r;  // b ascending: ties keep the lower
+    }
+    if (!best) return;
+    const int c = best->cell;
+    const bool expert = best->expert;
+    best->time = -1;
+    const double duration = expert ? expert_time(d, c) : dense_time(d, c);
+    CellTimes& ct = times_[key(d, c)];
+    (expert ? ct.expert_start : ct.dense_start) = q_.now();
+    busy_[std::size_t(d) * 2 + expert] += duration;
+    unit_busy_[d] = 1;
+    q_.schedule(q_.now() + duration, {Event::task_end, d, c * 2 + (expert ? 1 : 0)});
+  }
+
+  void task_end(int d, int c, bool expert) {
+    unit_busy_[d] = 0;
+    wake(d);
+    const int k = key(d, c);
+    if (!expert) {
+      times_[k].dense_end = q_.now();
+      for (int n = dense_out_[k]; n < dense_out_[k + 1]; ++n) release(2 * dense_list_[n] + dispatch_phase);
+      input_ready(d, c);
+      return;
+    }
+    times_[k].expert_end = q_.now();
+    for (int n = expert_out_[k]; n < expert_out_[k + 1]; ++n) {
+      const int i = expert_list_[n];
+      if (flow(i).kind == TrafficFlow::to_relay) relay_gathered(i);
+      else release(2 * i + combine_phase);
+    }
+    result_home(d, c);
+  }
+
+  double flops_time(double tokens, double flops) const { return tokens * flops / (hw_->peak_flops * hw_->efficiency); }
+  // A slot with n > 0 tokens: compute-bound or bound by reading its weights.
+  double expert_term(double n) const {
+    return n > 0 ? std::max(flops_time(n, hw_->flops_per_token), hw_->expert_bytes / hw_->memory_bandwidth) : 0.0;
+  }
+  double dense_time(int d, int c) const {
+    return flops_time(t_->home_tokens[std::size_t(c) * D_ + d], hw_->dense_flops_per_token);
+  }
+  double expert_time(int d, int c) const {
+    const int spd = t_->slots_per_device[c];
+    const double* n = &t_->slot_copies[std::size_t(t_->slot_begin[c]) + std::size_t(d) * spd];
+    double sum = 0;
+    for (int j = 0; j < spd; ++j) sum += expert_term(n[j]);
+    return sum + t_->shared_experts * expert_term(t_->home_tokens[std::size_t(c) * D_ + d]);
+  }
+
+  StepTiming metrics() const {
+    StepTiming r;
+    r.busy.assign(std::size_t(D_), 0.0);
     double max_busy = 0, sum_busy = 0;
     for (int d = 0; d < D_; ++d) {
+      r.busy[d] = busy_[std::size_t(d) * 2] + busy_[std::size_t(d) * 2 + 1];
+      r.dense = std::max(r.dense, busy_[std::size_t(d) * 2]);
+      r.compute = std::max(r.compute, busy_[std::size_t(d) * 2 + 1]);
       sum_busy += r.busy[d];
       if (r.busy[d] > max_busy) {  // strict: ties keep the lower index
         max_busy = r.busy[d];
         r.critical_device = d;
       }
     }
-    r.compute = max_busy;
     r.idle_fraction = max_busy > 0 ? 1.0 - (sum_busy / D_) / max_busy : 0.0;
-    const double last_compute = *std::max_element(compute_end_.begin(), compute_end_.end());
-    r.combine = r.step_time - last_compute;
+    const int layers = t_->layers;
+    r.layer_time.assign(std::size_t(layers), 0.0);
+    double before = 0;
+    for (int l = 0; l < layers; ++l) {
+      double end = before;  // layer ends are monotone per device, so the max is too
+      for (int d = 0; d < D_; ++d)
+        for (int b = 0; b < m_; ++b) end = std::max(end, times_[key(d, l * m_ + b)].layer_end);
+      r.layer_time[l] = end - before;
+      before = end;
+    }
+    r.step_time = before;
+    r.dispatch = last_arrival_[0] >= 0 ? last_arrival_[0] - first_release_[0] : 0.0;
+    r.combine = last_arrival_[1] >= 0 ? last_arrival_[1] - first_release_[1] : 0.0;
+    r.bytes_dispatch_intra = bytes_[0][intra];
+    r.bytes_dispatch_inter = bytes_[0][inter];
+    r.bytes_combine_intra = bytes_[1][intra];
+    r.bytes_combine_inter = bytes_[1][inter];
+    r.bytes_intra = bytes_[0][intra] + bytes_[1][intra];
+    r.bytes_inter = bytes_[0][inter] + bytes_[1][inter];
+    r.bytes_sent = bytes_sent_;
+    r.bytes_received = bytes_received_;
+    r.timeline.assign(times_.begin() + std::ptrdiff_t(key(r.critical_device, 0)),
+                      times_.begin() + std::ptrdiff_t(key(r.critical_device, 0) + cells_));
+    return r;
   }
 
-  const ClusterHardware& hw_;
-  const StepTraffic& t_;
-  const int D_;
+  const ClusterHardware* hw_ = nullptr;
+  const StepTraffic* t_ = nullptr;
+  int D_ = 0, m_ = 1, cells_ = 0, done_ = 0;
   des::EventQueue<Event> q_;
   std::vector<Port> ports_;
-  std::vector<Flow> flows_;
-  std::vector<std::vector<int>> out_dispatch_, out_combine_;  // flow ids per sender
-  std::vector<int> waiting_;
-  std::vector<double> compute_end_;
-  int outstanding_ = 0;
-  StepTiming timing_;
+  std::vector<std::uint8_t> ends_done_, unit_busy_, waking_;
+  std::vector<int> next_, arrive_next_, cell_of_, parent_, combine_wait_, ready_wait_, end_wait_;
+  std::vector<int> dense_out_, expert_out_, dense_list_, expert_list_, fill_, fill2_, wake_, open_ports_;
+  std::vector<CellTimes> times_;
+  std::vector<double> busy_, bytes_sent_, bytes_received_;
+  std::vector<Ready> ready_;
+  double first_release_[2] = {-1, -1}, last_arrival_[2] = {-1, -1};
+  double bytes_[2][2] = {};
 };
 
 void check_traffic(const ClusterHardware& hw, const StepTraffic& t) {
   if (t.devices != hw.devices())
     throw ParamError("devices", "the step has " + std::to_string(t.devices) + " devices but the cluster has nodes × devices_per_node = " +
                                     std::to_string(hw.devices()));
-  const std::size_t D = std::size_t(t.devices);
-  if (t.sent.size() != D * D || t.compute.size() != D)
-    throw std::invalid_argument("simulate_step: traffic arrays do not match the device count");
-  auto ok = [](double v) { return std::isfinite(v) && v >= 0; };
-  if (!std::all_of(t.sent.begin(), t.sent.end(), ok) || !std::all_of(t.compute.begin(), t.compute.end(), ok))
-    throw std::invalid_argument("simulate_step: traffic counts must be finite and ≥ 0");
+  auto bad = [](const char* what) { throw std::invalid_argument(std::string("simulate_step: ") + what); };
+  const int D = t.devices, C = t.cells();
+  if (t.layers < 0 || t.micro_batches < 1) bad("layers must be ≥ 0 and micro_batches ≥ 1");
+  if (int(t.flow_begin.size()) != C + 1 || t.flow_begin.front() != 0 || t.flow_begin.back() != int(t.flows.size()) ||
+      !std::is_sorted(t.flow_begin.begin(), t.flow_begin.end()))
+    bad("flow_begin does not index the flows per cell");
+  if (int(t.slot_begin.size()) != C || int(t.slots_per_device.size()) != C ||
+      t.home_tokens.size() != std::size_t(C) * D)
+    bad("per-cell arrays do not match layers × micro_batches");
+  auto count_ok = [](double v) { return std::isfinite(v) && v >= 0; };
+  for (int c = 0; c < C; ++c) {
+    if (t.slots_per_device[c] < 0 || t.slot_begin[c] < 0 ||
+        std::size_t(t.slot_begin[c]) + std::size_t(t.slots_per_device[c]) * D > t.slot_copies.size())
+      bad("slot range out of bounds");
+    for (int i = t.flow_begin[c]; i < t.flow_begin[c + 1]; ++i) {
+      const TrafficFlow& f = t.flows[i];
+      if (f.src < 0 || f.src >= D || f.dst < 0 || f.dst >= D || f.src == f.dst || !(count_ok(f.copies)))
+        bad("a flow has a bad device or count");
+      const bool is_parent = f.kind == TrafficFlow::to_relay;
+      if (f.kind == TrafficFlow::fan_out) bad("a fan_out flow does not follow its to_relay flow");
+      if (!is_parent) continue;
+      if (f.children < 0 || i + f.children >= t.flow_begin[c + 1]) bad("a to_relay flow's children leave its cell");
+      if (f.children == 0 && !f.relay_processes) bad("a to_relay flow serves nobody");
+      for (int j = i + 1; j <= i + f.children; ++j)
+        if (t.flows[j].kind != TrafficFlow::fan_out || t.flows[j].src != f.dst) bad("a fan_out flow does not leave its relay");
+      i += f.children;
+    }
+  }
+  if (!std::all_of(t.slot_copies.begin(), t.slot_copies.end(), count_ok) ||
+      !std::all_of(t.home_tokens.begin(), t.home_tokens.end(), count_ok))
+    bad("counts must be finite and ≥ 0");
 }
 
 }  // namespace
@@ -230,7 +419,8 @@ void check_traffic(const ClusterHardware& hw, const StepTraffic& t) {
 StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic) {
   validate(hw);
   check_traffic(hw, traffic);
-  return StepModel(hw, traffic).run();
+  thread_local StepModel model;  // buffers reused across steps
+  return model.run(hw, traffic);
 }
 
 }  // namespace moesim

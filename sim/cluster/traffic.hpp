@@ -1,9 +1,11 @@
 #pragma once
-// Turns a step's kept assignments into what the cluster must move and compute
-// (MODEL.md §6): tokens of sequence n start on device n mod D (data-parallel
-// attention, as DeepSeek-V3 deploys it); each kept assignment goes to its
-// expert's replicas, which share the expert's tokens evenly; shared experts
-// run on the token's own device.
+// Turns each layer's kept assignments into what the cluster must move and
+// compute (MODEL.md §6): tokens of sequence n live on device n mod D
+// (data-parallel attention, as DeepSeek-V3 deploys it); sequences split into
+// contiguous micro-batches; a token's assignment to an expert with r replicas
+// goes to replica (token mod r) (PlacementMap::slot_for); shared experts run
+// on the token's own device. Flows are aggregated per (layer, micro-batch,
+// src, dst), so their number grows with devices², never with tokens.
 #include <vector>
 
 #include "moesim/cluster.hpp"
@@ -14,15 +16,28 @@ namespace moesim {
 
 class TrafficBuilder {
  public:
-  explicit TrafficBuilder(const Shape& shape);
-  // Fills the traffic and data.device_load (processed assignments per device
-  // after replication). `padded_capacity` > 0 charges every slot that much
-  // compute (capacity padding) instead of its actual load.
-  const StepTraffic& build(StepData& data, const PlacementMap& map, double padded_capacity);
+  TrafficBuilder(const Shape& shape, const ClusterHardware& hw);
+  // Starts a step of `layers` MoE layers; buffers keep their capacity.
+  void begin_step(int layers);
+  // Adds MoE layer `layer` (0-based, called in order) from data.expert /
+  // data.keep (T×k, rank order) with that layer's placement and capacity
+  // padding (0 = none; > 0 charges every slot that much compute, split evenly
+  // over micro-batches). Fills data.device_load and data.device_dropped for
+  // the layer: processed / dropped assignments per device, counted on the
+  // replica that serves each token.
+  void add_layer(int layer, StepData& data, const PlacementMap& map, double padded_capacity);
+  const StepTraffic& traffic() const { return traffic_; }
 
  private:
+  // Emits cell flows for the tokens of home h counted in need_ / node_need_.
+  void emit_flows(int h);
+
   Shape shape_;
-  std::vector<double> from_device_;  // D×E kept assignments by source device and expert
+  ClusterHardware hw_;
+  int layers_added_ = 0;
+  std::vector<double> need_;       // D: copies home h sends to each device
+  std::vector<double> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
+  std::vector<int> token_devices_, token_nodes_;  // ≤ k each: where the current token already goes
   StepTraffic traffic_;
 };
 

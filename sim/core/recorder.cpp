@@ -77,6 +77,7 @@ void Recorder::record_layer(int layer, const StepData& data, std::span<const flo
   t.bias_min = *std::min_element(bias.begin(), bias.end());
   t.bias_max = *std::max_element(bias.begin(), bias.end());
   t.bias_sum = std::accumulate(bias.begin(), bias.end(), 0.0);
+  if (recorded(data.step) && sc_.record.bias_trajectory) t.bias.assign(bias.begin(), bias.end());
   if (recorded(data.step)) {  // the series need this step's loads; the per-step rows keep them
     t.routed = data.routed;
     t.processed = data.processed;
@@ -93,6 +94,7 @@ void Recorder::end_step(int step, const StepTiming& timing) {
   bytes_intra_ += timing.bytes_intra;
   bytes_inter_ += timing.bytes_inter;
   ++steps_seen_;
+  if (step == sc_.steps - 1) record_timeline(timing);
   if (!recorded(step)) return;
 
   const double cbar = shape.mean_load(), assignments = double(shape.tokens()) * shape.top_k * L;
@@ -141,18 +143,51 @@ void Recorder::end_step(int step, const StepTiming& timing) {
   by_layer("drop_rate", [&](const LayerTotals& t) { return double(t.step_dropped) / (double(shape.tokens()) * shape.top_k); });
   by_layer("rank_imbalance", [](const LayerTotals& t) { return t.rank_imbalance; });
 
+  auto rows = [&](const char* name, std::vector<double> LayerTotals::*member) {
+    Matrix m(L);
+    for (std::size_t l = 0; l < L; ++l) m[l] = layers_[l].*member;
+    result_.per_step_by_layer[name].push_back(std::move(m));
+  };
   if (sc_.record.per_step_loads) {
-    auto rows = [&](const char* name, std::vector<double> LayerTotals::*member) {
-      Matrix m(L);
-      for (std::size_t l = 0; l < L; ++l) m[l] = layers_[l].*member;
-      result_.per_step_by_layer[name].push_back(std::move(m));
-    };
     rows("expert_load", &LayerTotals::routed);
     rows("expert_processed", &LayerTotals::processed);
     rows("device_load", &LayerTotals::device_load);
     rows("device_dropped", &LayerTotals::device_dropped);
     result_.per_step["device_busy"].push_back(timing.busy);
   }
+  if (sc_.record.bias_trajectory) rows("bias", &LayerTotals::bias);
+  if (sc_.record.placement_history) rows("replicas", &LayerTotals::replicas);
+  record_timing(timing);
+}
+
+void Recorder::record_placement(int layer, int step, const std::vector<int>& replicas) {
+  if (sc_.record.placement_history && recorded(step))
+    layers_[std::size_t(layer)].replicas.assign(replicas.begin(), replicas.end());
+}
+
+// The timing model's further per-step series (MODEL.md §6, docs/timing.md).
+void Recorder::record_timing(const StepTiming& timing) {
+  auto& s = result_.series;
+  s["dense_time"].push_back(timing.dense);
+  s["bytes_intra"].push_back(timing.bytes_intra);
+  s["bytes_inter"].push_back(timing.bytes_inter);
+  s["bytes_dispatch"].push_back(timing.bytes_dispatch_intra + timing.bytes_dispatch_inter);
+  s["bytes_combine"].push_back(timing.bytes_combine_intra + timing.bytes_combine_inter);
+  if (sc_.record.per_step_loads) result_.per_step["layer_time"].push_back(timing.layer_time);
+}
+
+// The last step's schedule of its critical device, 8 numbers per (layer,
+// micro-batch) cell: what timing.png draws as a Gantt chart.
+void Recorder::record_timeline(const StepTiming& timing) {
+  std::vector<double> rows;
+  const int m = int(timing.timeline.size()) / std::max<int>(1, int(timing.layer_time.size()));
+  for (std::size_t c = 0; c < timing.timeline.size(); ++c) {
+    const CellTimes& t = timing.timeline[c];
+    rows.insert(rows.end(), {double(int(c) / m), double(int(c) % m), t.dense_start, t.dense_end, t.expert_ready,
+                             t.expert_start, t.expert_end, t.layer_end});
+  }
+  timeline_ = {std::move(rows)};
+  critical_device_ = double(timing.critical_device);
 }
 
 Result Recorder::finish(const std::vector<std::vector<float>>& bias) {
@@ -216,6 +251,8 @@ Result Recorder::finish(const std::vector<std::vector<float>>& bias) {
     fin["expert_processed_total"].push_back(t.processed_total);
     fin["device_load_total"].push_back(t.device_total);
   }
+  fin["critical_timeline"] = timeline_;
+  fin["critical_device"] = {{critical_device_}};
   return std::move(result_);
 }
 

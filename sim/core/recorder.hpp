@@ -23,6 +23,8 @@ class Recorder {
   Recorder(const Scenario& scenario, const std::vector<std::unique_ptr<Balancer>>& balancers);
   // One layer of the current step, after its routing, drops and device loads.
   void record_layer(int layer, const StepData& data, std::span<const float> bias, const StepLosses& losses);
+  // The placement that served the step (record.placement_history): replicas per expert.
+  void record_placement(int layer, int step, const std::vector<int>& replicas);
   // The whole step, after every layer: timing and the per-step rows.
   void end_step(int step, const StepTiming& timing);
   // `bias`: each layer's final bias.
@@ -39,10 +41,13 @@ class Recorder {
     std::int64_t step_dropped = 0, step_fully_dropped = 0;
     std::vector<double> routed, processed, device_load, device_dropped;
     std::vector<double> balance;
+    std::vector<double> bias, replicas;  // record.bias_trajectory / placement_history
     double bias_min = 0, bias_max = 0, bias_sum = 0;
   };
 
   bool recorded(int step) const { return step % sc_.record.every == 0; }
+  void record_timing(const StepTiming& timing);
+  void record_timeline(const StepTiming& timing);
 
   const Scenario& sc_;
   std::vector<std::string> loss_series_;  // per balancer; empty: not recorded
@@ -50,6 +55,8 @@ class Recorder {
   Result result_;
   int steps_seen_ = 0;
   double step_time_sum_ = 0, idle_sum_ = 0, bytes_intra_ = 0, bytes_inter_ = 0;
+  Matrix timeline_;  // the last step's critical-device schedule, one row
+  double critical_device_ = 0;
 };
 
 }  // namespace moesim

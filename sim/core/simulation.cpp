@@ -1,5 +1,5 @@
 // One strategy's run: the step pipeline of ARCHITECTURE.md, once per MoE
-// layer (MODEL.md §9), then the step's timing over all layers.
+// layer (MODEL.md §9), then the step's timing over all layers (§6).
 #include "moesim/simulation.hpp"
 
 #include <fmt/format.h>
@@ -37,30 +37,6 @@ struct Gradients {
     w.resize(E * sc.shape.hidden);
   }
 };
-
-// Layers run one after another on every device, so a step's time is the sum
-// of its layers' (dispatch is layer 0's, the first exchange of the step).
-void add_layer_timing(StepTiming& step, const StepTiming& layer, int index) {
-  if (index == 0) {
-    step = layer;
-    return;
-  }
-  step.step_time += layer.step_time;
-  step.compute += layer.compute;
-  step.combine += layer.combine;
-  step.bytes_intra += layer.bytes_intra;
-  step.bytes_inter += layer.bytes_inter;
-  for (std::size_t d = 0; d < step.busy.size(); ++d) {
-    step.busy[d] += layer.busy[d];
-    step.bytes_sent[d] += layer.bytes_sent[d];
-    step.bytes_received[d] += layer.bytes_received[d];
-  }
-  const auto critical = std::max_element(step.busy.begin(), step.busy.end());
-  step.critical_device = int(critical - step.busy.begin());
-  double sum = 0;
-  for (double b : step.busy) sum += b;
-  step.idle_fraction = *critical > 0 ? 1.0 - (sum / double(step.busy.size())) / *critical : 0.0;
-}
 
 // One training step of a layer's router: SGD on its task loss and balance
 // losses; throws DivergenceError when the router blows up (MODEL.md §3).
@@ -100,15 +76,14 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
   for (int l = 0; l < L; ++l) layers.emplace_back(sc, strategy, l);
   StepData data;
   data.resize(shape);
-  TrafficBuilder traffic(shape);
+  TrafficBuilder traffic(shape, sc.cluster.hardware);
   Gradients grad(sc, layers[0].balancers);
   Recorder recorder(sc, layers[0].balancers);
   // Every layer's choices of the step, for a routing observer (--trace-out).
   std::vector<std::int32_t> choices(on_routing ? std::size_t(T) * L * k : 0);
-  StepTiming timing;
-
   for (int step = 0; step < sc.steps; ++step) {
     data.step = step;
+    traffic.begin_step(L);
     for (int l = 0; l < L; ++l) {
       MoeLayer& layer = layers[std::size_t(l)];
       std::copy(layer.expert_device.begin(), layer.expert_device.end(), data.expert_device.begin());
@@ -120,7 +95,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       }
       layer.dropper->keep(data, shape, layer.map);
       count_loads(data, shape, layer.protected_seq);
-      add_layer_timing(timing, simulate_step(sc.cluster.hardware, traffic.build(data, layer.map, layer.padded)), l);
+      traffic.add_layer(l, data, layer.map, layer.padded);  // also fills the layer's device loads
 
       StepLosses losses;
       if (sc.train) {
@@ -133,13 +108,14 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
       if (sc.train) train_layer(sc, layer, data, grad, losses);
       for (auto& b : layer.balancers) b->end_of_step(data, shape, layer.bias);
       recorder.record_layer(l, data, layer.bias, losses);
+      recorder.record_placement(l, step, layer.map.logcnt);
       layer.placement->observe(step, data.routed, layer.map);
       layer.placed();
       if (on_routing)
         for (int t = 0; t < T; ++t)
           std::copy_n(&data.expert[std::size_t(t) * k], k, &choices[(std::size_t(t) * L + l) * k]);
     }
-    recorder.end_step(step, timing);
+    recorder.end_step(step, simulate_step(sc.cluster.hardware, traffic.traffic()));
     if (on_routing) on_routing(step, choices);
     if (progress) progress(step + 1);
   }

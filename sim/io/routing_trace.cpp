@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "moesim/error.hpp"
+#include "moesim/input.hpp"
 #include "moesim/trace_io.hpp"
 
 namespace moesim {
@@ -219,15 +220,9 @@ void append_pairs_line(std::string& out, const std::vector<int>& layer_ids, cons
 }
 
 LayerLoads read_layer_loads(const std::string& path) {
-  std::ifstream in = open_checked(path, "loads file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text.str(), nullptr, true, /*ignore_comments=*/true);
-  } catch (const std::exception&) {
-    throw InputError(path, "", "invalid JSON: expected [[load, ...], ...] (layers × experts) or {\"logical_count\": [[...]]}");
-  }
+  JsonParseOptions options;
+  options.comments = true;
+  nlohmann::json doc = parse_json_bounded(read_input_file(path, kMaxLoadsBytes, "loads file"), path, options);
   std::string root = "";
   bool sglang = false;
   if (doc.is_object()) {
@@ -251,13 +246,11 @@ LayerLoads read_layer_loads(const std::string& path) {
                                    doc[0].is_array() ? doc[0].size() : 1));
     std::vector<double> row(layer.size());
     for (std::size_t e = 0; e < layer.size(); ++e) {
-      const double v = layer[e].is_number() ? layer[e].get<double>() : -1.0;
+      const std::string where = fmt::format("{}/{}/{}", root, l, e);
+      if (!layer[e].is_number())
+        throw InputError(path, where, fmt::format("expected a number in [0, 1e+30], got {}", layer[e].type_name()));
       // Loads feed EPLB's float32 arithmetic: bound them well inside float range.
-      if (!layer[e].is_number() || !std::isfinite(v) || v < 0 || v > 1e30)
-        throw InputError(path, fmt::format("{}/{}/{}", root, l, e),
-                         fmt::format("expected a finite load in [0, 1e30], got {}",
-                                     layer[e].is_number() ? fmt::format("{}", v) : std::string(layer[e].type_name())));
-      row[e] = v;
+      row[e] = finite_number(layer[e].get<double>(), 0.0, 1e30, path, where, "load");
     }
     // SGLang records dense layers as all-zero rows: they are not MoE layers.
     if (sglang && std::all_of(row.begin(), row.end(), [](double v) { return v == 0.0; })) continue;

@@ -124,9 +124,9 @@ TEST_CASE("loads files: plain matrices and SGLang logical_count", "[loads][layer
     CHECK(error_of(dir.file("bad.json"), "loads") == expected);
   };
   check("{\"logical_count\": [[1, 2], [3]]}", "/logical_count/1: expected an array of 2 per-expert loads (as in layer 0)");
-  check("[[1, -2]]", "/0/1: expected a finite load in [0, 1e30], got -2");
-  check("[[1, 1e305]]", "/0/1: expected a finite load in [0, 1e30], got 1e+305");
-  check("[[1, \"x\"]]", "/0/1: expected a finite load in [0, 1e30], got string");
+  check("[[1, -2]]", "/0/1: load: expected a finite number in [0, 1e+30], got -2");
+  check("[[1, 1e305]]", "/0/1: load: expected a finite number in [0, 1e+30], got 1e+305");
+  check("[[1, \"x\"]]", "/0/1: expected a number in [0, 1e+30], got string");
   check("{\"counts\": []}",
         "/: expected an object with the single key \"logical_count\" (SGLang's expert_distribution_recorder), or "
         "an array of layers");

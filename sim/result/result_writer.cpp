@@ -17,7 +17,7 @@ using OrderedJson = nlohmann::ordered_json;
 
 // Nothing non-finite is ever written (MODEL.md §7): a NaN here is a bug.
 double finite(double v, const std::string& where) {
-  if (!std::isfinite(v)) throw std::logic_error(fmt::format("internal error: non-finite value in {}", where));
+  if (!std::isfinite(v)) throw std::logic_error(fmt::format("non-finite value in {}", where));
   return v;
 }
 
@@ -44,6 +44,14 @@ OrderedJson columns(const NamedColumns<T>& c, const std::string& where) {
   return o;
 }
 
+// The files the scenario read, by size and content hash: a resumed sweep
+// re-runs a configuration whose trace was regenerated at the same path.
+OrderedJson inputs_json(const Scenario& sc) {
+  OrderedJson a = OrderedJson::array();
+  for (const InputFile& f : sc.inputs) a.push_back({{"path", f.path}, {"size", f.size}, {"hash", f.hash}});
+  return a;
+}
+
 }  // namespace
 
 std::string result_text(const Scenario& sc, const StrategySpec& st, const Result& r) {
@@ -53,11 +61,14 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
   doc["scenario"] = OrderedJson::parse(sc.normalized);
   doc["strategy"] = OrderedJson::parse(st.normalized);
   doc["seed"] = sc.seed;
+  if (!sc.inputs.empty()) doc["inputs"] = inputs_json(sc);
   doc["layer_ids"] = r.layer_ids;
   OrderedJson& summary = doc["summary"] = OrderedJson::object();
   for (const auto& [name, v] : r.summary.columns()) summary[name] = finite(v, "summary/" + name);
   doc["summary_by_layer"] = columns(r.summary_by_layer, "summary_by_layer");
   doc["series"] = columns(r.series, "series");
+  if (doc["series"].contains("step"))  // step numbers are integers: 10, not 10.0
+    for (auto& x : doc["series"]["step"]) x = static_cast<std::int64_t>(x.get<double>());
   doc["series_by_layer"] = columns(r.series_by_layer, "series_by_layer");
   if (!r.per_step.columns().empty() || !r.per_step_by_layer.columns().empty()) {
     OrderedJson per_step = columns(r.per_step_by_layer, "per_step");
@@ -70,12 +81,15 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
 }
 
 std::string configuration_text(const Scenario& sc, const StrategySpec& st) {
-  return OrderedJson::array({OrderedJson::parse(sc.normalized), OrderedJson::parse(st.normalized)}).dump();
+  OrderedJson c = OrderedJson::array({OrderedJson::parse(sc.normalized), OrderedJson::parse(st.normalized)});
+  if (!sc.inputs.empty()) c.push_back(inputs_json(sc));
+  return c.dump();
 }
 
-std::string write_result(const std::string& dir, const Scenario& sc, const StrategySpec& st, const Result& r) {
+std::string write_result(OutputBatch& batch, const std::string& dir, const Scenario& sc, const StrategySpec& st,
+                         const Result& r) {
   const std::string path = fmt::format("{}/{}/{}.json", dir, sc.name, st.name);
-  write_file_atomically(path, result_text(sc, st, r));
+  batch.add(path, result_text(sc, st, r));
   return path;
 }
 

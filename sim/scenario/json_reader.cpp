@@ -7,21 +7,11 @@
 #include <regex>
 
 #include "moesim/error.hpp"
+#include "moesim/input.hpp"
 
 namespace moesim {
 
 namespace {
-
-// JSON pointer escaping (RFC 6901): '~' → "~0", '/' → "~1".
-std::string escape(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
 
 std::string number_text(double v) { return fmt::format("{}", v); }
 
@@ -58,7 +48,7 @@ JsonReader::JsonReader(const Json& object, std::string pointer, std::string file
   if (!out().is_object()) out() = OrderedJson::object();
 }
 
-std::string JsonReader::pointer(const std::string& key) const { return pointer_ + "/" + escape(key); }
+std::string JsonReader::pointer(const std::string& key) const { return pointer_ + "/" + pointer_token(key); }
 
 void JsonReader::fail(const std::string& key, const std::string& message) const {
   throw InputError(file_, key.empty() ? pointer_ : pointer(key), message);
@@ -253,7 +243,7 @@ void JsonReader::finish() const {
     if (read_.count(key)) continue;
     std::vector<std::string> valid;
     for (const auto& [k, _v] : out().items()) valid.push_back(k);
-    fail(key, fmt::format("unknown key '{}'; valid keys here are: {}", key,
+    fail(key, fmt::format("unknown key '{}'; valid keys here are: {}", excerpt(key),
                           valid.empty() ? std::string("none") : fmt::format("{}", fmt::join(valid, ", "))));
   }
 }

@@ -5,16 +5,18 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <functional>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "json_reader.hpp"
+#include "memory_estimate.hpp"
 #include "moesim/components.hpp"
 #include "moesim/error.hpp"
 #include "../source/trace_shape.hpp"
+#include "moesim/input.hpp"
 
 namespace moesim {
 
@@ -29,28 +31,10 @@ constexpr std::int64_t kMaxSteps = 10'000'000;
 constexpr std::int64_t kMaxLayers = 1024;
 constexpr std::int64_t kMaxDevices = 65536;
 
-std::string line_col(const std::string& text, std::size_t byte) {
-  std::size_t line = 1, col = 1;
-  for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
-    if (text[i] == '\n') line += 1, col = 1;
-    else col += 1;
-  }
-  return fmt::format("line {}, column {}", line, col);
-}
-
 Json parse_json(const std::string& text, const std::string& file) {
-  try {
-    return Json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const Json::parse_error& e) {
-    std::string what = e.what();
-    auto pos = what.find("parse error at");  // keep nlohmann's reason, drop its prefix
-    auto colon = what.find(": ", pos == std::string::npos ? 0 : pos);
-    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
-    throw InputError(file, line_col(text, e.byte == 0 ? 0 : e.byte - 1), "invalid JSON: " + reason);
-  } catch (const Json::out_of_range& e) {  // e.g. 9e999: nlohmann reports overflow this way (found by fuzzing)
-    std::string what = e.what();
-    throw InputError(file, "", "invalid JSON: " + what.substr(what.find(']') + 2));
-  }
+  JsonParseOptions options;
+  options.comments = true;
+  return parse_json_bounded(text, file, options);
 }
 
 // Sets one value at a concrete JSON pointer.
@@ -121,8 +105,13 @@ void apply_override(Json& root, const std::string& file, const std::string& assi
     throw InputError("--set " + assignment, "",
                      "expected POINTER=VALUE with a JSON pointer such as /steps=50 or /strategies/0/dropper/cf=1.5");
   const std::string pointer = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  Json value = Json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;
+  // Bounded like a file: a pointer of more tokens than JSON may nest would
+  // build a value deeper than any reader accepts (and made the wildcard
+  // expansion crawl), and the value goes through the same depth check.
+  if (std::count(pointer.begin(), pointer.end(), '/') > kMaxPointerTokens)
+    throw InputError("--set " + excerpt(assignment), "",
+                     fmt::format("the pointer has more than {} tokens (the JSON nesting limit)", kMaxPointerTokens));
+  const Json value = Json::accept(text) ? parse_json_bounded(text, "--set " + excerpt(assignment)) : Json(text);
   if (pointer.find("/*") == std::string::npos) return set_one(root, file, pointer, value);
   std::vector<std::string> tokens, targets;
   for (std::size_t start = 1; start <= pointer.size();) {
@@ -138,9 +127,11 @@ void apply_override(Json& root, const std::string& file, const std::string& assi
 
 // Reads `{"type": ..., params...}` for a registered component and checks it
 // can be built for this shape, so `validate` catches what `run` would.
+// `inspect` sees the component built for the check (e.g. what a source outputs).
 template <class Interface>
 ComponentSpec read_component(JsonReader& r, const std::string& type_key, const std::string& def,
-                             const Shape& shape, const std::string& what) {
+                             const Shape& shape, const std::string& what,
+                             const std::function<void(const Interface&)>& inspect = {}) {
   auto& registry = Registry<Interface>::instance();
   ComponentSpec spec;
   spec.pointer = r.pointer();
@@ -162,7 +153,8 @@ ComponentSpec read_component(JsonReader& r, const std::string& type_key, const s
       spec.params.set(p.name, resolve_path(r.file(), spec.params.str(p.name)));
   r.finish();
   try {
-    (void)entry->make(spec.params, shape);
+    const auto made = entry->make(spec.params, shape);
+    if (inspect) inspect(*made);
   } catch (const ParamError& e) {
     r.fail_path(e.param(), e.what());
   }
@@ -217,10 +209,21 @@ ClusterHardware read_hardware(JsonReader& r, const Shape& shape) {
   hw.devices_per_node = shape.devices_per_node;
   hw.intra_bandwidth = r.real("intra_bandwidth", hw.intra_bandwidth, 1.0, 1e15);
   hw.inter_bandwidth = r.real("inter_bandwidth", hw.inter_bandwidth, 1.0, 1e15);
-  hw.hidden_bytes = r.real("hidden_bytes", hw.hidden_bytes, 0.0, 1e9);
+  hw.intra_latency = r.real("intra_latency", hw.intra_latency, 0.0, 1e3);
+  hw.inter_latency = r.real("inter_latency", hw.inter_latency, 0.0, 1e3);
+  hw.dispatch_bytes = r.real("dispatch_bytes", hw.dispatch_bytes, 0.0, 1e9);
+  hw.combine_bytes = r.real("combine_bytes", hw.combine_bytes, 0.0, 1e9);
+  hw.dispatch = r.choice("dispatch", {"per_token", "per_assignment"}) == "per_token" ? DispatchMode::per_token
+                                                                                      : DispatchMode::per_assignment;
+  hw.forwarding = r.boolean("forwarding", hw.forwarding);
   hw.flops_per_token = r.real("flops_per_token", hw.flops_per_token, 0.0, 1e15);
+  hw.expert_bytes = r.real("expert_bytes", hw.expert_bytes, 0.0, 1e15);
+  hw.memory_bandwidth = r.real("memory_bandwidth", hw.memory_bandwidth, 1.0, 1e18);
+  hw.dense_flops_per_token = r.real("dense_flops_per_token", hw.dense_flops_per_token, 0.0, 1e15);
   hw.peak_flops = r.real("peak_flops", hw.peak_flops, 1.0, 1e20);
   hw.efficiency = r.real("efficiency", hw.efficiency, 1e-6, 1.0);
+  // Each micro-batch needs a sequence of its own (sequences split contiguously).
+  hw.micro_batches = int(r.integer("micro_batches", hw.micro_batches, 1, std::max(1, shape.sequences)));
   try {
     validate(hw);
   } catch (const ParamError& e) {
@@ -305,14 +308,27 @@ void read_stream_layers(JsonReader& stream, const Json* layers, Scenario& sc) {
   }
 }
 
-StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpec& cluster_placement) {
+// `replayed`: the source gives final top-k choices (a trace of expert ids), so there
+// are no scores for a loss to read and no selection for routing limits to
+// restrict: both are refused rather than silently computed on zeros or ignored.
+StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpec& cluster_placement, bool replayed) {
   StrategySpec st;
   st.name = r.name("name");
   for (JsonReader& b : r.objects("balancers", false)) {
-    st.balancers.push_back(read_component<Balancer>(b, "type", "", shape, "balancer"));
+    st.balancers.push_back(read_component<Balancer>(b, "type", "", shape, "balancer", [&](const Balancer& made) {
+      if (replayed && made.needs_scores())
+        b.fail("type", "needs the router's scores, which a trace of expert choices (stream format jsonl, pairs or NPY ids) "
+                       "does not have; "
+                       "replay NPY logits instead, or remove this balancer");
+    }));
   }
   JsonReader routing = r.object("routing");
-  st.routing = read_component<RoutingConstraint>(routing, "type", "none", shape, "routing constraint");
+  st.routing = read_component<RoutingConstraint>(
+      routing, "type", "none", shape, "routing constraint", [&](const RoutingConstraint& made) {
+        if (replayed && made.restricts())
+          routing.fail("type", "cannot restrict replayed top-k choices (stream format jsonl, pairs or NPY ids): the trace fixes each "
+                               "token's experts; use type none, or replay NPY logits");
+      });
   JsonReader dropper = r.object("dropper");
   st.dropper = read_component<Dropper>(dropper, "type", "none", shape, "dropper");
   // The comm-level loss counts against the devices a token may reach: V2's M
@@ -329,6 +345,46 @@ StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpe
   r.finish();
   st.normalized = r.out().dump();
   return st;
+}
+
+// Every file a component of the scenario names (ParamKind::path), once each.
+template <class Interface>
+void add_inputs(const ComponentSpec& spec, std::vector<InputFile>& inputs) {
+  const auto* entry = Registry<Interface>::instance().find(spec.type);
+  if (!entry) return;
+  for (const ParamSpec& p : entry->params) {
+    if (p.kind != ParamKind::path || !spec.params.has(p.name)) continue;
+    const std::string& path = spec.params.str(p.name);
+    if (std::any_of(inputs.begin(), inputs.end(), [&](const InputFile& f) { return f.path == path; })) continue;
+    const auto [size, hash] = fingerprint_file(path);
+    inputs.push_back({path, size, hash});
+  }
+}
+
+// Refuses a run the machine cannot hold, naming the field that sizes its
+// largest buffer (accepted scenarios once exhausted memory mid-run).
+void check_memory(const Scenario& sc) {
+  const MemoryEstimate m = estimate_memory(sc);
+  const std::int64_t limit = memory_limit_bytes();
+  if (m.bytes <= limit) return;
+  auto gib = [](std::int64_t b) { return double(b) / double(1ll << 30); };
+  throw InputError(sc.file, m.largest_pointer,
+                   fmt::format("the run needs an estimated {:.1f} GiB of memory, more than the {:.1f} GiB this "
+                               "machine allows (physical memory, ulimit -v/-d); the largest part is {}: {:.1f} GiB",
+                               gib(m.bytes), gib(limit), m.largest_what, gib(m.largest)));
+}
+
+std::vector<InputFile> scenario_inputs(const Scenario& sc) {
+  std::vector<InputFile> inputs;
+  add_inputs<TokenSource>(sc.stream, inputs);
+  add_inputs<Placement>(sc.cluster.placement, inputs);
+  for (const StrategySpec& st : sc.strategies) {
+    for (const ComponentSpec& b : st.balancers) add_inputs<Balancer>(b, inputs);
+    add_inputs<RoutingConstraint>(st.routing, inputs);
+    add_inputs<Dropper>(st.dropper, inputs);
+    add_inputs<Placement>(st.placement, inputs);
+  }
+  return inputs;
 }
 
 }  // namespace
@@ -361,7 +417,9 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
   JsonReader stream = r.object("stream");
   const Json* stream_layers = stream.take("layers");
-  sc.stream = read_component<TokenSource>(stream, "source", "synthetic", sc.shape, "token source");
+  bool replayed = false;
+  sc.stream = read_component<TokenSource>(stream, "source", "synthetic", sc.shape, "token source",
+                                          [&](const TokenSource& made) { replayed = made.output() == SourceOutput::choices; });
   read_stream_layers(stream, stream_layers, sc);
   if (sc.stream.params.has("domains")) sc.shape.domains = int(sc.stream.params.integer("domains"));
   if (sc.train && sc.stream.type != "synthetic")
@@ -377,36 +435,19 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
   auto strategies = r.objects("strategies", true);
   for (JsonReader& s : strategies) {
-    sc.strategies.push_back(read_strategy(s, sc.shape, sc.cluster.placement));
+    sc.strategies.push_back(read_strategy(s, sc.shape, sc.cluster.placement, replayed));
     for (std::size_t i = 0; i + 1 < sc.strategies.size(); ++i)
       if (sc.strategies[i].name == sc.strategies.back().name)
         s.fail("name", fmt::format("duplicate strategy name '{}' (also /strategies/{}); names must be unique",
                                    sc.strategies.back().name, i));
   }
 
-  // Replayed choices carry no router scores: a loss on the scores, or a
-  // routing limit that would re-select among them, cannot act on them.
-  if (SourceRegistry::instance().find(sc.stream.type)->make(sc.stream.params, sc.shape)->output() ==
-      SourceOutput::choices)
-    for (std::size_t i = 0; i < sc.strategies.size(); ++i) {
-      const StrategySpec& st = sc.strategies[i];
-      for (std::size_t j = 0; j < st.balancers.size(); ++j)
-        if (st.balancers[j].type != "bias")
-          throw InputError(file, fmt::format("/strategies/{}/balancers/{}/type", i, j),
-                           fmt::format("'{}' needs router scores, and a trace of expert choices has none; replay "
-                                       "logits (NPY float32) to use it, or use only the 'bias' balancer",
-                                       st.balancers[j].type));
-      if (st.routing.type != "none")
-        throw InputError(file, fmt::format("/strategies/{}/routing/type", i),
-                         fmt::format("'{}' re-selects experts from router scores, and a trace of expert choices "
-                                     "fixes them; replay logits (NPY float32) to use it, or use \"none\"",
-                                     st.routing.type));
-    }
-
   JsonReader record = r.object("record");
   sc.record.every = int(record.integer("every", 1, 1, sc.steps));
   sc.record.per_step_loads = record.boolean("per_step_loads", true);
   sc.record.window = int(record.integer("window", std::max(1, sc.steps / 5), 1, sc.steps));
+  sc.record.bias_trajectory = record.boolean("bias_trajectory", false);
+  sc.record.placement_history = record.boolean("placement_history", false);
   if (const Json* trace_out = record.take("trace")) {
     if (!trace_out->is_string() || trace_out->get<std::string>().empty())
       record.fail("trace", fmt::format("expected a file name for the routing trace (pairs JSONL), got {}",
@@ -417,16 +458,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   record.finish();
   r.finish();
   sc.normalized = out.dump();
+  sc.inputs = scenario_inputs(sc);
+  check_memory(sc);
   return sc;
 }
 
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "", "cannot open the scenario file (does it exist and is it readable?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (64u << 20)) throw InputError(path, "", "scenario file is larger than 64 MiB");
-  return parse_scenario(text.str(), path, overrides);
+  return parse_scenario(read_input_file(path, kMaxScenarioBytes, "scenario file"), path, overrides);
 }
 
 void select_strategies(Scenario& scenario, const std::vector<std::string>& names) {

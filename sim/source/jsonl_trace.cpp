@@ -31,9 +31,7 @@ JsonlTraceReader JsonlTraceReader::open(const std::string& path, int experts, in
     throw std::invalid_argument("JsonlTraceReader: need 1 <= k <= E, B >= 1, L >= 1");
   JsonlTraceReader r;
   r.path_ = path;
-  r.in_.open(path);
-  if (!r.in_)
-    throw InputError(path, "", fmt::format("cannot open the trace file: {}", std::strerror(errno)));
+  r.in_ = LineReader(path, "trace file");
   r.experts_ = experts;
   r.top_k_ = top_k;
   r.sequences_ = sequences;
@@ -43,26 +41,18 @@ JsonlTraceReader JsonlTraceReader::open(const std::string& path, int experts, in
 
 bool JsonlTraceReader::read_token(std::int64_t index, std::int32_t* expert, float* gate) {
   do {
-    if (!std::getline(in_, line_)) return false;
-    ++line_no_;
+    if (!in_.next(line_)) return false;
   } while (blank(line_));
-  if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-  const std::string where = fmt::format("line {}", line_no_);
+  const std::string where = fmt::format("line {}", in_.line_number());
   auto fail = [&](const std::string& message) -> void { throw InputError(path_, where, message); };
 
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line_);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(fmt::format("invalid JSON at byte {}: expected one object per line with keys {}", e.byte,
-                     kKeys));
-  } catch (const nlohmann::json::out_of_range&) {  // e.g. 1e999 (found by fuzzing)
-    fail(fmt::format("a number is out of range: expected one object per line with keys {}", kKeys));
-  }
+  JsonParseOptions options;
+  options.where = where;
+  const nlohmann::json j = parse_json_bounded(line_, path_, options);
   if (!j.is_object()) fail(fmt::format("expected a JSON object with keys {}, got {}", kKeys, j.type_name()));
   for (const auto& [key, value] : j.items())
     if (key != "step" && key != "seq" && key != "topk_experts" && key != "topk_weights")
-      fail(fmt::format("unknown key \"{}\": valid keys are {}", key, kKeys));
+      fail(fmt::format("unknown key \"{}\": valid keys are {}", excerpt(key), kKeys));
   for (const char* key : {"step", "seq", "topk_experts", "topk_weights"})
     if (!j.contains(key)) fail(fmt::format("missing key \"{}\": every line needs {}", key, kKeys));
 
@@ -70,7 +60,7 @@ bool JsonlTraceReader::read_token(std::int64_t index, std::int32_t* expert, floa
     const auto& v = j[key];
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() >
                                                                  std::uint64_t(std::numeric_limits<std::int64_t>::max())))
-      fail(fmt::format("expected \"{}\" to be a non-negative integer, got {}", key, v.dump()));
+      fail(fmt::format("expected \"{}\" to be a non-negative integer, got {}", key, excerpt(v.dump())));
     const auto n = v.get<std::int64_t>();
     if (n < 0) fail(fmt::format("expected \"{}\" to be a non-negative integer, got {}", key, n));
     return n;
@@ -91,27 +81,26 @@ bool JsonlTraceReader::read_token(std::int64_t index, std::int32_t* expert, floa
   const auto& w = j["topk_weights"];
   if (!ex.is_array() || ex.size() != std::size_t(top_k_))
     fail(fmt::format("expected \"topk_experts\" to be an array of k = {} expert indices, got {}",
-                     top_k_, ex.is_array() ? fmt::format("{} entries", ex.size()) : ex.dump()));
+                     top_k_, ex.is_array() ? fmt::format("{} entries", ex.size()) : excerpt(ex.dump())));
   if (!w.is_array() || w.size() != std::size_t(top_k_))
     fail(fmt::format("expected \"topk_weights\" to be an array of k = {} numbers, got {}", top_k_,
-                     w.is_array() ? fmt::format("{} entries", w.size()) : w.dump()));
+                     w.is_array() ? fmt::format("{} entries", w.size()) : excerpt(w.dump())));
   for (int i = 0; i < top_k_; ++i) {
     const auto& e = ex[std::size_t(i)];
     if (!e.is_number_integer() || e.get<std::int64_t>() < 0 || e.get<std::int64_t>() >= experts_ ||
         (e.is_number_unsigned() && e.get<std::uint64_t>() >= std::uint64_t(experts_)))
       fail(fmt::format("expert {} out of range: expected integers 0 <= expert < {} (model.experts)",
-                       e.dump(), experts_));
+                       excerpt(e.dump()), experts_));
     expert[i] = static_cast<std::int32_t>(e.get<std::int64_t>());
     for (int p = 0; p < i; ++p)
       if (expert[p] == expert[i])
         fail(fmt::format("expert {} listed twice: a token picks k distinct experts", expert[i]));
     const auto& g = w[std::size_t(i)];
-    if (!g.is_number()) fail(fmt::format("expected weight {} to be a number, got {}", i, g.dump()));
-    const double d = g.get<double>();
-    const float f = static_cast<float>(d);
-    if (!std::isfinite(d) || !std::isfinite(f))
-      fail(fmt::format("weight {} is not a finite float32 number: {}", i, g.dump()));
-    gate[i] = f;
+    if (!g.is_number()) fail(fmt::format("expected weight {} to be a number, got {}", i, excerpt(g.dump())));
+    // A gate weight scales the expert's output: negative or huge ones are
+    // not a router's (they overflowed the sums downstream).
+    gate[i] = float(finite_number(g.get<double>(), 0.0, kMaxGateWeight, path_, where,
+                                  fmt::format("\"topk_weights\"/{}", i)));
   }
   return true;
 }
@@ -124,7 +113,7 @@ bool JsonlTraceReader::read_step(std::span<std::int32_t> expert, std::span<float
   for (std::int64_t t = 0; t < T; ++t) {
     if (!read_token(t, expert.data() + t * top_k_, gate.data() + t * top_k_)) {
       if (t == 0) return false;
-      throw InputError(path_, fmt::format("line {}", line_no_ + 1),
+      throw InputError(path_, fmt::format("line {}", in_.line_number() + 1),
                        fmt::format("the file ends inside step {}: expected {} tokens "
                                    "(sequences × seq_len = {} × {}), found {}",
                                    step_, T, sequences_, seq_len_, t));

@@ -22,6 +22,7 @@ namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicLen = 6;
+constexpr std::uint32_t kMaxHeaderBytes = 1 << 16;
 constexpr char kExpected[] = "expected an array saved with numpy.save";
 
 // A value of the header dict: a string, a boolean or a tuple of integers —
@@ -45,7 +46,7 @@ class HeaderParser {
     while (!peek('}')) {
       std::string key = quoted();
       expect(':');
-      if (!out.emplace(key, value()).second) fail(fmt::format("key '{}' appears twice", key));
+      if (!out.emplace(key, value()).second) fail(fmt::format("key '{}' appears twice", excerpt(key)));
       if (!peek('}')) expect(',');
     }
     expect('}');
@@ -56,7 +57,8 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw InputError(path_, "", fmt::format("malformed NPY header ({}): {}: '{}'", what, kExpected, s_));
+    // The header is the file's text: quote a bounded, escaped excerpt only.
+    throw InputError(path_, "", fmt::format("malformed NPY header ({}): {}: '{}'", what, kExpected, excerpt(s_, 200)));
   }
   void skip_space() {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r'))
@@ -173,6 +175,9 @@ NpyReader NpyReader::open(const std::string& path) {
     header_len = little_endian(pre + 8, 4);
     prefix = 12;
   }
+  if (header_len > kMaxHeaderBytes)
+    throw InputError(path, "", fmt::format("NPY header of {} bytes: expected at most {} (numpy writes a few hundred)",
+                                           header_len, kMaxHeaderBytes));
   if (prefix + std::int64_t(header_len) > file_size)
     throw InputError(path, "",
                      fmt::format("NPY header truncated: expected {} header bytes, the file has {}",
@@ -202,7 +207,7 @@ NpyReader NpyReader::open(const std::string& path) {
                      fmt::format("expected dtype '<f4' (float32 logits) or '<i2', '<i4', '<i8' (integer expert "
                                  "ids), little-endian, got {}; convert with array.astype('<f4') or "
                                  "array.astype('<i4')",
-                                 descr.kind == HeaderValue::string ? "'" + descr.text + "'" : descr.text));
+                                 excerpt(descr.kind == HeaderValue::string ? "'" + descr.text + "'" : descr.text)));
   r.dtype_ = dtype->first;
   r.itemsize_ = dtype->second;
   const HeaderValue& order = dict.at("fortran_order");
@@ -210,13 +215,13 @@ NpyReader NpyReader::open(const std::string& path) {
     throw InputError(path, "",
                      fmt::format("expected fortran_order False (C order), got {}; save "
                                  "numpy.ascontiguousarray(array)",
-                                 order.text));
+                                 excerpt(order.text)));
   const HeaderValue& shape = dict.at("shape");
   if (shape.kind != HeaderValue::tuple || shape.ints.size() < 2 || shape.ints.size() > 3)
     throw InputError(path, "",
                      fmt::format("expected a 2-D shape (tokens, experts or k) or a 3-D shape (tokens, layers, "
                                  "experts or k), got {}",
-                                 shape.text));
+                                 excerpt(shape.text)));
   r.shape_ = shape.ints;
   r.rows_ = shape.ints[0];
   r.cols_ = 1;
@@ -246,7 +251,13 @@ NpyReader NpyReader::open(const std::string& path) {
 void NpyReader::read_rows(std::int64_t first, std::int64_t count, float* out) {
   if (!is_float()) throw std::logic_error("NpyReader::read_rows: the array holds integers, not float32");
   read_raw(first, count, reinterpret_cast<char*>(out));
-  swap_if_big_endian(out, static_cast<std::size_t>(count * cols_));
+  const std::size_t n = static_cast<std::size_t>(count * cols_);
+  swap_if_big_endian(out, n);
+  // Checked on every read, not only by check_values: the file may have
+  // changed since, and NaN logits route silently (all-NaN rows picked
+  // expert 0 twice).
+  const std::size_t bad = first_out_of_range({out, n}, kMaxLogit);
+  if (bad != n) fail_value(first, out, bad);
 }
 
 void NpyReader::read_ids(std::int64_t first, std::int64_t count, std::int64_t* out) {
@@ -276,6 +287,19 @@ void NpyReader::read_raw(std::int64_t first, std::int64_t count, char* out) {
                      fmt::format("cannot read rows {}..{}: the file changed or was truncated after it "
                                  "was opened",
                                  first, first + count - 1));
+}
+
+void NpyReader::fail_value(std::int64_t first_row, const float* rows, std::size_t index) const {
+  throw InputError(path_, fmt::format("row {}, column {}", first_row + std::int64_t(index) / cols_, std::int64_t(index) % cols_),
+                   fmt::format("expected a finite logit with |z| ≤ {:g}, got {}", kMaxLogit, rows[index]));
+}
+
+void NpyReader::check_values(std::int64_t rows) {
+  // In blocks of about 4 MiB, so a large trace is streamed, not loaded.
+  const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t(1) << 20) / cols_);
+  std::vector<float> buffer(std::size_t(std::min(block, std::max<std::int64_t>(rows, 1)) * cols_));
+  for (std::int64_t first = 0; first < rows; first += block)
+    read_rows(first, std::min(block, rows - first), buffer.data());
 }
 
 void write_npy_f32(const std::string& path, std::int64_t rows, std::int64_t cols,

@@ -58,6 +58,8 @@ void check_trace_shape(const TraceShape& t, const Shape& s, const std::string& p
   if (t.tokens >= 0 && t.tokens < needed)
     throw InputError(path, "", fmt::format("expected at least steps × tokens = {} × {} = {} tokens, the trace holds {}",
                                            s.steps, s.tokens(), needed, t.tokens));
+  // Like the JSONL scan: validation sees every logit the run will read.
+  if (t.kind == TraceShape::logits) NpyReader::open(path).check_values(needed);
   if (t.tokens < 0) {  // JSONL top-k records: scan for complete steps
     const TraceScan scan = JsonlTraceReader::scan(path, s.experts, s.top_k, s.sequences, s.seq_len);
     if (scan.steps < s.steps)

@@ -1,0 +1,304 @@
+// Tests of TrafficBuilder (MODEL.md §6): who sends how many token copies to
+// whom, replica choice, and whole steps of several layers and micro-batches
+// timed by hand. Hardware in unit form: a token copy is 1 B at 1 B/s (unless
+// stated), a token's expert compute 1 s, no weight-read floor.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <numeric>
+
+#include "moesim/cluster.hpp"
+#include "moesim/placement.hpp"
+#include "moesim/rng.hpp"
+#include "traffic.hpp"
+
+using namespace moesim;
+
+namespace {
+
+Shape make_shape(int nodes, int per_node, int experts, int k, int sequences, int seq_len) {
+  Shape s;
+  s.experts = experts;
+  s.top_k = k;
+  s.hidden = 1;
+  s.sequences = sequences;
+  s.seq_len = seq_len;
+  s.nodes = nodes;
+  s.devices_per_node = per_node;
+  return s;
+}
+
+ClusterHardware unit_hardware(const Shape& s) {
+  ClusterHardware hw;
+  hw.nodes = s.nodes;
+  hw.devices_per_node = s.devices_per_node;
+  hw.intra_bandwidth = hw.inter_bandwidth = 1;
+  hw.dispatch_bytes = hw.combine_bytes = 1;
+  hw.flops_per_token = hw.peak_flops = hw.efficiency = 1;
+  hw.expert_bytes = 0;
+  return hw;
+}
+
+// StepData whose token t selects choices[t] (all kept).
+StepData routed(const Shape& s, const std::vector<std::vector<int>>& choices) {
+  StepData d;
+  d.resize(s);
+  for (std::size_t t = 0; t < choices.size(); ++t)
+    for (int r = 0; r < s.top_k; ++r) d.expert[t * s.top_k + r] = choices[t][r];
+  return d;
+}
+
+StepTiming one_layer(const Shape& s, const ClusterHardware& hw, StepData& d, const PlacementMap& map) {
+  TrafficBuilder b(s, hw);
+  b.begin_step(1);
+  b.add_layer(0, d, map, 0);
+  return simulate_step(hw, b.traffic());
+}
+
+}  // namespace
+
+TEST_CASE("traffic: one copy per destination device (dedup), or per assignment", "[cluster][traffic]") {
+  // 1 node × 2 devices, experts 0,1 on device 0 and 2,3 on device 1, top-2;
+  // sequences 0 and 1 of 2 tokens live on devices 0 and 1.
+  //  token 0 (home 0): {2, 3} → device 1 twice;   token 1 (home 0): {0, 2} → local + device 1
+  //  token 2 (home 1): {0, 1} → device 0 twice;   token 3 (home 1): {2, 3} → local
+  // per_token: 0→1 carries tokens 0 and 1 (2 copies), 1→0 token 2 (1 copy).
+  // per_assignment: 0→1 3 copies, 1→0 2 copies.
+  // Loads: device 0 processes 2 + 1 = 3 assignments, device 1 3 + 2 = 5.
+  const Shape s = make_shape(1, 2, 4, 2, 2, 2);
+  const PlacementMap map = contiguous(4, 2);
+  StepData d = routed(s, {{2, 3}, {0, 2}, {0, 1}, {2, 3}});
+  auto hw = unit_hardware(s);
+  SECTION("per_token") {
+    TrafficBuilder b(s, hw);
+    b.begin_step(1);
+    b.add_layer(0, d, map, 0);
+    const StepTraffic& t = b.traffic();
+    REQUIRE(t.flows.size() == 2);
+    CHECK((t.flows[0].src == 0 && t.flows[0].dst == 1 && t.flows[0].copies == 2));
+    CHECK((t.flows[1].src == 1 && t.flows[1].dst == 0 && t.flows[1].copies == 1));
+    CHECK(t.slot_copies == std::vector<double>{2, 1, 3, 2});
+    CHECK(d.device_load == std::vector<double>{3, 5});
+    // Dispatch 0→1 2 B arrives 2, 1→0 1 B arrives 1. Device 0 computes 3
+    // tokens 1→4, device 1 5 tokens 2→7. Combine 0→1 1 B 4→5, 1→0 2 B 7→9.
+    const auto r = simulate_step(hw, t);
+    CHECK(r.step_time == 9);
+    CHECK(r.bytes_intra == 2 * (2 + 1));
+  }
+  SECTION("per_assignment") {
+    hw.dispatch = DispatchMode::per_assignment;
+    // Dispatch 0→1 3 B arrives 3, 1→0 2 B arrives 2. Device 0 computes 2→5,
+    // device 1 3→8. Combine 0→1 2 B 5→7, 1→0 3 B 8→11.
+    const auto r = one_layer(s, hw, d, map);
+    CHECK(r.step_time == 11);
+    CHECK(r.bytes_intra == 2 * (3 + 2));
+  }
+}
+
+TEST_CASE("traffic: replica token mod r, and drops counted on that replica", "[cluster][traffic]") {
+  // 2 devices, each holding a replica of both experts (slots: device 0 = {e0,
+  // e1}, device 1 = {e0, e1}). Two sequences of one token: token 0 (home 0)
+  // and token 1 (home 1) both pick expert 0, so token 0 goes to replica 0
+  // (device 0) and token 1 to replica 1 (device 1): one each, no transfer.
+  // (The old rule gave each source's remainder to the first replica: 2 and 0.)
+  const Shape s = make_shape(1, 2, 2, 1, 2, 1);
+  const PlacementMap map = placement_from_phy2log({0, 1, 0, 1}, 2, 2);
+  StepData d = routed(s, {{0}, {0}});
+  TrafficBuilder b(s, unit_hardware(s));
+  b.begin_step(1);
+  b.add_layer(0, d, map, 0);
+  CHECK(d.device_load == std::vector<double>{1, 1});
+  CHECK(b.traffic().flows.empty());
+  CHECK(b.traffic().slot_copies == std::vector<double>{1, 0, 1, 0});
+  d.keep[1] = 0;  // token 1's assignment dropped: charged to device 1, the replica that would serve it
+  b.begin_step(1);
+  b.add_layer(0, d, map, 0);
+  CHECK(d.device_load == std::vector<double>{1, 0});
+  CHECK(d.device_dropped == std::vector<double>{0, 1});
+}
+
+TEST_CASE("traffic: forwarding sends one IB copy per node", "[cluster][traffic]") {
+  // 2 nodes × 2 devices, one expert per device, top-3; one sequence of one
+  // token on device 0 choosing experts 1, 2, 3: device 1 directly over
+  // NVLink, devices 2 and 3 through the relay 2 (node 1's device with local
+  // index 0).
+  const Shape s = make_shape(2, 2, 4, 3, 1, 1);
+  StepData d = routed(s, {{1, 2, 3}});
+  auto hw = unit_hardware(s);
+  hw.forwarding = true;
+  TrafficBuilder b(s, hw);
+  b.begin_step(1);
+  b.add_layer(0, d, contiguous(4, 4), 0);
+  const auto& f = b.traffic().flows;
+  REQUIRE(f.size() == 3);
+  CHECK((f[0].kind == TrafficFlow::direct && f[0].src == 0 && f[0].dst == 1 && f[0].copies == 1));
+  CHECK((f[1].kind == TrafficFlow::to_relay && f[1].src == 0 && f[1].dst == 2 && f[1].copies == 1));
+  CHECK((f[1].children == 1 && f[1].relay_processes));
+  CHECK((f[2].kind == TrafficFlow::fan_out && f[2].src == 2 && f[2].dst == 3 && f[2].copies == 1));
+  // Dispatch at 0: 0→1 NVLink arrives 1; 0→2 IB arrives 1, fan-out 2→3 1→2.
+  // Computes: device 1 1→2, device 2 1→2, device 3 2→3. Combine: 1→0 2→3;
+  // gather 3→2 3→4; the relay's IB 2→0 (its own compute ended at 2) 4→5.
+  const auto r = simulate_step(hw, b.traffic());
+  CHECK(r.dispatch == 2);
+  CHECK(r.step_time == 5);
+  CHECK(r.bytes_inter == 2);
+  CHECK(r.bytes_intra == 4);
+}
+
+TEST_CASE("traffic: two layers chained per device", "[cluster][traffic][layers]") {
+  // 1 node × 2 devices, expert e on device e, top-1, two sequences of one
+  // token (token 0 on device 0, token 1 on device 1); dense part 1 s a token.
+  // Layer 0: both tokens pick expert 1. Layer 1: both pick expert 0.
+  //  L0: dense 0→1 on both devices; 0→1 released at 1 arrives 2. Device 0
+  //      has no expert work (ends at 1); device 1 computes 2 tokens 2→4 and
+  //      returns token 0: 4→5. Layer 0 ends: device 0 at 5, device 1 at 4.
+  //  L1: device 1 dense 4→5, sends token 1 to device 0: 5→6. Device 0 dense
+  //      5→6, computes 2 tokens 6→8, returns token 1: 8→9. Step = 9.
+  // Layer times: 5 (all of layer 0 ended at 5) and 9 − 5 = 4.
+  const Shape s = make_shape(1, 2, 2, 1, 2, 1);
+  const PlacementMap map = contiguous(2, 2);
+  auto hw = unit_hardware(s);
+  hw.dense_flops_per_token = 1;
+  StepData l0 = routed(s, {{1}, {1}}), l1 = routed(s, {{0}, {0}});
+  TrafficBuilder b(s, hw);
+  b.begin_step(2);
+  b.add_layer(0, l0, map, 0);
+  b.add_layer(1, l1, map, 0);
+  CHECK_THROWS_AS(b.add_layer(1, l1, map, 0), std::logic_error);
+  const auto r = simulate_step(hw, b.traffic());
+  CHECK(r.step_time == 9);
+  CHECK(r.layer_time == std::vector<double>{5, 4});
+  CHECK(r.busy == std::vector<double>{4, 4});  // 2 s dense + 2 s expert each
+  CHECK(r.compute == 2);
+  CHECK(r.dense == 2);
+  CHECK(r.dispatch == 1);  // layer 0: released at 1, arrived at 2
+  CHECK(l0.device_load == std::vector<double>{0, 2});
+  CHECK(l1.device_load == std::vector<double>{2, 0});
+}
+
+TEST_CASE("traffic: two micro-batches overlap compute with communication", "[cluster][traffic][micro_batches]") {
+  // 1 node × 2 devices, expert e on device e, top-1; four sequences of one
+  // token (homes 0, 1, 0, 1), each choosing the other device's expert. 2 B a
+  // copy each way at 1 B/s (2 s a token), 1 s of compute a token.
+  // One micro-batch: 2 tokens each way, 4 B: dispatch 0→4, compute 4→6,
+  //   combine 6→10. Step 10.
+  // Two (sequences {0, 1} and {2, 3}): micro-batch 0's dispatch 0→2, micro-
+  //   batch 1's queues behind it 2→4. Compute mb0 2→3; its combine waits for
+  //   the port, 4→6; compute mb1 4→5, combine 6→8. Step 8.
+  const Shape s = make_shape(1, 2, 2, 1, 4, 1);
+  const PlacementMap map = contiguous(2, 2);
+  auto hw = unit_hardware(s);
+  hw.dispatch_bytes = hw.combine_bytes = 2;
+  StepData d = routed(s, {{1}, {0}, {1}, {0}});
+  const auto one = one_layer(s, hw, d, map);
+  CHECK(one.step_time == 10);
+  hw.micro_batches = 2;
+  const auto two = one_layer(s, hw, d, map);
+  CHECK(two.step_time == 8);
+  CHECK(two.dispatch == 2);  // micro-batch 0 only
+  CHECK(two.busy == one.busy);
+  REQUIRE(two.timeline.size() == 2);
+  CHECK(two.timeline[1].expert_start == 4);
+  CHECK(two.timeline[1].layer_end == 8);
+}
+
+namespace {
+
+// A random routing of `s` (no repeated expert per token), some drops.
+StepData random_routing(const Shape& s, std::uint64_t seed) {
+  Rng rng(seed);
+  StepData d;
+  d.resize(s);
+  for (int t = 0; t < s.tokens(); ++t)
+    for (int r = 0; r < s.top_k; ++r) {
+      int e;
+      bool repeat;
+      do {
+        e = int(rng.next() % std::uint64_t(s.experts));
+        repeat = false;
+        for (int q = 0; q < r; ++q) repeat = repeat || d.expert[std::size_t(t) * s.top_k + q] == e;
+      } while (repeat);
+      d.expert[std::size_t(t) * s.top_k + r] = e;
+      d.keep[std::size_t(t) * s.top_k + r] = rng.next() % 8 != 0;
+    }
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("traffic: bytes per link class match a count by token", "[cluster][traffic]") {
+  // 3 nodes × 2 devices, 12 experts with 6 redundant replicas, top-4.
+  const Shape s = make_shape(3, 2, 12, 4, 9, 5);
+  std::vector<int> phy2log(18);
+  for (int j = 0; j < 18; ++j) phy2log[j] = (j * 7) % 12;
+  const PlacementMap map = placement_from_phy2log(phy2log, 12, 6);
+  for (int seed = 1; seed <= 4; ++seed)
+    for (bool forwarding : {false, true})
+      for (DispatchMode mode : {DispatchMode::per_token, DispatchMode::per_assignment}) {
+        StepData d = random_routing(s, std::uint64_t(seed));
+        auto hw = unit_hardware(s);
+        hw.forwarding = forwarding;
+        hw.dispatch = mode;
+        hw.dispatch_bytes = 3;
+        hw.combine_bytes = 5;
+        hw.micro_batches = 1 + seed % 3;
+        // Independent count: per token, the devices (and nodes) its kept
+        // assignments go to, once each (per_token) or once per assignment.
+        double intra = 0, inter = 0;
+        for (int t = 0; t < s.tokens(); ++t) {
+          const int home = (t / s.seq_len) % 6;
+          std::vector<int> devs, nodes;
+          for (int r = 0; r < s.top_k; ++r) {
+            if (!d.keep[std::size_t(t) * 4 + r]) continue;
+            const int dev = map.device_for(d.expert[std::size_t(t) * 4 + r], t);
+            const bool seen = std::count(devs.begin(), devs.end(), dev) > 0;
+            const bool node_seen = std::count(nodes.begin(), nodes.end(), dev / 2) > 0;
+            if (mode == DispatchMode::per_assignment || !seen) devs.push_back(dev);
+            if (mode == DispatchMode::per_assignment || !node_seen) nodes.push_back(dev / 2);
+          }
+          for (int dev : devs) {
+            if (dev == home) continue;
+            const int relay = (dev / 2) * 2 + home % 2;
+            if (dev / 2 == home / 2) intra += 8;
+            else if (!forwarding) inter += 8;
+            else if (dev != relay) intra += 8;  // the relay's NVLink fan-out
+          }
+          if (forwarding)
+            for (int n : nodes) inter += n != home / 2 ? 8 : 0;
+        }
+        TrafficBuilder b(s, hw);
+        b.begin_step(1);
+        b.add_layer(0, d, map, 0);
+        const auto r = simulate_step(hw, b.traffic());
+        CHECK(r.bytes_intra == intra);
+        CHECK(r.bytes_inter == inter);
+        CHECK(r.bytes_dispatch_intra * 5 == r.bytes_combine_intra * 3);
+        CHECK(std::accumulate(r.bytes_sent.begin(), r.bytes_sent.end(), 0.0) == intra + inter);
+        CHECK(std::accumulate(r.bytes_received.begin(), r.bytes_received.end(), 0.0) == intra + inter);
+        // The schedule never beats the busiest device's compute.
+        CHECK(r.step_time >= *std::max_element(r.busy.begin(), r.busy.end()));
+      }
+}
+
+TEST_CASE("traffic: two micro-batches never beat the busiest device's compute", "[cluster][traffic][micro_batches]") {
+  // Random multi-layer steps with dense parts and the weight-read floor.
+  const Shape s = make_shape(2, 2, 8, 2, 8, 4);
+  const PlacementMap map = contiguous(8, 4);
+  for (int seed = 1; seed <= 6; ++seed) {
+    auto hw = unit_hardware(s);
+    hw.dense_flops_per_token = 0.25;
+    hw.expert_bytes = 2;
+    hw.forwarding = seed % 2 == 0;
+    hw.inter_bandwidth = 0.5;
+    hw.micro_batches = 2;
+    std::vector<StepData> layers;
+    for (int l = 0; l < 3; ++l) layers.push_back(random_routing(s, std::uint64_t(seed * 10 + l)));
+    TrafficBuilder b(s, hw);
+    b.begin_step(3);
+    for (int l = 0; l < 3; ++l) b.add_layer(l, layers[l], map, 0);
+    const auto r = simulate_step(hw, b.traffic());
+    const double max_busy = *std::max_element(r.busy.begin(), r.busy.end());
+    CHECK(r.step_time >= max_busy);
+    CHECK(std::accumulate(r.layer_time.begin(), r.layer_time.end(), 0.0) == Approx(r.step_time).epsilon(1e-12));
+  }
+}

@@ -1,0 +1,80 @@
+// Peak memory of one strategy's run (simulation.cpp, step.cpp, recorder.cpp,
+// result_writer.cpp): the buffers that scale with the scenario, each with the
+// field that sizes it. Small fixed parts are covered by a constant.
+#include "memory_estimate.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "moesim/components.hpp"
+
+namespace moesim {
+
+namespace {
+
+constexpr std::int64_t kBase = 64ll << 20;  // program, libraries, thread stacks, small buffers
+constexpr std::int64_t kJsonBytesPerNumber = 48;  // result DOM value (16 B) + its text + array overhead
+
+struct Tally {
+  std::int64_t total = kBase;
+  MemoryEstimate* out;
+  void add(double bytes, const std::string& pointer, const std::string& what) {
+    const auto b = std::int64_t(std::min(bytes, 9e18));
+    total = std::min<std::int64_t>(total + b, std::int64_t(9e18));
+    if (b > out->largest) out->largest = b, out->largest_pointer = pointer, out->largest_what = what;
+  }
+};
+
+}  // namespace
+
+MemoryEstimate estimate_memory(const Scenario& sc) {
+  const Shape& s = sc.shape;
+  const double T = s.tokens(), E = s.experts, d = s.hidden, k = s.top_k, D = s.devices(), L = s.layers;
+  const double recorded = (double(sc.steps) + sc.record.every - 1) / sc.record.every;
+  MemoryEstimate out;
+  std::int64_t peak = 0;
+  for (const StrategySpec& st : sc.strategies) {
+    Tally t{kBase, &out};
+    t.add(4 * T * d, "/model/hidden", "hidden vectors (tokens × hidden)");
+    t.add(2 * 4 * T * E + T * E, "/batch/sequences", "logits, scores and routing mask (tokens × experts)");
+    t.add(13 * T * k, "/batch/sequences", "choices and gates (tokens × top_k)");
+    t.add(4 * E * d * 2 * L, "/model/layers", "router weights (layers × experts × hidden)");
+    t.add(4 * T * L * k, "/model/layers", "every layer's choices of a step (tokens × layers × top_k)");
+    if (sc.train) {
+      t.add(2 * 4 * T * E, "/batch/sequences", "gradients (tokens × experts)");
+      t.add(4 * (E * d + 2 * E) * 8, "/model/hidden", "weight-gradient partials (experts × hidden)");
+    }
+    if (sc.stream.params.has("domains")) t.add(4.0 * double(sc.stream.params.integer("domains")) * d, "/stream/domains", "domain centres (domains × hidden)");
+    for (std::size_t j = 0; j < st.balancers.size(); ++j)
+      if (st.balancers[j].params.has("window") && st.balancers[j].params.has("scope") &&
+          st.balancers[j].params.str("scope") == "global")
+        t.add(8.0 * L * double(std::min<std::int64_t>(st.balancers[j].params.integer("window"), sc.steps)) * (E + D + 1),
+              st.balancers[j].pointer + "/window", "the global loss's window (window × experts)");
+    if (st.placement.params.has("window"))
+      t.add(8.0 * L * double(std::min<std::int64_t>(st.placement.params.integer("window"), sc.steps)) * E, st.placement.pointer + "/window",
+            "the placement's load window (window × experts)");
+    const double series = recorded * (32 + 4 * L);  // ~30 series plus one per balancer; 4 per layer
+    t.add((8 + kJsonBytesPerNumber) * series, "/steps", "per-step series (steps × series)");
+    if (sc.record.per_step_loads)
+      t.add((8 + kJsonBytesPerNumber) * recorded * (L * (2 * E + 2 * D) + D + L) + 5 * 40 * recorded, "/record/per_step_loads",
+            "per-step loads (steps × experts; set /record/per_step_loads to false or raise /record/every)");
+    peak = std::max(peak, t.total);
+  }
+  out.bytes = peak;
+  return out;
+}
+
+std::int64_t memory_limit_bytes() {
+  std::int64_t limit = std::int64_t(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  if (limit <= 0) limit = std::int64_t(1) << 62;
+  for (int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+    struct rlimit rl {};
+    if (::getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+      limit = std::min<std::int64_t>(limit, std::int64_t(rl.rlim_cur));
+  }
+  return limit;
+}
+
+}  // namespace moesim
