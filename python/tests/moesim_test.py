@@ -59,9 +59,9 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(r["series"]["step"].dtype, np.int64)
         self.assertEqual(r["series"]["step"].tolist(), list(range(12)))
         loads = r["per_step"]["expert_load"]
-        self.assertEqual(loads.shape, (12, 8))
+        self.assertEqual(loads.shape, (12, 1, 8))  # steps × layers × experts
         # Every step routes 4·16 tokens to k = 2 experts each.
-        self.assertTrue(np.all(loads.sum(axis=1) == 128))
+        self.assertTrue(np.all(loads.sum(axis=2) == 128))
 
     def test_dataframe_long_format(self):
         results = list(moesim.run(SCENARIO, seed=1).values()) + list(moesim.run(SCENARIO, seed=2).values())

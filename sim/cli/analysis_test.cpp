@@ -91,13 +91,13 @@ TEST_CASE("compare refuses results of different scenarios, naming the difference
   // Different strategies of one scenario are what compare is for, in either result schema.
   CHECK(run_moesim("compare " + x + " " + dir.file("x/tiny/b.json")).exit_code == 0);
   std::string text = read_text(dir.file("x/tiny/b.json"));
-  text.replace(text.find("moesim.result/1"), 15, "moesim.result/2");
+  text.replace(text.find("moesim.result/2"), 15, "moesim.result/1");  // what an older moesim wrote
   write_text(dir.file("b2.json"), text);
   auto two = run_moesim("compare --json --metrics tokens " + x + " " + dir.file("b2.json"));
   INFO(two.err);
   CHECK(two.exit_code == 0);
   CHECK(json::parse(two.out)[1]["tokens"] == 512);
-  text.replace(text.find("moesim.result/2"), 15, "moesim.result/9");
+  text.replace(text.find("moesim.result/1"), 15, "moesim.result/9");
   write_text(dir.file("b9.json"), text);
   CHECK(run_moesim("compare " + dir.file("b9.json")).exit_code == 2);
   // --mixed compares anyway, warns, and names rows by what differs.
@@ -199,17 +199,19 @@ TEST_CASE("record.bias_trajectory and record.placement_history add per-step rows
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto doc = json::parse(read_text(dir.file("out/tiny/b.json")));
-  const auto& bias = doc["per_step"]["bias"];
+  const auto& bias = doc["per_step"]["bias"];  // [step][layer][expert]: layer 0 of the only layer
   const auto& replicas = doc["per_step"]["replicas"];
   REQUIRE(bias.size() == 6);  // steps 0, 2, ..., 10
   REQUIRE(replicas.size() == 6);
-  CHECK(bias[0].size() == 8);
+  REQUIRE(bias[0].size() == 1);
+  CHECK(bias[0][0].size() == 8);
   // The bias series summarise these rows.
-  double lowest = bias[5][0].get<double>();
-  for (const auto& b : bias[5]) lowest = std::min(lowest, b.get<double>());
+  double lowest = bias[5][0][0].get<double>();
+  for (const auto& b : bias[5][0]) lowest = std::min(lowest, b.get<double>());
   CHECK(lowest == doc["series"]["bias_min"][5].get<double>());
   // 8 experts on 10 slots: every expert has a replica, two have a second one.
-  for (const auto& row : replicas) {
+  for (const auto& step : replicas) {
+    const auto& row = step.at(0);
     double slots = 0;
     for (const auto& n : row) {
       CHECK(n.get<double>() >= 1);
@@ -217,7 +219,7 @@ TEST_CASE("record.bias_trajectory and record.placement_history add per-step rows
     }
     CHECK(slots == 10);
   }
-  CHECK(std::count(replicas[5].begin(), replicas[5].end(), 2) == 2);
+  CHECK(std::count(replicas[5][0].begin(), replicas[5][0].end(), 2) == 2);
   // Off by default: no such rows.
   write_text(dir.file("plain.json"), tiny_scenario_text());
   REQUIRE(run_moesim("run " + dir.file("plain.json") + " -q -o " + dir.file("p")).exit_code == 0);

@@ -40,7 +40,9 @@ void StepData::resize(const Shape& shape) {
   keep.assign(T * k, 1);
   routed.assign(E, 0.0);
   expert_device.resize(E);
-  for (std::size_t e = 0; e < E; ++e) expert_device[e] = int(e / (E / shape.devices()));  // contiguous until placed
+  // Contiguous until the simulation copies in the placement (e·D/E: also
+  // defined when experts do not divide the devices).
+  for (std::size_t e = 0; e < E; ++e) expert_device[e] = int(e * std::size_t(shape.devices()) / E);
   processed.assign(E, 0.0);
   device_load.assign(shape.devices(), 0.0);
   device_dropped.assign(shape.devices(), 0.0);

@@ -240,3 +240,29 @@ TEST_CASE("a one-layer scenario gives the numbers of the single-layer engine", "
     CHECK(*r.summary.find("entropy_norm") == expected[i].entropy_norm);
   }
 }
+
+TEST_CASE("a 320-GPU decode layout runs: 256 + 64 redundant experts, one per GPU", "[layers][simulation]") {
+  // DeepSeek-V3 decode (MODEL.md §8): experts do not divide the devices; the
+  // redundant replicas fill one slot per GPU. Node-limited routing on the
+  // 40 nodes follows the placement, and device-level dropping counts each
+  // assignment on the replica that serves it.
+  Scenario sc = testing::tiny_scenario(R"({"steps":3,"mode":"inference","model":{"layers":2,"experts":256,"top_k":8,
+      "hidden":16,"score":"sigmoid"},"batch":{"sequences":8,"seq_len":16},
+      "cluster":{"nodes":40,"devices_per_node":8,
+                 "placement":{"type":"eplb","redundant_experts":64,"groups":8,"rebalance_every":1,"window":1}},
+      "strategies":[{"name":"v3","routing":{"type":"node_limited","m":4},"dropper":{"type":"device","cf":2.0}}]})");
+  REQUIRE(sc.shape.devices() == 320);
+  const Result r = simulate(sc, sc.strategies[0]);
+  const auto& routed = *r.per_step_by_layer.find("expert_load");
+  const auto& device = *r.per_step_by_layer.find("device_load");
+  const auto& processed = *r.per_step_by_layer.find("expert_processed");
+  for (std::size_t s = 0; s < routed.size(); ++s)
+    for (int l = 0; l < 2; ++l) {
+      CHECK(std::accumulate(routed[s][l].begin(), routed[s][l].end(), 0.0) == 128.0 * 8);
+      CHECK(device[s][l].size() == 320);
+      // Every processed assignment lands on exactly one device.
+      CHECK(std::accumulate(device[s][l].begin(), device[s][l].end(), 0.0) ==
+            std::accumulate(processed[s][l].begin(), processed[s][l].end(), 0.0));
+    }
+  CHECK(*r.summary.find("rank_imbalance") > 0.0);
+}
