@@ -28,6 +28,8 @@ int place_command(const Args&);
 int sweep_command(const Args&);
 int search_command(const Args&);
 int help_command(const Args&);
+int fit_command(const Args&);
+int stats_command(const Args&);
 
 // simulate() for a command: a diverging router becomes an input error on the
 // field most likely at fault (a balancer's alpha or beta, else /model/lr),

@@ -32,6 +32,10 @@ const std::vector<Command>& commands() {
        "print DeepSeek EPLB's expert placement (phy2log, log2phy, logcnt) for a layers × experts load matrix, or "
        "(--report) each layer's device max/mean with and without it",
        place_command},
+      {"fit", "moesim fit DATA -o SCENARIO.json [--format F] [--top-k K] [--seed S] [--nodes N] ...",
+       "fit the calibrated stream to a routing trace or per-layer loads; write a scenario, print the fit", fit_command},
+      {"stats", "moesim stats DATA [--format F] [--window N] [--seq-len N] [--per-layer]",
+       "the routing statistics of a trace or loads file (popularity, batch imbalance, locality, NMI)", stats_command},
       {"list", "moesim list", "every registered component and metric with its parameters", list_command},
       {"help", "moesim help [COMMAND]", "this help, or one command's options", help_command},
   };
