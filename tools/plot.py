@@ -228,6 +228,9 @@ def load_result(path):
     layer = layer_index(doc, path)
     totals = _object(doc, "final", path).get("expert_load_total")
     layer_loads = to_matrix(totals, path, "/final/expert_load_total") if _depth(totals) == 2 else None
+    layer_ids = list(doc.get("layer_ids") or [])
+    if layer_loads is not None and len(layer_ids) != layer_loads.shape[0]:
+        layer_ids = list(range(layer_loads.shape[0]))  # ids missing or inconsistent: number the layers
     return Run(
         path=path,
         scenario=scenario,
@@ -238,7 +241,7 @@ def load_result(path):
         series={k: to_vector(v, path, f"/series/{k}") for k, v in _object(doc, "series", path).items()},
         per_step={k: one_vector_per_step(k, v, path, layer) for k, v in _object(doc, "per_step", path).items()},
         final={k: one_vector(k, v, path, layer) for k, v in _object(doc, "final", path).items()},
-        layer_ids=list(doc.get("layer_ids") or [0]),
+        layer_ids=layer_ids or [0],
         by_layer={k: to_vector(v, path, f"/summary_by_layer/{k}")
                   for k, v in _object(doc, "summary_by_layer", path).items()},
         layer_loads=layer_loads,
