@@ -16,7 +16,8 @@ namespace {
 std::string number_text(double v) { return fmt::format("{}", v); }
 
 std::string got(const Json& v) {
-  std::string text = v.dump();
+  // Replace, not throw, on invalid UTF-8: a message must never fail to print.
+  std::string text = v.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return fmt::format("got {}", text);
 }

@@ -100,6 +100,13 @@ void expand(const Json& node, const std::vector<std::string>& tokens, std::size_
 
 // --set POINTER=VALUE: VALUE is JSON if it parses as JSON, else a string.
 void apply_override(Json& root, const std::string& file, const std::string& assignment) {
+  // A JSON string must be valid UTF-8; a raw VALUE (or key) that is not would
+  // make the normalised scenario and every message that echoes it unprintable.
+  try {
+    (void)Json(assignment).dump();
+  } catch (const Json::type_error&) {
+    throw InputError("--set", "", "the assignment is not valid UTF-8: expected POINTER=VALUE in UTF-8 text");
+  }
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0 || assignment[0] != '/')
     throw InputError("--set " + assignment, "",

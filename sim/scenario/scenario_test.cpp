@@ -113,3 +113,11 @@ TEST_CASE("a strategy's device_limited m becomes its comm-level loss's M", "[sce
   CHECK(sc.strategies[0].balancers[1].params.integer("m") == 2);
   CHECK(nlohmann::json::parse(sc.strategies[0].normalized)["balancers"][0]["m"] == 1);
 }
+
+TEST_CASE("a --set that is not valid UTF-8 is an input error (fuzz finding)", "[scenario]") {
+  const std::string ok = R"({"name":"x","strategies":[{"name":"a"}]})";
+  const std::string expected = "--set: the assignment is not valid UTF-8: expected POINTER=VALUE in UTF-8 text";
+  CHECK(error_of(ok, {"/steps=\xff"}) == expected);                 // a raw string value
+  CHECK(error_of(ok, {"/model/\xc3=1"}) == expected);               // a key
+  CHECK(error_of(ok, {"/steps=\"caf\xc3\xa9\""}).find("/steps") != std::string::npos);  // valid UTF-8: the usual error
+}
