@@ -66,4 +66,8 @@ void set_threads(const po::variables_map& vm) {
 #endif
 }
 
+std::vector<std::string> strings(const po::variables_map& vm, const char* key) {
+  return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
 }  // namespace moesim::cli

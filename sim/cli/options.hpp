@@ -20,6 +20,8 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 inline constexpr int kMaxThreads = 1024;
 // --threads if given (InputError outside [1, kMaxThreads]), else `def`.
 int thread_count(const po::variables_map& vm, int def);
+// The values of a repeatable option (--set, --strategy, --vary); none when absent.
+std::vector<std::string> strings(const po::variables_map& vm, const char* key);
 // Applies --threads (default all cores).
 void set_threads(const po::variables_map& vm);
 

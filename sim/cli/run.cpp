@@ -34,23 +34,20 @@ int run_command(const Args& args) {
   if (!parse_options("run", args, options, positional, vm)) return 0;
   set_threads(vm);
 
-  auto strings = [&](const char* key) {
-    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
-  };
   // Each seed is one more --set /seed=N, so the result echoes it like any other value.
-  std::vector<std::vector<std::string>> runs{strings("set")};
+  std::vector<std::vector<std::string>> runs{strings(vm, "set")};
   const bool seeded = vm.count("seeds") > 0;
   if (seeded) {
     runs.clear();
     for (const auto seed : parse_seeds(vm["seeds"].as<std::string>())) {
-      runs.push_back(strings("set"));
+      runs.push_back(strings(vm, "set"));
       runs.back().push_back(fmt::format("/seed={}", seed));
     }
   }
   std::vector<Scenario> scenarios;
   for (const auto& sets : runs) {  // all checked before any runs
     scenarios.push_back(load_scenario(vm["scenario"].as<std::string>(), sets));
-    select_strategies(scenarios.back(), strings("strategy"));
+    select_strategies(scenarios.back(), strings(vm, "strategy"));
   }
   const bool quiet = vm["quiet"].as<bool>();
   const std::string dir = vm["output"].as<std::string>();

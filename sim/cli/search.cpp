@@ -42,9 +42,6 @@ int search_command(const Args& args) {
   po::variables_map vm;
   if (!parse_options("search", args, options, positional, vm)) return 0;
   set_threads(vm);
-  auto strings = [&](const char* key) {
-    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
-  };
   const std::string file = vm["scenario"].as<std::string>(), param = vm["param"].as<std::string>();
   const std::string metric = vm["metric"].as<std::string>();
   const double low = vm["low"].as<double>(), high = vm["high"].as<double>();
@@ -63,14 +60,14 @@ int search_command(const Args& args) {
   if (vm.count("seeds")) seeds = parse_seeds(vm["seeds"].as<std::string>());
 
   auto scenario_at = [&](double x, std::optional<std::uint64_t> seed) {
-    auto sets = strings("set");
+    auto sets = strings(vm, "set");
     sets.push_back(fmt::format("{}={}", param, integer ? fmt::format("{}", std::int64_t(x)) : fmt::format("{}", x)));
     if (seed) sets.push_back(fmt::format("/seed={}", *seed));
     return load_scenario(file, sets);
   };
   Scenario base = scenario_at(high, std::nullopt);  // checks the file, the pointer and the range end
   scenario_at(low, std::nullopt);
-  select_strategies(base, strings("strategy"));
+  select_strategies(base, strings(vm, "strategy"));
 
   nlohmann::ordered_json answers = nlohmann::ordered_json::array();
   for (const auto& st : base.strategies) {

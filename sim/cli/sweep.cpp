@@ -210,11 +210,8 @@ int sweep_command(const Args& args) {
   positional.add("scenario", 1);
   po::variables_map vm;
   if (!parse_options("sweep", args, options, positional, vm)) return 0;
-  auto strings = [&](const char* key) {
-    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
-  };
   std::vector<Variable> vars;
-  for (const auto& v : strings("vary")) vars.push_back(parse_vary(v));
+  for (const auto& v : strings(vm, "vary")) vars.push_back(parse_vary(v));
   check_distinct(vars);
   const auto [shard, shards] = vm.count("shard") ? parse_shard(vm["shard"].as<std::string>()) : std::pair{0, 1};
   const int threads = thread_count(vm, int(std::max(1u, std::thread::hardware_concurrency())));
@@ -222,7 +219,7 @@ int sweep_command(const Args& args) {
   const bool quiet = vm["quiet"].as<bool>();
 
   std::vector<Configuration> configs =
-      configurations(vm["scenario"].as<std::string>(), vars, strings("set"), strings("strategy"));
+      configurations(vm["scenario"].as<std::string>(), vars, strings(vm, "set"), strings(vm, "strategy"));
   const std::string sweep_dir = fmt::format("{}/{}/sweep", vm["output"].as<std::string>(), configs[0].scenario.name);
   // Temp files of a sweep killed by SIGKILL (which no handler sees) go now;
   // concurrent shards' temp files belong to running processes and stay.

@@ -7,17 +7,12 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "moesim/error.hpp"
 #include "moesim/input.hpp"
@@ -27,24 +22,11 @@ namespace moesim {
 
 namespace {
 
-// Files are read whole (a trace's choices must be held for replay anyway),
-// so their size is checked before reading: 1 GiB holds ~40 M token-layers.
-constexpr std::int64_t kMaxFileBytes = std::int64_t(1) << 30;
+// Identifiers beyond these are typos or garbage, not models.
 constexpr int kMaxLayerId = 1 << 20;
 constexpr int kMaxExpertId = 1 << 20;
-
-std::ifstream open_checked(const std::string& path, const char* what) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw InputError(path, "", fmt::format("cannot open the {}: {}", what, std::strerror(errno)));
-  if (S_ISDIR(st.st_mode)) throw InputError(path, "", fmt::format("expected a {}, got a directory", what));
-  if (S_ISREG(st.st_mode) && st.st_size > kMaxFileBytes)
-    throw InputError(path, "", fmt::format("the {} has {} bytes, more than the limit of {} bytes", what,
-                                           std::int64_t(st.st_size), kMaxFileBytes));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "", fmt::format("cannot open the {}: {}", what, std::strerror(errno)));
-  return in;
-}
+// A trace's choices are held whole for replay: 1 GiB of int32 ids at most.
+constexpr std::int64_t kMaxChoiceBytes = std::int64_t(1) << 30;
 
 // Scans one line of the pairs format: [[layer, expert], ...].
 class PairsLine {
@@ -121,15 +103,15 @@ void check_choices(const std::string& path, const std::string& where, const std:
 }  // namespace
 
 RoutingTrace read_pairs_trace(const std::string& path, std::int64_t max_tokens) {
-  std::ifstream in = open_checked(path, "trace file");
+  LineReader in(path, "trace file");  // bounded lines: a file without newlines cannot exhaust memory
   RoutingTrace t;
   std::string line;
   std::vector<std::pair<int, int>> pairs;
   std::vector<std::int32_t> row;  // L × k of the current token, by layer position
   std::int64_t line_no = 0;
   int max_expert = -1;
-  while (std::getline(in, line)) {
-    ++line_no;
+  while (in.next(line)) {
+    line_no = in.line_number();
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     PairsLine(path, line_no, line).read(pairs);
     const std::string where = fmt::format("line {}", line_no);
@@ -161,9 +143,11 @@ RoutingTrace read_pairs_trace(const std::string& path, std::int64_t max_tokens) 
       check_choices(path, fmt::format("{}, layer {}", where, t.layer_ids[l]), &row[std::size_t(l) * k], k, 0);
     }
     t.expert.insert(t.expert.end(), row.begin(), row.end());
+    if (std::int64_t(t.expert.size()) * 4 > kMaxChoiceBytes)
+      throw InputError(path, where, fmt::format("the trace holds more than {} token-layer choices, the limit",
+                                                kMaxChoiceBytes / 4));
     if (max_tokens > 0 && t.tokens() >= max_tokens) break;
   }
-  if (in.bad()) throw InputError(path, "", fmt::format("cannot read the trace file: {}", std::strerror(errno)));
   if (t.layer_ids.empty()) throw InputError(path, "", "the trace holds no token (expected one JSON array per line)");
   t.experts = max_expert + 1;
   return t;
@@ -180,9 +164,9 @@ RoutingTrace read_npy_choices(const std::string& path) {
   if (L > kMaxLayerId || t.top_k > kMaxExpertId)
     throw InputError(path, "", fmt::format("expected at most {} layers and k at most {}", kMaxLayerId, kMaxExpertId));
   for (int l = 0; l < L; ++l) t.layer_ids.push_back(l);
-  if (npy.rows() * npy.cols() * 4 > kMaxFileBytes)
+  if (npy.rows() * npy.cols() * 4 > kMaxChoiceBytes)
     throw InputError(path, "", fmt::format("{} token-layer choices are more than the limit of {}",
-                                           npy.rows() * npy.cols(), kMaxFileBytes / 4));
+                                           npy.rows() * npy.cols(), kMaxChoiceBytes / 4));
   t.expert.resize(std::size_t(npy.rows() * npy.cols()));
   std::vector<std::int64_t> ids(std::size_t(npy.cols()));
   std::int64_t max_expert = -1;
