@@ -46,10 +46,20 @@ void set_one(Json& root, const std::string& file, const std::string& pointer, co
     const Json* node = &root;
     std::vector<std::string> tokens;
     for (Json::json_pointer p = ptr; !p.empty(); p = p.parent_pointer()) tokens.insert(tokens.begin(), p.back());
-    for (std::size_t i = 0; i < tokens.size() && node; ++i) {
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
       const bool last = i + 1 == tokens.size();
+      const bool numeric = !tokens[i].empty() && tokens[i].find_first_not_of("0123456789") == std::string::npos;
+      if (!node || node->is_null()) {
+        // Below a missing field only objects are created: a numeric token
+        // would make nlohmann grow a new array to that index (a typo such as
+        // /x/5555555555 would allocate hundreds of gigabytes).
+        if (numeric || tokens[i] == "-")
+          throw InputError(file, pointer, fmt::format("--set: '{}' indexes an array that does not exist; "
+                                                      "set the whole array instead", tokens[i]));
+        node = nullptr;
+        continue;
+      }
       if (node->is_array()) {
-        const bool numeric = !tokens[i].empty() && tokens[i].find_first_not_of("0123456789") == std::string::npos;
         const std::size_t idx = tokens[i] == "-" ? node->size() : numeric ? std::stoul(tokens[i]) : SIZE_MAX;
         if (idx == SIZE_MAX)
           throw InputError(file, pointer, fmt::format("--set: '{}' is not an array index", tokens[i]));
@@ -59,7 +69,7 @@ void set_one(Json& root, const std::string& file, const std::string& pointer, co
         node = idx < node->size() ? &(*node)[idx] : nullptr;
       } else if (node->is_object()) {
         node = node->contains(tokens[i]) ? &(*node)[tokens[i]] : nullptr;
-      } else if (!node->is_null()) {
+      } else {
         throw InputError(file, pointer, fmt::format("--set: cannot set a field inside {}", json_type(*node)));
       }
     }

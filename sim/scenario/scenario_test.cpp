@@ -63,6 +63,14 @@ TEST_CASE("errors name the file, the JSON pointer, what was expected and the val
   CHECK(error_of("{\"name\": \"x\",\n \"steps\": }") .rfind("s.json: line 2, column", 0) == 0);
   CHECK(error_of(ok, {"steps=3"}).find("expected POINTER=VALUE") != std::string::npos);
   CHECK(error_of(ok, {"/strategies/5/name=z"}).find("index 5 is past the end") != std::string::npos);
+  // Below a missing field only objects may be created: nlohmann would grow
+  // a new array up to the index (fuzz finding: 5555555555 asked for 88 GB).
+  CHECK(error_of(ok, {"/nothing/5555555555/x=1"}) ==
+        "s.json: /nothing/5555555555/x: --set: '5555555555' indexes an array that does not exist; "
+        "set the whole array instead");
+  CHECK(error_of(ok, {"/nothing/-=1"}).find("indexes an array that does not exist") != std::string::npos);
+  CHECK(error_of(ok, {"/strategies/99999999999999999999999/name=z"}).find("cannot set this JSON pointer") !=
+        std::string::npos);
 }
 
 TEST_CASE("overrides (--set) set values by JSON pointer, parsed as JSON or else as a string", "[scenario]") {
