@@ -25,6 +25,28 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"rank_imbalance", "max/mean − 1 of per-device load, averaged over steps (serving reports' figure)", true},
       {"comm_bytes_intra", "all-to-all bytes inside nodes over the run", true},
       {"comm_bytes_inter", "all-to-all bytes between nodes over the run", true},
+      // Serving (mode serve, MODEL.md §10); percentiles interpolate between closest ranks.
+      {"ttft_mean", "time to first token (s), mean over requests", true},
+      {"ttft_p50", "time to first token (s), median", true},
+      {"ttft_p90", "time to first token (s), 90th percentile", true},
+      {"ttft_p99", "time to first token (s), 99th percentile", true},
+      {"tpot_mean", "time per output token after the first (s), mean over requests with > 1 output token", true},
+      {"tpot_p50", "time per output token after the first (s), median", true},
+      {"tpot_p90", "time per output token after the first (s), 90th percentile", true},
+      {"tpot_p99", "time per output token after the first (s), 99th percentile", true},
+      {"e2e_mean", "request latency, arrival to last token (s), mean", true},
+      {"e2e_p50", "request latency, arrival to last token (s), median", true},
+      {"e2e_p90", "request latency, arrival to last token (s), 90th percentile", true},
+      {"e2e_p99", "request latency, arrival to last token (s), 99th percentile", true},
+      {"throughput", "output tokens per second over the run (0 to the last completion)", false},
+      {"goodput", "requests per second meeting both serve.slo targets (TTFT and TPOT)", false},
+      {"requests_completed", "requests served to their last token", false},
+      {"duration", "seconds from the run's start to the last completion", true},
+      {"iterations", "continuous-batching iterations run (all instances)", true},
+      {"iteration_time_mean", "mean iteration time (s), migration delays included", true},
+      {"queue_mean", "waiting requests after each iteration's admission, mean over iterations", true},
+      {"migrations", "expert slots whose weights online EPLB moved", true},
+      {"migration_time", "seconds iterations waited for (or were slowed by) weight migration", true},
   };
   return catalog;
 }
