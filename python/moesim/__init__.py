@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _moesim
 
-__all__ = ["run", "load", "from_text", "as_json", "to_dataframe", "summary_frame", "InputError", "__version__"]
+__all__ = ["run", "load", "from_text", "as_json", "to_dataframe", "summary_frame", "requests_frame", "InputError", "__version__"]
 __version__ = _moesim.version
 InputError = _moesim.InputError  # bad scenario or override: the CLI's one-line message
 
@@ -35,11 +35,12 @@ def _overrides(set):
 def from_text(text):
     """A result file's text as a dict with numpy arrays."""
     doc = json.loads(text)
-    for section in ("series", "series_by_layer", "per_step", "final"):
+    for section in ("series", "series_by_layer", "per_step", "final", "requests"):
         if isinstance(doc.get(section), dict):
             doc[section] = {k: np.asarray(v) for k, v in doc[section].items()}
-    if "step" in doc.get("series", {}):
-        doc["series"]["step"] = doc["series"]["step"].astype(np.int64)
+    for index in ("step", "iteration", "instance"):
+        if index in doc.get("series", {}):
+            doc["series"][index] = doc["series"][index].astype(np.int64)
     return doc
 
 
@@ -92,14 +93,16 @@ def to_dataframe(results):
     """Per-step series in long format: one row per (strategy, seed, step, metric) with its value.
 
     results: one result, a {strategy: result} dict from run(), or any iterable of results
-    (dicts from run() or load()). Sweep values are not columns: add them from the scenario echo."""
+    (dicts from run() or load()). Sweep values are not columns: add them from the scenario echo.
+    Serving results (mode serve) have a series per iteration: `step` is then the iteration."""
     import pandas as pd
     frames = []
     for r in _results(results):
         series = r.get("series", {})
-        steps = np.asarray(series.get("step", []), dtype=np.int64)
+        index = "iteration" if "iteration" in series else "step"
+        steps = np.asarray(series.get(index, []), dtype=np.int64)
         for metric, values in series.items():
-            if metric == "step" or len(values) != len(steps):
+            if metric == index or len(values) != len(steps):
                 continue
             frames.append(pd.DataFrame({"strategy": r["strategy"]["name"], "seed": r["seed"], "step": steps,
                                         "metric": metric, "value": np.asarray(values, dtype=float)}))
@@ -114,3 +117,22 @@ def summary_frame(results):
     rows = [(r["strategy"]["name"], r["seed"], k, float(v)) for r in _results(results)
             for k, v in r.get("summary", {}).items() if isinstance(v, (int, float))]
     return pd.DataFrame(rows, columns=["strategy", "seed", "metric", "value"])
+
+
+def requests_frame(results):
+    """Serving results' per-request records: one row per (strategy, seed, request) with arrival, prompt,
+    output, first_token, finish, ttft, tpot and e2e (seconds)."""
+    import pandas as pd
+    frames = []
+    for r in _results(results):
+        req = r.get("requests")
+        if not req:
+            continue
+        frame = pd.DataFrame({k: np.asarray(v) for k, v in req.items()})
+        frame.insert(0, "request", np.arange(len(frame), dtype=np.int64))
+        frame.insert(0, "seed", r["seed"])
+        frame.insert(0, "strategy", r["strategy"]["name"])
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["strategy", "seed", "request"])
+    return pd.concat(frames, ignore_index=True)

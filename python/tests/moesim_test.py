@@ -74,6 +74,24 @@ class ModuleTest(unittest.TestCase):
         means = moesim.summary_frame(results).pivot_table(index="strategy", columns="metric", values="value")
         self.assertAlmostEqual(means.loc["plain", "tokens"], 12 * 64)
 
+    def test_serving_requests_and_iterations(self):
+        serving = {k: v for k, v in SCENARIO.items() if k != "steps"}
+        serving.update(mode="serve", strategies=[{"name": "plain"}],
+                       serve={"arrivals": {"process": "poisson", "rate": 500}, "prompt": 20, "output": 4,
+                              "requests": 30})
+        result = moesim.run(serving)["plain"]
+        self.assertEqual(result["summary"]["requests_completed"], 30)
+        req = moesim.requests_frame(result)
+        self.assertEqual(len(req), 30)
+        self.assertEqual(req.prompt.tolist(), [20] * 30)
+        np.testing.assert_allclose(req.ttft, req.first_token - req.arrival)
+        np.testing.assert_allclose(req.ttft.mean(), result["summary"]["ttft_mean"])
+        df = moesim.to_dataframe(result)  # one row per iteration and series
+        iterations = int(result["summary"]["iterations"])
+        self.assertEqual(len(df[df.metric == "tokens"]), iterations)
+        # Every request's prompt and output tokens were run: 30 × (20 + 3 decode tokens).
+        self.assertEqual(df[df.metric == "tokens"].value.sum(), 30 * 23)
+
     def test_bad_input_raises_with_the_cli_message(self):
         with self.assertRaises(moesim.InputError) as e:
             moesim.run(SCENARIO, set={"/model/top_k": 99})

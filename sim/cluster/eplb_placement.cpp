@@ -15,6 +15,7 @@ class EplbPlacement final : public Placement {
   EplbPlacement(const Params& p, const Shape& s)
       : redundant_(int(p.integer("redundant_experts"))),
         every_(int(p.integer("rebalance_every"))),
+        max_rebalances_(p.integer("max_rebalances")),
         // Never more rows than the run has steps (the ring would not wrap).
         window_(int(s.steps > 0 ? std::min<std::int64_t>(p.integer("window"), s.steps) : p.integer("window"))),
         groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes),
@@ -38,7 +39,8 @@ class EplbPlacement final : public Placement {
     const std::size_t E = routed.size();
     if (history_.empty()) history_.assign(std::size_t(window_) * E, 0.0);  // at run time, not at validation
     std::copy(routed.begin(), routed.end(), history_.begin() + std::size_t(step % window_) * E);
-    if ((step + 1) % every_ != 0) return;
+    if ((step + 1) % every_ != 0 || (max_rebalances_ > 0 && rebalances_ >= max_rebalances_)) return;
+    ++rebalances_;
     std::vector<double> load(E, 0.0);
     for (int w = 0; w < window_; ++w)
       for (std::size_t e = 0; e < E; ++e) load[e] += history_[std::size_t(w) * E + e];
@@ -55,7 +57,9 @@ class EplbPlacement final : public Placement {
     }
   }
 
-  int redundant_, every_, window_, groups_;
+  int redundant_, every_;
+  std::int64_t max_rebalances_, rebalances_ = 0;
+  int window_, groups_;
   Shape shape_;
   std::vector<double> history_;  // window × E ring of routed loads
 };
@@ -67,6 +71,9 @@ const Registration<Placement> registration{{
         ParamSpec::integer("redundant_experts", 0, 0, 65536, "extra replica slots (experts + this must divide by devices)"),
         ParamSpec::integer("rebalance_every", 10, 1, 1 << 30, "steps between placement refreshes"),
         ParamSpec::integer("window", 10, 1, 100000, "steps of routed load the refresh looks at"),
+        ParamSpec::integer("max_rebalances", 0, 0, 1 << 30,
+                           "stop refreshing after this many (0: never stop; 1: placed once from the first window, "
+                           "then static)"),
         ParamSpec::required_integer("groups", 1, 65536, "expert groups for hierarchical packing").derived_from("cluster.nodes"),
     },
     make<Placement, EplbPlacement>,

@@ -1,6 +1,9 @@
 // EPLB against the reference's published example and hand-worked cases.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
+#include "moesim/components.hpp"
 #include "moesim/error.hpp"
 #include "moesim/placement.hpp"
 #include "moesim/metrics.hpp"
@@ -144,4 +147,27 @@ TEST_CASE("EPLB on real 58-layer DeepSeek-V3 loads matches DeepSeek's algorithm 
     }
     CHECK(worst < 1e-5);  // float32 sums in both; the placements are the same
   }
+}
+
+TEST_CASE("eplb placement: max_rebalances 1 places once from the first window, then stays", "[eplb][placement]") {
+  auto placement_after = [](int max_rebalances) {
+    const Scenario sc = testing::tiny_scenario(fmt::format(
+        R"({{"strategies": [{{"name": "e", "placement": {{"type": "eplb", "redundant_experts": 2, "rebalance_every": 1,
+                                                        "window": 1, "max_rebalances": {}}}}}]}})", max_rebalances));
+    const ComponentSpec& spec = sc.strategies[0].placement;
+    auto p = PlacementRegistry::instance().find("eplb")->make(spec.params, sc.shape);
+    PlacementMap map = p->initial(sc.shape);
+    const std::vector<double> hot0{50, 1, 1, 1, 1, 1, 1, 1}, hot7{1, 1, 1, 1, 1, 1, 1, 50};
+    p->observe(0, hot0, map);
+    const std::vector<int> first = map.logcnt;
+    p->observe(1, hot7, map);
+    return std::pair{first, map.logcnt};
+  };
+  const auto [once_first, once_then] = placement_after(1);
+  CHECK(once_first[0] == 3);  // the hot expert gets both redundant replicas
+  CHECK(once_then == once_first);
+  const auto [every_first, every_then] = placement_after(0);
+  CHECK(every_first == once_first);
+  CHECK(every_then[7] == 3);
+  CHECK(every_then[0] == 1);
 }
