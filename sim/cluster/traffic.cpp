@@ -8,6 +8,7 @@ namespace moesim {
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
   need_.assign(std::size_t(shape.devices()), 0.0);
   node_need_.assign(std::size_t(shape.nodes), 0.0);
+  touched_.reserve(std::size_t(shape.devices()));
   token_devices_.reserve(std::size_t(shape.top_k));
   token_nodes_.reserve(std::size_t(shape.top_k));
   traffic_.devices = shape.devices();
@@ -83,10 +84,9 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
     double* slot_copies = &t.slot_copies[slots];
     double* home_tokens = &t.home_tokens[std::size_t(cell) * D];
     for (int h = 0; h < D; ++h) {
-      std::fill(need_.begin(), need_.end(), 0.0);
-      std::fill(node_need_.begin(), node_need_.end(), 0.0);
       const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
       const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
+      if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
       home_tokens[h] += double(end - begin);
       for (std::size_t i = begin; i < end; ++i) {
         const long long tok = cell_tokens_[i];
@@ -108,7 +108,10 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
           const bool new_node = std::find(token_nodes_.begin(), token_nodes_.end(), node) == token_nodes_.end();
           if (new_device) token_devices_.push_back(dev);
           if (new_node) token_nodes_.push_back(node);
-          if (!per_token || new_device) need_[dev] += 1.0;
+          if (!per_token || new_device) {
+            if (need_[dev] == 0) touched_.push_back(dev);
+            need_[dev] += 1.0;
+          }
           if (!per_token || new_node) node_need_[node] += 1.0;
         }
       }
@@ -119,23 +122,34 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
 }
 
 void TrafficBuilder::emit_flows(int h) {
+  // Only the devices this home's tokens reach (ascending, so flows come out
+  // in device order whatever the batch size), then clear them for the next home.
+  std::sort(touched_.begin(), touched_.end());
   const int G = shape_.devices_per_node, home_node = h / G;
   std::vector<TrafficFlow>& flows = traffic_.flows;
-  for (int node = 0; node < shape_.nodes; ++node) {
+  for (std::size_t i = 0; i < touched_.size();) {
+    const int node = touched_[i] / G;
+    std::size_t next = i;
+    while (next < touched_.size() && touched_[next] / G == node) ++next;
     if (node == home_node || !hw_.forwarding) {
-      for (int e = node * G; e < (node + 1) * G; ++e)
-        if (e != h && need_[e] > 0) flows.push_back({h, e, TrafficFlow::direct, 0, need_[e], false});
-      continue;
+      for (std::size_t j = i; j < next; ++j)
+        if (touched_[j] != h) flows.push_back({h, touched_[j], TrafficFlow::direct, 0, need_[touched_[j]], false});
+    } else {
+      // One IB crossing to the relay, the node's device with h's local index.
+      const int relay = node * G + h % G;
+      const std::size_t parent = flows.size();
+      flows.push_back({h, relay, TrafficFlow::to_relay, 0, node_need_[node], need_[relay] > 0});
+      for (std::size_t j = i; j < next; ++j)
+        if (touched_[j] != relay) flows.push_back({relay, touched_[j], TrafficFlow::fan_out, 0, need_[touched_[j]], false});
+      flows[parent].children = int(flows.size() - parent - 1);
     }
-    if (node_need_[node] == 0) continue;
-    // One IB crossing to the relay, the node's device with h's local index.
-    const int relay = node * G + h % G;
-    const std::size_t parent = flows.size();
-    flows.push_back({h, relay, TrafficFlow::to_relay, 0, node_need_[node], need_[relay] > 0});
-    for (int e = node * G; e < (node + 1) * G; ++e)
-      if (e != relay && need_[e] > 0) flows.push_back({relay, e, TrafficFlow::fan_out, 0, need_[e], false});
-    flows[parent].children = int(flows.size() - parent - 1);
+    i = next;
   }
+  for (int d : touched_) {
+    need_[std::size_t(d)] = 0.0;
+    node_need_[std::size_t(d / G)] = 0.0;
+  }
+  touched_.clear();
 }
 
 }  // namespace moesim

@@ -49,6 +49,7 @@ class TrafficBuilder {
   std::vector<double> need_;       // D: copies home h sends to each device
   std::vector<double> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
   std::vector<int> token_devices_, token_nodes_;  // ≤ k each: where the current token already goes
+  std::vector<int> touched_;                      // devices with need_ > 0 for the current home
   StepTraffic traffic_;
 };
 
