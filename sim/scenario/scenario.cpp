@@ -460,6 +460,16 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   const std::optional<TraceShape> trace = peek_trace(root, file);
   sc.shape = read_shape(model, batch, cluster, trace ? &*trace : nullptr);
   sc.shape.steps = serving ? 0 : sc.steps;  // 0: as many steps of tokens as the requests need
+  if (serving && trace) {
+    // A served trace is replayed from its start whenever the requests need
+    // more tokens than it holds: the source reads all of its whole steps.
+    const std::string path = resolve_path(file, root["stream"]["path"].get<std::string>());
+    const std::int64_t steps = trace_steps(*trace, sc.shape, path);
+    if (steps < 1)
+      batch.fail("sequences", fmt::format("the trace {} holds less than one step of sequences × seq_len = {} tokens; "
+                                          "lower batch.sequences", path, sc.shape.tokens()));
+    sc.shape.steps = int(std::min<std::int64_t>(steps, kMaxSteps));
+  }
   if (trace && trace->layers_known() && int(trace->layer_ids.size()) == sc.shape.layers) sc.layer_ids = trace->layer_ids;
   else for (int l = 0; l < sc.shape.layers; ++l) sc.layer_ids.push_back(l);
   sc.model = read_model(model);

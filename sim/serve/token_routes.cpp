@@ -5,17 +5,24 @@
 namespace moesim {
 
 TokenRoutes::TokenRoutes(const Scenario& sc, const StrategySpec& strategy)
-    : shape_(sc.shape), per_token_(sc.shape.layers * sc.shape.top_k) {
-  source_ = Registry<TokenSource>::instance().find(sc.stream.type)->make(sc.stream.params, shape_);
-  if (!sc.stream_layers.empty()) source_->configure_layers(sc.stream_layers, sc.stream_overridden);
-  source_->seed(sc.seed);
+    : sc_(sc), shape_(sc.shape), per_token_(sc.shape.layers * sc.shape.top_k) {
+  open_source();
   layers_.reserve(std::size_t(shape_.layers));
   for (int l = 0; l < shape_.layers; ++l) layers_.emplace_back(sc, strategy, l);
   data_.resize(shape_);
   next_sequence_ = shape_.sequences;  // the first take() routes step 0
 }
 
+void TokenRoutes::open_source() {
+  source_ = Registry<TokenSource>::instance().find(sc_.stream.type)->make(sc_.stream.params, shape_);
+  if (!sc_.stream_layers.empty()) source_->configure_layers(sc_.stream_layers, sc_.stream_overridden);
+  source_->seed(sc_.seed);
+  step_ = -1;
+}
+
 void TokenRoutes::next_step() {
+  // A trace (shape.steps > 0 in mode serve) starts over once every step is used.
+  if (shape_.steps > 0 && step_ + 1 == shape_.steps) open_source();
   ++step_;
   const int L = shape_.layers, k = shape_.top_k, T = shape_.tokens();
   pool_.resize(std::size_t(T) * per_token_);

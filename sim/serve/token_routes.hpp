@@ -3,7 +3,7 @@
 // routed by the strategy's frozen routers, handed out a whole sequence at a
 // time so that a request's tokens share their sequence's domain. Requests
 // take sequences in admission order; only the current step of the stream is
-// held.
+// held. A trace is replayed from its start when the requests need more.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -26,8 +26,10 @@ class TokenRoutes {
   int per_token() const { return per_token_; }  // layers × top_k ids per token
 
  private:
-  void next_step();  // routes the stream's next step into pool_
+  void next_step();    // routes the stream's next step into pool_
+  void open_source();  // (re)starts the stream at step 0
 
+  const Scenario& sc_;
   Shape shape_;
   std::unique_ptr<TokenSource> source_;
   std::vector<MoeLayer> layers_;

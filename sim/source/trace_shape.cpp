@@ -68,4 +68,9 @@ void check_trace_shape(const TraceShape& t, const Shape& s, const std::string& p
   }
 }
 
+std::int64_t trace_steps(const TraceShape& t, const Shape& s, const std::string& path) {
+  if (t.tokens >= 0) return t.tokens / s.tokens();
+  return JsonlTraceReader::scan(path, s.experts, s.top_k, s.sequences, s.seq_len).steps;
+}
+
 }  // namespace moesim

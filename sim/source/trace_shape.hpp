@@ -26,5 +26,8 @@ TraceShape peek_trace_shape(const std::string& path, const std::string& format);
 // InputError naming the file when the trace does not fit the scenario's shape
 // (layers, experts, k, or fewer than steps × tokens tokens).
 void check_trace_shape(const TraceShape& trace, const Shape& shape, const std::string& path);
+// Whole steps of shape.tokens() tokens the trace holds (serving replays a
+// trace cyclically, so it needs at least one).
+std::int64_t trace_steps(const TraceShape& trace, const Shape& shape, const std::string& path);
 
 }  // namespace moesim
