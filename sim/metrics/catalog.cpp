@@ -25,6 +25,28 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"rank_imbalance", "max/mean − 1 of per-device load, averaged over steps (serving reports' figure)", true},
       {"comm_bytes_intra", "all-to-all bytes inside nodes over the run", true},
       {"comm_bytes_inter", "all-to-all bytes between nodes over the run", true},
+      // Serving results (mode: serve, MODEL.md §10); rank_imbalance above is per iteration there.
+      {"ttft_mean", "time to first token (s): mean over requests", true},
+      {"ttft_p50", "time to first token (s): median over requests", true},
+      {"ttft_p90", "time to first token (s): 90th percentile over requests", true},
+      {"ttft_p99", "time to first token (s): 99th percentile over requests", true},
+      {"tpot_mean", "time per output token after the first (s): mean over requests", true},
+      {"tpot_p50", "time per output token after the first (s): median over requests", true},
+      {"tpot_p90", "time per output token after the first (s): 90th percentile over requests", true},
+      {"tpot_p99", "time per output token after the first (s): 99th percentile over requests", true},
+      {"e2e_mean", "request latency, arrival to last token (s): mean over requests", true},
+      {"e2e_p50", "request latency, arrival to last token (s): median over requests", true},
+      {"e2e_p90", "request latency, arrival to last token (s): 90th percentile over requests", true},
+      {"e2e_p99", "request latency, arrival to last token (s): 99th percentile over requests", true},
+      {"throughput", "output tokens per second", false},
+      {"goodput", "requests per second meeting the slo TTFT and TPOT targets", false},
+      {"requests_completed", "requests that received their last token", false},
+      {"duration", "seconds from the first request's arrival to the last completion", true},
+      {"iterations", "engine iterations (continuous batching) run", true},
+      {"iteration_time_mean", "mean iteration time (s)", true},
+      {"queue_mean", "waiting requests, mean over iterations", true},
+      {"migrations", "expert slots moved by online EPLB", true},
+      {"migration_time", "seconds the iterations were extended by weight migration", true},
   };
   return catalog;
 }
