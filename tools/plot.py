@@ -449,8 +449,9 @@ def section(doc, key):
     return value if isinstance(value, dict) else {}
 
 
-def scenario_facts(run):
-    s = run.scenario
+def scenario_facts(runs):
+    """One line of facts about the runs' (one) scenario, with their seeds."""
+    s = runs[0].scenario
     model, cluster = section(s, "model"), section(s, "cluster")
     parts = []
     if "experts" in model:
@@ -460,8 +461,9 @@ def scenario_facts(run):
     if "steps" in s and s.get("mode") != "serve":
         parts.append(f"{s['steps']} steps")
     parts += plot_serve.serve_facts(s)
-    if run.seed is not None:
-        parts.append(f"seed {run.seed}")
+    seeds = list(dict.fromkeys(str(r.seed) for r in runs if r.seed is not None))
+    if seeds:
+        parts.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
     return ", ".join(parts)
 
 
@@ -1154,7 +1156,7 @@ def plot_results(paths, outdir, smooth):
     if len(scenarios) > 1:
         note(f"results come from {len(scenarios)} scenarios: {', '.join(scenarios)}")
     ctx = make_ctx(outdir or os.path.join(os.path.dirname(os.path.abspath(paths[0])), "plots"), " + ".join(scenarios),
-                   scenario_facts(runs[0]) if len(scenarios) == 1 else "", [r.label for r in runs], smooth)
+                   scenario_facts(runs) if len(scenarios) == 1 else "", [r.label for r in runs], smooth)
     if all(r.scenario.get("mode") == "inference" for r in runs):
         ctx.step_label = "serving step"
     serve = [r for r in runs if plot_serve.is_serve(r)]

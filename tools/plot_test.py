@@ -388,6 +388,7 @@ class PlotTest(unittest.TestCase):
         for label in ("aux (n=3)", "bias (n=3)", "95% interval over seeds (Student t)"):
             self.assertIn(label, texts)
         self.assertFalse(any("seed 1" in t for t in texts), texts)
+        self.assertIn("seeds 1, 2, 3", fig._suptitle.get_text())
         ax = fig.axes[0]
         self.assertEqual(len([l for l in ax.get_lines() if l.get_linestyle() == "-"]), 2)  # not 6
         # Step 7 of bias, by hand: mean and t_{0.975,2} = 4.3027 times s/√3.
