@@ -569,7 +569,7 @@ class Panel:
 
 def draw_panel(ax, ctx, panel, runs):
     """Draw one panel; returns the labels of the strategies drawn."""
-    drawn, positives = [], []
+    drawn, positives, seed_bands = [], [], []
     for run in runs:
         data = panel.data(run)
         if data is None:
@@ -593,7 +593,7 @@ def draw_panel(ax, ctx, panel, runs):
                     seeds = np.vstack([moving_average(row, half) for row in seeds])
             if seeds is not None:
                 _, width = band_over_seeds(seeds * panel.scale)
-                ax.fill_between(x, y - width, y + width, color=colour, alpha=0.2, lw=0)
+                seed_bands.append((x, y - width, y + width, colour))
             ax.plot(x, y, color=colour, ls=style, lw=1.8 if i == 0 else 1.4)
         drawn.append(run.label)
     use_log = panel.log
@@ -602,6 +602,11 @@ def draw_panel(ax, ctx, panel, runs):
         use_log = pos.size > 0 and np.percentile(pos, 95) / max(np.percentile(pos, 5), 1e-12) > 50
     if use_log:
         ax.set_yscale("log", nonpositive="mask")
+    # Drawn once the scale is known: on a log axis an interval reaching below zero ends at the
+    # panel's floor (half its smallest positive value) rather than breaking the shading.
+    floor = 0.5 * min((float(p.min()) for p in positives if p.size), default=0.0) if use_log else -math.inf
+    for x, low, high, colour in seed_bands:
+        ax.fill_between(x, np.maximum(low, floor), high, color=colour, alpha=0.2, lw=0, zorder=1)
     ax.set_ylabel(panel.ylabel + (" (log scale)" if use_log else ""))
     if panel.percent:
         ax.yaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=None))
