@@ -46,6 +46,7 @@ struct Result {
   NamedColumns<Matrix> per_step;                    // whole-step rows: [recorded step][device]
   NamedColumns<std::vector<Matrix>> per_step_by_layer;  // [recorded step][layer][expert or device]
   NamedColumns<Matrix> final;                       // [layer][expert or device]
+  NamedColumns<std::vector<double>> requests;       // serving: one entry per request, in request order
 };
 
 // The parts of a result file that `compare` reads.

@@ -7,6 +7,7 @@
 
 #include "moesim/cluster.hpp"
 #include "moesim/params.hpp"
+#include "moesim/serve.hpp"
 #include "moesim/step.hpp"
 
 namespace moesim {
@@ -77,6 +78,7 @@ struct Scenario {
   ClusterSpec cluster;
   RecordSpec record;
   std::vector<StrategySpec> strategies;
+  ServeSpec serve;                // mode serve (MODEL.md §10); serve.enabled is false otherwise
   std::vector<InputFile> inputs;  // every file a component names, in reading order, once each
   std::string normalized;  // JSON text of the whole filled-in scenario
 };

@@ -177,6 +177,8 @@ TEST_CASE("peak memory does not grow with the number of steps", "[cli][memory][s
   const long few = peak_kb(5, false);
   INFO("peak RSS at 5 steps: " << few << " KB");
   CHECK(peak_kb(500, false) < few + 1024);
-  CHECK(peak_kb(500, true) > few + 4096);
+  // 1000 steps: at 500 the control's growth (≈ 4-10 MB, depending on how
+  // malloc returns freed blocks) once came within noise of the threshold.
+  CHECK(peak_kb(1000, true) > few + 4096);
 #endif
 }

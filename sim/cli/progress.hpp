@@ -9,7 +9,9 @@ namespace moesim::cli {
 class Progress {
  public:
   // `terminal`: draw the bar (else log lines); `every_percent`: log-line spacing.
-  Progress(bool enabled, std::string label, int total, bool terminal, int every_percent = 5);
+  // `unit` names what is counted ("steps", "requests").
+  Progress(bool enabled, std::string label, int total, bool terminal, int every_percent = 5,
+           std::string unit = "steps");
   ~Progress() { finish(); }  // also on errors, so a message never lands on a half-drawn bar
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -18,7 +20,7 @@ class Progress {
 
  private:
   bool enabled_, terminal_;
-  std::string label_;
+  std::string label_, unit_;
   int total_, every_percent_, logged_percent_ = -1;
   std::chrono::steady_clock::time_point start_, last_;
 };

@@ -1,5 +1,5 @@
 // moesim run SCENARIO [-o DIR] [--strategy NAME]... [--set PATH=VALUE]... [--seeds LIST] [--threads N] [--quiet]
-//            [--trace-out FILE]
+//            [--trace-out FILE] [--requests-out FILE]
 #include <fmt/format.h>
 
 #include "commands.hpp"
@@ -10,9 +10,32 @@
 #include "moesim/simulation.hpp"
 #include "options.hpp"
 #include "progress.hpp"
+#include "../serve/requests.hpp"
 #include "seeds.hpp"
 
 namespace moesim::cli {
+
+namespace {
+
+// --requests-out: one JSON line per request of a serving result.
+std::string request_lines(const std::string& strategy, std::uint64_t seed, const Result& result) {
+  std::string out;
+  const auto* arrival = result.requests.find("arrival");
+  if (!arrival) return out;
+  const char* fields[] = {"arrival", "prompt", "output", "first_token", "finish", "ttft", "tpot", "e2e"};
+  for (std::size_t i = 0; i < arrival->size(); ++i) {
+    out += fmt::format("{{\"strategy\": \"{}\", \"seed\": {}, \"id\": {}", strategy, seed, i);
+    for (const char* f : fields) {
+      const double v = (*result.requests.find(f))[i];
+      if (std::string_view(f) == "prompt" || std::string_view(f) == "output") out += fmt::format(", \"{}\": {}", f, std::int64_t(v));
+      else out += fmt::format(", \"{}\": {}", f, v);
+    }
+    out += "}\n";
+  }
+  return out;
+}
+
+}  // namespace
 
 int run_command(const Args& args) {
   po::options_description options("Options");
@@ -27,7 +50,10 @@ int run_command(const Args& args) {
       ("quiet,q", po::bool_switch(), "no progress and no list of written files")
       ("trace-out", po::value<std::string>(),
        "also write every token's routing in every layer, of the first strategy run (and first seed), as a pairs "
-       "JSONL trace (one token per line: [[layer, expert], ...]); overrides record.trace");
+       "JSONL trace (one token per line: [[layer, expert], ...]); overrides record.trace")
+      ("requests-out", po::value<std::string>(),
+       "mode serve: also write one JSON line per request of every strategy run (strategy, seed, id, arrival, "
+       "prompt, output, first_token, finish, ttft, tpot, e2e; seconds)");
   po::positional_options_description positional;
   positional.add("scenario", 1);
   po::variables_map vm;
@@ -67,6 +93,11 @@ int run_command(const Args& args) {
     batch.append(trace, lines);
   };
 
+  if (vm.count("requests-out") && !first.serve.enabled)
+    throw InputError("--requests-out", "", fmt::format("needs a scenario in mode serve; {} is mode {}", first.file,
+                                                       first.train ? "train" : "inference"));
+  const std::size_t requests_out = vm.count("requests-out") ? batch.begin(vm["requests-out"].as<std::string>()) : 0;
+
   const std::size_t total = scenarios.size() * first.strategies.size();
   std::size_t done = 0;
   for (const Scenario& sc : scenarios) {
@@ -74,11 +105,14 @@ int run_command(const Args& args) {
       const bool traced = !trace_path.empty() && done == 0;
       const std::string label = seeded ? fmt::format("[{}/{}] {} seed {}", ++done, total, st.name, sc.seed)
                                        : fmt::format("[{}/{}] {}", ++done, total, st.name);
-      Progress progress(!quiet, label, sc.steps, stderr_is_terminal());
+      const bool serving = sc.serve.enabled;
+      const auto total_work = serving ? std::min<std::int64_t>(expected_requests(sc.serve), INT32_MAX) : sc.steps;
+      Progress progress(!quiet, label, int(total_work), stderr_is_terminal(), 5, serving ? "requests" : "steps");
       const Result result = simulate_or_fail(sc, st, fmt::format("strategy '{}'", st.name),
                                              [&](int steps) { progress.update(steps); },
                                              traced ? write_trace : RoutingFn{});
       progress.finish();
+      if (vm.count("requests-out")) batch.append(requests_out, request_lines(st.name, sc.seed, result));
       const std::string subdir = seeded ? fmt::format("{}/{}/seed-{}", dir, sc.name, sc.seed) : "";
       if (seeded) batch.add(fmt::format("{}/{}.json", subdir, st.name), result_text(sc, st, result));
       else write_result(batch, dir, sc, st, result);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "../serve/requests.hpp"
 #include "moesim/error.hpp"
 #include "moesim/scenario.hpp"
 #include "options.hpp"
@@ -22,8 +23,14 @@ int validate_command(const Args& args) {
   for (const auto& path : vm["scenario"].as<std::vector<std::string>>()) {
     try {
       Scenario sc = load_scenario(path, sets);
-      fmt::print("{}: ok ({}, {} strategies, {} steps of {} tokens)\n", path, sc.name, sc.strategies.size(), sc.steps,
-                 sc.shape.tokens());
+      if (sc.serve.enabled)
+        fmt::print("{}: ok ({}, {} strategies, serving {} requests{})\n", path, sc.name, sc.strategies.size(),
+                   sc.serve.duration > 0 ? fmt::format("~{}", expected_requests(sc.serve))
+                                         : fmt::format("{}", expected_requests(sc.serve)),
+                   sc.serve.disaggregated ? " on prefill and decode instances" : "");
+      else
+        fmt::print("{}: ok ({}, {} strategies, {} steps of {} tokens)\n", path, sc.name, sc.strategies.size(),
+                   sc.steps, sc.shape.tokens());
     } catch (const InputError& e) {
       fmt::print(stderr, "moesim: error: {}\n", e.what());
       ++bad;

@@ -13,6 +13,41 @@ TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : 
   traffic_.devices = shape.devices();
   traffic_.micro_batches = hw.micro_batches;
   traffic_.shared_experts = shape.shared_experts;
+  // Sequence n lives on device n mod D; micro-batches are contiguous runs of sequences.
+  const int D = shape.devices(), B = shape.sequences, L = shape.seq_len, m = hw.micro_batches;
+  std::vector<std::int32_t> home(std::size_t(shape.tokens()));
+  for (int n = 0; n < B; ++n) std::fill_n(&home[std::size_t(n) * L], L, n % D);
+  set_homes(home);
+  // Sequence micro-batches split by sequence, not by token: [b·B/m, (b+1)·B/m).
+  if (m > 1) {
+    cell_begin_.assign(std::size_t(m) * D + 1, 0);
+    cell_tokens_.clear();
+    for (int b = 0; b < m; ++b) {
+      const int first = int(static_cast<long long>(b) * B / m), last = int(static_cast<long long>(b + 1) * B / m);
+      for (int h = 0; h < D; ++h) {
+        for (int n = first + ((h - first % D) % D + D) % D; n < last; n += D)
+          for (int t = n * L; t < (n + 1) * L; ++t) cell_tokens_.push_back(t);
+        cell_begin_[std::size_t(b) * D + h + 1] = std::int32_t(cell_tokens_.size());
+      }
+    }
+  }
+}
+
+void TrafficBuilder::set_homes(std::span<const std::int32_t> home) {
+  const int D = shape_.devices(), m = traffic_.micro_batches;
+  const auto T = std::int64_t(home.size());
+  tokens_ = T;
+  cell_begin_.assign(std::size_t(m) * D + 1, 0);
+  cell_tokens_.resize(std::size_t(T));
+  // Counting sort by (micro-batch, home), stable in token order.
+  auto cell_of = [&](std::int64_t t) { return std::size_t(t * m / std::max<std::int64_t>(T, 1)) * D + home[t]; };
+  for (std::int64_t t = 0; t < T; ++t) {
+    if (home[t] < 0 || home[t] >= D) throw std::invalid_argument("TrafficBuilder::set_homes: home device out of range");
+    ++cell_begin_[cell_of(t) + 1];
+  }
+  for (std::size_t c = 1; c < cell_begin_.size(); ++c) cell_begin_[c] += cell_begin_[c - 1];
+  std::vector<std::int32_t> next(cell_begin_.begin(), cell_begin_.end() - 1);
+  for (std::int64_t t = 0; t < T; ++t) cell_tokens_[std::size_t(next[cell_of(t)]++)] = std::int32_t(t);
 }
 
 void TrafficBuilder::begin_step(int layers) {
@@ -31,10 +66,12 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
   if (layer != layers_added_ || layer >= traffic_.layers)
     throw std::logic_error("TrafficBuilder::add_layer: layers must be added in order, within begin_step's count");
   ++layers_added_;
-  const int D = shape_.devices(), G = shape_.devices_per_node, k = shape_.top_k, L = shape_.seq_len;
-  const int B = shape_.sequences, m = traffic_.micro_batches;
+  const int D = shape_.devices(), G = shape_.devices_per_node, k = shape_.top_k;
+  const int m = traffic_.micro_batches;
   const bool per_token = hw_.dispatch == DispatchMode::per_token;
   StepTraffic& t = traffic_;
+  if (data.expert.size() < std::size_t(tokens_) * k || data.keep.size() < std::size_t(tokens_) * k)
+    throw std::invalid_argument("TrafficBuilder::add_layer: fewer choices than tokens");
   std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
   std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
   for (int b = 0; b < m; ++b) {
@@ -45,36 +82,34 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
     t.slot_copies.resize(slots + map.phy2log.size(), padded_capacity > 0 ? padded_capacity / m : 0.0);
     double* slot_copies = &t.slot_copies[slots];
     double* home_tokens = &t.home_tokens[std::size_t(cell) * D];
-    // Micro-batch b: sequences [b·B/m, (b+1)·B/m), contiguous.
-    const int first = int(static_cast<long long>(b) * B / m), last = int(static_cast<long long>(b + 1) * B / m);
     for (int h = 0; h < D; ++h) {
       std::fill(need_.begin(), need_.end(), 0.0);
       std::fill(node_need_.begin(), node_need_.end(), 0.0);
-      // The first sequence ≥ first homed on h (n mod D = h), then every D-th.
-      for (int n = first + ((h - first % D) % D + D) % D; n < last; n += D) {
-        home_tokens[h] += L;
-        for (long long tok = static_cast<long long>(n) * L; tok < static_cast<long long>(n + 1) * L; ++tok) {
-          token_devices_.clear();
-          token_nodes_.clear();
-          for (int r = 0; r < k; ++r) {
-            const std::size_t a = std::size_t(tok) * k + r;
-            const int slot = map.slot_for(data.expert[a], tok);
-            const int dev = map.device_of_slot(slot);
-            if (!data.keep[a]) {
-              data.device_dropped[dev] += 1.0;
-              continue;
-            }
-            data.device_load[dev] += 1.0;
-            if (padded_capacity <= 0) slot_copies[slot] += 1.0;
-            // DeepEP sends one copy per destination device (and per node when forwarding).
-            const bool new_device = std::find(token_devices_.begin(), token_devices_.end(), dev) == token_devices_.end();
-            const int node = dev / G;
-            const bool new_node = std::find(token_nodes_.begin(), token_nodes_.end(), node) == token_nodes_.end();
-            if (new_device) token_devices_.push_back(dev);
-            if (new_node) token_nodes_.push_back(node);
-            if (!per_token || new_device) need_[dev] += 1.0;
-            if (!per_token || new_node) node_need_[node] += 1.0;
+      const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
+      const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
+      home_tokens[h] += double(end - begin);
+      for (std::size_t i = begin; i < end; ++i) {
+        const long long tok = cell_tokens_[i];
+        token_devices_.clear();
+        token_nodes_.clear();
+        for (int r = 0; r < k; ++r) {
+          const std::size_t a = std::size_t(tok) * k + r;
+          const int slot = map.slot_for(data.expert[a], tok);
+          const int dev = map.device_of_slot(slot);
+          if (!data.keep[a]) {
+            data.device_dropped[dev] += 1.0;
+            continue;
           }
+          data.device_load[dev] += 1.0;
+          if (padded_capacity <= 0) slot_copies[slot] += 1.0;
+          // DeepEP sends one copy per destination device (and per node when forwarding).
+          const bool new_device = std::find(token_devices_.begin(), token_devices_.end(), dev) == token_devices_.end();
+          const int node = dev / G;
+          const bool new_node = std::find(token_nodes_.begin(), token_nodes_.end(), node) == token_nodes_.end();
+          if (new_device) token_devices_.push_back(dev);
+          if (new_node) token_nodes_.push_back(node);
+          if (!per_token || new_device) need_[dev] += 1.0;
+          if (!per_token || new_node) node_need_[node] += 1.0;
         }
       }
       emit_flows(h);

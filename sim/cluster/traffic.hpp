@@ -6,6 +6,8 @@
 // goes to replica (token mod r) (PlacementMap::slot_for); shared experts run
 // on the token's own device. Flows are aggregated per (layer, micro-batch,
 // src, dst), so their number grows with devices², never with tokens.
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "moesim/cluster.hpp"
@@ -17,6 +19,10 @@ namespace moesim {
 class TrafficBuilder {
  public:
   TrafficBuilder(const Shape& shape, const ClusterHardware& hw);
+  // Serving (MODEL.md §10): the next steps have home.size() tokens, token t
+  // living on device home[t], micro-batch b holding tokens [b·T/m, (b+1)·T/m).
+  // Until called, tokens live where the shape's sequences put them.
+  void set_homes(std::span<const std::int32_t> home);
   // Starts a step of `layers` MoE layers; buffers keep their capacity.
   void begin_step(int layers);
   // Adds MoE layer `layer` (0-based, called in order) from data.expert /
@@ -31,6 +37,11 @@ class TrafficBuilder {
  private:
   // Emits cell flows for the tokens of home h counted in need_ / node_need_.
   void emit_flows(int h);
+
+  // Tokens grouped by (micro-batch, home): cell_tokens_[cell_begin_[b·D + h] ..
+  // cell_begin_[b·D + h + 1]) are micro-batch b's tokens homed on device h.
+  std::vector<std::int32_t> cell_tokens_, cell_begin_;
+  std::int64_t tokens_ = 0;
 
   Shape shape_;
   ClusterHardware hw_;

@@ -10,6 +10,7 @@
 #include "../cluster/traffic.hpp"
 #include "../engine/moe_layer.hpp"
 #include "../learn/sgd.hpp"
+#include "../serve/serve.hpp"
 #include "counting.hpp"
 #include "moesim/components.hpp"
 #include "moesim/scores.hpp"
@@ -65,6 +66,7 @@ void train_layer(const Scenario& sc, MoeLayer& layer, StepData& data, Gradients&
 
 Result simulate(const Scenario& sc, const StrategySpec& strategy, const ProgressFn& progress,
                 const RoutingFn& on_routing) {
+  if (sc.serve.enabled) return serve(sc, strategy, progress);
   const Shape& shape = sc.shape;
   const int L = shape.layers, T = shape.tokens(), k = shape.top_k;
 
@@ -86,13 +88,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
     traffic.begin_step(L);
     for (int l = 0; l < L; ++l) {
       MoeLayer& layer = layers[std::size_t(l)];
-      std::copy(layer.expert_device.begin(), layer.expert_device.end(), data.expert_device.begin());
-      source->next(step, l, data);
-      if (source->output() == SourceOutput::hidden) layer.router.logits(data);
-      if (source->output() != SourceOutput::choices) {
-        layer.router.scores(data);
-        layer.router.select(data, layer.bias, *layer.constraint, layer.map);
-      }
+      layer.route(*source, step, l, data);
       layer.dropper->keep(data, shape, layer.map);
       count_loads(data, shape, layer.protected_seq);
       traffic.add_layer(l, data, layer.map, layer.padded);  // also fills the layer's device loads

@@ -33,4 +33,14 @@ void MoeLayer::placed() {
   for (std::size_t e = 0; e < expert_device.size(); ++e) expert_device[e] = map.device_of_slot(map.log2phy[e][0]);
 }
 
+void MoeLayer::route(TokenSource& source, int step, int layer, StepData& data) const {
+  std::copy(expert_device.begin(), expert_device.end(), data.expert_device.begin());
+  source.next(step, layer, data);
+  if (source.output() == SourceOutput::hidden) router.logits(data);
+  if (source.output() != SourceOutput::choices) {
+    router.scores(data);
+    router.select(data, bias, *constraint, map);
+  }
+}
+
 }  // namespace moesim

@@ -32,6 +32,10 @@ class MoeLayer {
 
   // Recomputes expert_device after the placement changed.
   void placed();
+  // Fills `data` with this layer's routing of the source's tokens of `step`
+  // (MODEL.md §2): the source's output, then logits, scores and top-k
+  // selection as far as the source leaves them to the router.
+  void route(TokenSource& source, int step, int layer, StepData& data) const;
 };
 
 }  // namespace moesim

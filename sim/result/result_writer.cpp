@@ -77,6 +77,7 @@ std::string result_text(const Scenario& sc, const StrategySpec& st, const Result
     doc["per_step"] = std::move(per_step);
   }
   doc["final"] = columns(r.final, "final");
+  if (!r.requests.columns().empty()) doc["requests"] = columns(r.requests, "requests");
   return doc.dump(1) + "\n";
 }
 

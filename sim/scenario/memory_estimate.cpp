@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "moesim/components.hpp"
+#include "../serve/requests.hpp"
 
 namespace moesim {
 
@@ -42,6 +44,23 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
     t.add(13 * T * k, "/batch/sequences", "choices and gates (tokens × top_k)");
     t.add(4 * E * d * 2 * L, "/model/layers", "router weights (layers × experts × hidden)");
     t.add(4 * T * L * k, "/model/layers", "every layer's choices of a step (tokens × layers × top_k)");
+    if (sc.serve.enabled) {  // sim/serve/: requests, their routes, per-iteration series
+      const ServeSpec& v = sc.serve;
+      const double requests = double(expected_requests(v));
+      const double prompt = double(v.prompt.upper()), output = double(v.output.upper());
+      const double instances = v.disaggregated ? 2 : 1;
+      t.add(2 * T * L * k, "/batch/sequences", "the routed step requests take tokens from (tokens × layers × top_k)");
+      t.add(2 * L * k * instances * (double(v.max_running) * std::min(output, double(s.seq_len)) +
+                                     std::max(double(v.max_batch_tokens), prompt)),
+            "/serve/max_running", "routes of running requests (max_running × seq_len × layers × top_k)");
+      t.add(requests * (120 + 8 * (8 + kJsonBytesPerNumber)), "/serve/requests", "per-request records");
+      const double iterations = requests * output / std::max(1.0, std::min(double(v.max_running), requests)) +
+                                requests * std::ceil(prompt / double(v.max_batch_tokens));
+      t.add(iterations * 10 * (8 + kJsonBytesPerNumber), "/serve/requests", "per-iteration series");
+      t.add(8.0 * L * E * 3 * instances, "/model/layers", "per-layer placements and iteration loads");
+      peak = std::max(peak, t.total);
+      continue;
+    }
     if (sc.train) {
       t.add(2 * 4 * T * E, "/batch/sequences", "gradients (tokens × experts)");
       t.add(4 * (E * d + 2 * E) * 8, "/model/hidden", "weight-gradient partials (experts × hidden)");

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "json_reader.hpp"
+#include "serve_reader.hpp"
 #include "memory_estimate.hpp"
 #include "moesim/components.hpp"
 #include "moesim/error.hpp"
@@ -364,6 +365,34 @@ StrategySpec read_strategy(JsonReader& r, const Shape& shape, const ComponentSpe
   return st;
 }
 
+// Serving runs frozen routers without dropping, as deployed (MODEL.md §10),
+// on each instance's own cluster: refuse what would silently do nothing, and
+// check each strategy's placement fits every instance.
+void check_serving_strategies(const Scenario& sc, std::vector<JsonReader>& readers) {
+  for (std::size_t i = 0; i < sc.strategies.size(); ++i) {
+    const StrategySpec& st = sc.strategies[i];
+    JsonReader& r = readers[i];
+    if (!st.balancers.empty())
+      r.fail("balancers", "mode serve freezes routers and bias, as deployed: balancers would do nothing; remove them");
+    if (st.dropper.type != "none")
+      r.fail_path("dropper/type", "mode serve keeps every token, as deployed inference does: use type none");
+    if (!sc.serve.disaggregated) continue;
+    for (const auto& [what, size] : {std::pair{"prefill", sc.serve.prefill}, std::pair{"decode", sc.serve.decode}}) {
+      Shape shape = sc.shape;
+      shape.nodes = size.nodes;
+      shape.devices_per_node = size.devices_per_node;
+      try {
+        auto placement = PlacementRegistry::instance().find(st.placement.type)->make(st.placement.params, shape);
+        (void)placement->initial(shape);
+      } catch (const ParamError& e) {
+        throw InputError(sc.file, st.placement.pointer + "/" + e.param(),
+                         fmt::format("on the {} instance ({} × {} devices): {}", what, size.nodes,
+                                     size.devices_per_node, e.what()));
+      }
+    }
+  }
+}
+
 // Every file a component of the scenario names (ParamKind::path), once each.
 template <class Interface>
 void add_inputs(const ComponentSpec& spec, std::vector<InputFile>& inputs) {
@@ -416,15 +445,21 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
   sc.file = file;
   sc.name = r.name("name");
   sc.seed = std::uint64_t(r.integer("seed", 1, 0, INT64_MAX));
-  sc.steps = int(r.integer("steps", 100, 1, kMaxSteps));
-  sc.train = r.choice("mode", {"train", "inference"}) == "train";
+  // Serving runs requests, not steps (MODEL.md §10): its length is serve.requests or serve.duration.
+  const bool serving = root.is_object() && root.contains("mode") && root["mode"] == "serve";
+  if (serving && r.has("steps"))
+    r.fail("steps", "mode serve runs requests, not steps: set /serve/requests or /serve/duration instead");
+  sc.steps = serving ? 1 : int(r.integer("steps", 100, 1, kMaxSteps));
+  const std::string mode = r.choice("mode", {"train", "inference", "serve"});
+  sc.train = mode == "train";
+  if (!serving && r.has("serve")) r.fail("serve", "is read only in mode \"serve\" (set /mode to \"serve\")");
 
   JsonReader model = r.object("model");
   JsonReader batch = r.object("batch");
   JsonReader cluster = r.object("cluster");
   const std::optional<TraceShape> trace = peek_trace(root, file);
   sc.shape = read_shape(model, batch, cluster, trace ? &*trace : nullptr);
-  sc.shape.steps = sc.steps;
+  sc.shape.steps = serving ? 0 : sc.steps;  // 0: as many steps of tokens as the requests need
   if (trace && trace->layers_known() && int(trace->layer_ids.size()) == sc.shape.layers) sc.layer_ids = trace->layer_ids;
   else for (int l = 0; l < sc.shape.layers; ++l) sc.layer_ids.push_back(l);
   sc.model = read_model(model);
@@ -459,6 +494,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
                                    sc.strategies.back().name, i));
   }
 
+  if (serving) {
+    JsonReader serve = r.object("serve");
+    sc.serve = read_serve(serve, sc);
+    check_serving_strategies(sc, strategies);
+  }
+
   JsonReader record = r.object("record");
   sc.record.every = int(record.integer("every", 1, 1, sc.steps));
   sc.record.per_step_loads = record.boolean("per_step_loads", true);
@@ -472,10 +513,16 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     sc.record.trace = trace_out->get<std::string>();
     record.out()["trace"] = sc.record.trace;
   }
+  if (serving && !sc.record.trace.empty())
+    record.fail("trace", "is not written in mode serve (requests reuse the stream's tokens); use --requests-out");
   record.finish();
   r.finish();
   sc.normalized = out.dump();
   sc.inputs = scenario_inputs(sc);
+  if (!sc.serve.arrivals_trace.empty()) {
+    const auto [size, hash] = fingerprint_file(sc.serve.arrivals_trace);
+    sc.inputs.push_back({sc.serve.arrivals_trace, size, hash});
+  }
   check_memory(sc);
   return sc;
 }

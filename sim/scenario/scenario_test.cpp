@@ -49,7 +49,7 @@ TEST_CASE("errors name the file, the JSON pointer, what was expected and the val
   CHECK(error_of(R"({"name":"x","strategies":[]})") == "s.json: /strategies: expected a non-empty array of objects, got []");
   CHECK(error_of(ok, {"/model/top_k=0"}) == "s.json: /model/top_k: expected an integer in [1, 8], got 0");
   CHECK(error_of(ok, {"/model/topk=3"}).rfind("s.json: /model/topk: unknown key 'topk'; valid keys here are: layers, experts, top_k", 0) == 0);
-  CHECK(error_of(ok, {"/mode=training"}) == "s.json: /mode: expected one of: train, inference; got \"training\"");
+  CHECK(error_of(ok, {"/mode=training"}) == "s.json: /mode: expected one of: train, inference, serve; got \"training\"");
   CHECK(error_of(ok, {"/strategies/0/dropper/type=capacityy"}).find("/strategies/0/dropper/type: expected one of: none") != std::string::npos);
   CHECK(error_of(ok, {"/strategies/0/name=a b"}).find("/strategies/0/name: expected a name") != std::string::npos);
   CHECK(error_of(ok, {"/strategies/1={\"name\":\"plain\"}"}) ==
