@@ -127,8 +127,9 @@ def fig_latency_cdf(runs, ctx):
             ax.step(v * scale, np.arange(1, v.size + 1) / v.size, where="post", color=ctx.colours[label])
             drawn += [label] if label not in drawn else []
         log = log_if_wide(ax, [v * scale for _, v in curves])
-        if slo_key and base._is_number(slo.get(slo_key)):
-            ax.axvline(slo[slo_key] * scale, color="0.3", ls="--", lw=1.0)
+        target = slo.get(slo_key) if slo_key else None
+        if base._is_number(target) and target <= 2 * max(float(v[-1]) for _, v in curves):
+            ax.axvline(target * scale, color="0.3", ls="--", lw=1.0)  # far beyond the data it would only squash it
         ax.axhline(0.99, color="0.5", ls=":", lw=0.9)
         ax.set_title(what, loc="left")
         ax.set_xlabel(f"{key.upper() if key != 'e2e' else 'latency'} ({unit}{', log scale' if log else ''})")
@@ -136,8 +137,9 @@ def fig_latency_cdf(runs, ctx):
     axes[0, 0].set_ylabel("share of requests at or below")
     handles = base.strategy_handles(ctx, drawn)
     handles.append(Line2D([], [], color="0.5", ls=":", lw=0.9, label="99th percentile"))
-    if any(slo_key and base._is_number(slo.get(slo_key)) for _, _, slo_key in panels):
-        handles.append(Line2D([], [], color="0.3", ls="--", lw=1.0, label="SLO target"))
+    targets = [f"{k.upper()} {slo[k]:g} s" for _, _, k in panels if k and base._is_number(slo.get(k))]
+    if targets:
+        handles.append(Line2D([], [], color="0.3", ls="--", lw=1.0, label=f"SLO target\n({', '.join(targets)})"))
     base.legend_right(axes[0, -1], handles)
     base.save(fig, ctx, "latency_cdf.png")
 
@@ -151,6 +153,9 @@ def smoothed(ctx, y):
 def fig_over_time(runs, ctx):
     have = [r for r in runs if len(r.series.get("time", ()))]
     panels = [p for p in OVER_TIME if any(len(r.series.get(p[0], ())) == len(r.series["time"]) for r in have)]
+    for zero in [p for p in panels if not any(np.any(r.series.get(p[0], ())) for r in have)]:
+        base.note(f"serve_over_time.png: series/{zero[0]} is 0 throughout for every strategy; panel left out")
+        panels.remove(zero)
     if not panels:
         base.note("serve_over_time.png skipped: no serving result has series/time with iteration_time, queue, "
                   "running or rank_imbalance")

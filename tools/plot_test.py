@@ -448,14 +448,23 @@ class PlotTest(unittest.TestCase):
 
     def test_serve_disaggregated_marks_the_decode_instance(self):
         doc = make_serve_result("eplb", serve_scenario(name="pd", disaggregated=True))
+        doc["series"]["queue"] = [0] * len(doc["series"]["queue"])  # nothing ever waits: no panel
+        doc["scenario"]["serve"]["slo"]["ttft"] = 100.0  # far beyond every TTFT: named, not drawn
         path = write_json(os.path.join(self.dir, "pd", "eplb.json"), doc)
         cap = Captured(self)
         plot.plot_results([path], self.out, 0)
         fig = cap.figures["serve_over_time.png"]
         self.assertIn("decode instance", legend_texts(fig))
         self.assertIn("P/D disaggregated", fig._suptitle.get_text())
+        self.assertEqual([a.get_ylabel().split("\n")[0] for a in fig.axes], ["iteration time (ms)", "running requests",
+                                                                          "rank imbalance"])
+        cdf = cap.figures["latency_cdf.png"]
+        self.assertIn("SLO target\n(TTFT 100 s, TPOT 0.05 s)", legend_texts(cdf))
+        self.assertFalse(any(l.get_xdata()[0] == l.get_xdata()[-1] for l in cdf.axes[0].get_lines()
+                             if len(l.get_xdata()) == 2 and l.get_ydata()[0] != l.get_ydata()[-1]))
+        self.assertTrue(any(list(l.get_xdata()) == [50.0, 50.0] for l in cdf.axes[1].get_lines()))  # TPOT 50 ms
         instance = np.array(doc["series"]["instance"])
-        lines = {l.get_linestyle(): l for l in fig.axes[3].get_lines()}
+        lines = {l.get_linestyle(): l for l in fig.axes[2].get_lines()}
         self.assertEqual(sorted(lines), ["-", "--"])
         self.assertTrue(np.array_equal(lines["--"].get_xdata(), np.array(doc["series"]["time"])[instance == 1]))
         self.assertTrue(np.array_equal(lines["-"].get_ydata(), np.array(doc["series"]["rank_imbalance"])[instance == 0]))
