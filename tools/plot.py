@@ -6,7 +6,11 @@
                                                     mean and 95% band over the seeds of a /seed sweep
 
 Each strategy keeps one colour in every figure (chosen from its name). A /2 result's
-per-layer loads are summed over layers where a figure needs one vector per step.
+per-layer loads are summed over layers where a figure needs one vector per step. Results
+that differ only in their seed are drawn as one line per step figure: the mean over the
+seeds with a shaded 95% Student-t band. Serving results (scenario.mode "serve") get their
+own figures (plot_serve.py): latency CDFs, quantities over time, and from a sweep over
+/serve/arrivals/rate the throughput-latency curve.
 
 Writes PNGs into OUTDIR (default: a plots/ folder beside the first input) and prints their paths.
 Figures whose data is absent from every input are skipped with a one-line note
@@ -33,6 +37,11 @@ import numpy as np  # noqa: E402
 from matplotlib import colors, ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+
+# plot_serve imports this file as `plot`; run as a script it is __main__, so register it under
+# that name too, or plot_serve would load a second copy (with its own InputError and notes).
+sys.modules.setdefault("plot", sys.modules[__name__])
+import plot_serve  # noqa: E402
 
 RESULT_SCHEMA = "moesim.result/1"
 RESULT_SCHEMAS = ("moesim.result/1", "moesim.result/2")
@@ -188,6 +197,9 @@ class Run:
     by_layer: dict = field(default_factory=dict)  # summary_by_layer: name -> 1-D array over layers
     layer_loads: object = None  # final expert_load_total as layers × experts (None for /1)
     label: str = ""  # unique display name, set by label_runs
+    requests: dict = field(default_factory=dict)  # serve results: per-request arrays (ttft, tpot, e2e, ...)
+    config: str = ""  # the echoed scenario and strategy without the seed: equal for runs differing only in it
+    samples: dict = field(default_factory=dict)  # a seed group's mean run: series name -> seeds × steps
 
     def steps(self):
         if "step" in self.series:
@@ -229,6 +241,7 @@ def load_result(path):
     totals = _object(doc, "final", path).get("expert_load_total")
     layer_loads = to_matrix(totals, path, "/final/expert_load_total") if _depth(totals) == 2 else None
     layer_ids = list(doc.get("layer_ids") or [])
+    echo = {k: v for k, v in scenario.items() if k not in ("seed", "strategies")}  # as `moesim compare` groups
     if layer_loads is not None and len(layer_ids) != layer_loads.shape[0]:
         layer_ids = list(range(layer_loads.shape[0]))  # ids missing or inconsistent: number the layers
     return Run(
@@ -245,6 +258,8 @@ def load_result(path):
         by_layer={k: to_vector(v, path, f"/summary_by_layer/{k}")
                   for k, v in _object(doc, "summary_by_layer", path).items()},
         layer_loads=layer_loads,
+        requests=plot_serve.read_requests(doc, path),
+        config=json.dumps([echo, strategy], sort_keys=True),
     )
 
 
@@ -266,6 +281,52 @@ def label_runs(runs):
         else:
             seen[r.strategy] = seen.get(r.strategy, 0) + 1
             r.label = f"{r.strategy} #{seen[r.strategy]}"
+
+
+def seed_groups(runs, ctx):
+    """[(label, runs)]: runs that differ only in their seed form one group, in first-seen order. A group
+    of several seeds is labelled by its strategy and n, in its strategy's colour; anything else (one
+    run, or a seed repeated) stays one group per run."""
+    by_config = {}
+    for r in runs:
+        by_config.setdefault(r.config or r.path, []).append(r)
+    groups = []
+    for members in by_config.values():
+        if len(members) == 1 or len({str(m.seed) for m in members}) < len(members):
+            groups += [(m.label, [m]) for m in members]
+            continue
+        label = f"{re.sub(r' seed .*$', '', members[0].label)} (n={len(members)})"
+        ctx.colours.setdefault(label, ctx.colours[members[0].label])
+        groups.append((label, members))
+    return groups
+
+
+def seed_means(runs, ctx):
+    """The runs a step figure draws: a group of seeds becomes one run whose series are the mean over
+    its seeds, each seed's series kept in `samples` for the band. Seeds recorded at different steps
+    cannot be averaged step by step and stay separate lines."""
+    out = []
+    for label, members in seed_groups(runs, ctx):
+        steps = members[0].steps()
+        if len(members) == 1 or any(not np.array_equal(m.steps(), steps) for m in members[1:]):
+            if len(members) > 1:
+                note(f"{label}: seeds recorded at different steps; drawn one line per seed")
+            out += members
+            continue
+        samples = {k: np.vstack([m.series[k] for m in members]) for k in members[0].series
+                   if all(len(m.series.get(k, ())) == len(steps) for m in members)}
+        first = members[0]
+        out.append(Run(path=first.path, scenario=first.scenario, scenario_name=first.scenario_name,
+                       strategy=first.strategy, seed=None, summary={},
+                       series={k: v.mean(axis=0) for k, v in samples.items()}, per_step={}, final={},
+                       label=label, config=first.config, samples=samples))
+    return out
+
+
+def band_over_seeds(rows):
+    """(mean, 95% Student-t half-width) of each column of a seeds × steps array (mean_ci per column)."""
+    n = rows.shape[0]
+    return rows.mean(axis=0), t975(n - 1) * rows.std(axis=0, ddof=1) / math.sqrt(n)
 
 
 @dataclass
@@ -388,18 +449,21 @@ def section(doc, key):
     return value if isinstance(value, dict) else {}
 
 
-def scenario_facts(run):
-    s = run.scenario
+def scenario_facts(runs):
+    """One line of facts about the runs' (one) scenario, with their seeds."""
+    s = runs[0].scenario
     model, cluster = section(s, "model"), section(s, "cluster")
     parts = []
     if "experts" in model:
         parts.append(f"{model['experts']} experts" + (f", top-{model['top_k']}" if "top_k" in model else ""))
     if "nodes" in cluster and "devices_per_node" in cluster:
         parts.append(f"{cluster['nodes']}×{cluster['devices_per_node']} devices")
-    if "steps" in s:
+    if "steps" in s and s.get("mode") != "serve":
         parts.append(f"{s['steps']} steps")
-    if run.seed is not None:
-        parts.append(f"seed {run.seed}")
+    parts += plot_serve.serve_facts(s)
+    seeds = list(dict.fromkeys(str(r.seed) for r in runs if r.seed is not None))
+    if seeds:
+        parts.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
     return ", ".join(parts)
 
 
@@ -505,7 +569,7 @@ class Panel:
 
 def draw_panel(ax, ctx, panel, runs):
     """Draw one panel; returns the labels of the strategies drawn."""
-    drawn, positives = [], []
+    drawn, positives, seed_bands = [], [], []
     for run in runs:
         data = panel.data(run)
         if data is None:
@@ -520,10 +584,16 @@ def draw_panel(ax, ctx, panel, runs):
             x, y = data[name]
             y = y * panel.scale
             positives.append(y[y > 0])
+            seeds = run.samples.get(name) if i == 0 else None  # seeds × steps of a seed group's mean
             half = smooth_half(ctx, x) if i == 0 else 0
             if half > 0:
                 ax.plot(x, y, color=colour, lw=0.7, alpha=0.3)
                 y = moving_average(y, half)
+                if seeds is not None:  # the band of the drawn (averaged) curve: smooth each seed first
+                    seeds = np.vstack([moving_average(row, half) for row in seeds])
+            if seeds is not None:
+                _, width = band_over_seeds(seeds * panel.scale)
+                seed_bands.append((x, y - width, y + width, colour))
             ax.plot(x, y, color=colour, ls=style, lw=1.8 if i == 0 else 1.4)
         drawn.append(run.label)
     use_log = panel.log
@@ -532,6 +602,11 @@ def draw_panel(ax, ctx, panel, runs):
         use_log = pos.size > 0 and np.percentile(pos, 95) / max(np.percentile(pos, 5), 1e-12) > 50
     if use_log:
         ax.set_yscale("log", nonpositive="mask")
+    # Drawn once the scale is known: on a log axis an interval reaching below zero ends at the
+    # panel's floor (half its smallest positive value) rather than breaking the shading.
+    floor = 0.5 * min((float(p.min()) for p in positives if p.size), default=0.0) if use_log else -math.inf
+    for x, low, high, colour in seed_bands:
+        ax.fill_between(x, np.maximum(low, floor), high, color=colour, alpha=0.2, lw=0, zorder=1)
     ax.set_ylabel(panel.ylabel + (" (log scale)" if use_log else ""))
     if panel.percent:
         ax.yaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=None))
@@ -543,7 +618,9 @@ def draw_panel(ax, ctx, panel, runs):
 
 def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False, extra=None):
     """A figure of one or more stacked panels sharing the step axis, one colour per strategy;
-    extra(ax), if given, draws one more panel below them on its own x axis."""
+    extra(ax), if given, draws one more panel below them on its own x axis. Runs differing only in
+    their seed are drawn as their mean with a 95% band."""
+    runs = seed_means(runs, ctx)
     present = [p for p in panels if any(p.data(r) is not None for r in runs)]
     if not present:
         what_missing = "nonzero series" if panels[0].zero_is_absent else "series"
@@ -570,6 +647,8 @@ def line_figure(runs, ctx, name, what, panels, skip_if_all_zero=False, extra=Non
     handles += [Line2D([], [], color="0.3", ls=style, label=text) for p in present for _, style, text in p.keys[1:]]
     if present[0].band:
         handles.append(Patch(color="0.6", alpha=0.4, label="min … max over experts"))
+    if any(r.samples for r in runs):
+        handles.append(Patch(color="0.6", alpha=0.4, label="95% interval over seeds (Student t)"))
     longest = max((r.steps() for r in runs), key=len)
     half = smooth_half(ctx, longest)
     span = (2 * half + 1) * step_spacing(longest)
@@ -913,7 +992,8 @@ def mean_ci(values):
 RATE_METRICS = {"drop_rate", "token_drop_rate", "sequences_without_drops", "idle_fraction", "top10_share"}
 # Metrics whose axis starts at zero (rates, counts, imbalances that are ≥ 0).
 ZERO_BASED = RATE_METRICS | {"rank_imbalance", "maxvio_batch", "maxvio_seq", "maxvio_global", "dead_experts",
-                             "cv", "step_time_mean", "comm_bytes_intra", "comm_bytes_inter", "protected_drops"}
+                             "cv", "step_time_mean", "comm_bytes_intra", "comm_bytes_inter", "protected_drops",
+                             *plot_serve.METRIC_LABELS}
 
 
 def metric_labels(metric):
@@ -921,6 +1001,8 @@ def metric_labels(metric):
     for key, what, ylabel, percent in SWEEP_METRICS:
         if key == metric:
             return what, ylabel, percent
+    if metric in plot_serve.METRIC_LABELS:
+        return (*plot_serve.METRIC_LABELS[metric], False)
     return metric, metric, metric in RATE_METRICS
 
 
@@ -998,8 +1080,11 @@ def plot_sweep(index_path, x_request, outdir, smooth, metrics=None):
     ctx = make_ctx(outdir or os.path.join(os.path.dirname(os.path.abspath(index_path)), "plots"), f"{sweep.scenario} sweep",
                    f"{len(sweep.runs)} configurations, varied: {', '.join(map(param_text, sweep.params))}", [], smooth)
     ctx.colours = strategy_colours(list(dict.fromkeys(s for _, s, _ in records)))
-    for metric in metrics or [m for m, _, _, _ in SWEEP_METRICS]:
+    serve = all(plot_serve.is_serve_summary(summary) for _, _, summary in records)
+    for metric in metrics or (plot_serve.SWEEP_METRICS if serve else [m for m, _, _, _ in SWEEP_METRICS]):
         fig_sweep_metric(records, ctx, x, groups, metric)
+    if serve:
+        plot_serve.fig_throughput_latency(records, ctx, sweep.params)
     return ctx.written
 
 
@@ -1076,11 +1161,19 @@ def plot_results(paths, outdir, smooth):
     if len(scenarios) > 1:
         note(f"results come from {len(scenarios)} scenarios: {', '.join(scenarios)}")
     ctx = make_ctx(outdir or os.path.join(os.path.dirname(os.path.abspath(paths[0])), "plots"), " + ".join(scenarios),
-                   scenario_facts(runs[0]) if len(scenarios) == 1 else "", [r.label for r in runs], smooth)
+                   scenario_facts(runs) if len(scenarios) == 1 else "", [r.label for r in runs], smooth)
     if all(r.scenario.get("mode") == "inference" for r in runs):
         ctx.step_label = "serving step"
-    for figure in FIGURES:
-        figure(runs, ctx)
+    serve = [r for r in runs if plot_serve.is_serve(r)]
+    stepped = [r for r in runs if not plot_serve.is_serve(r)]
+    if serve:
+        note(f"{', '.join(r.label for r in serve)}: serving results record iterations and requests, not steps; "
+             "the step figures (maxvio, entropy, heatmaps, final loads, drops, quality, timing, rank imbalance, "
+             "bias, layers) are skipped for them")
+        for figure in plot_serve.FIGURES:
+            figure(serve, ctx)
+    for figure in FIGURES if stepped else []:
+        figure(stepped, ctx)
     return ctx.written
 
 
@@ -1095,8 +1188,10 @@ def parse_args(argv):
     p.add_argument("results", nargs="*", metavar="RESULT.json",
                    help="result files written by `moesim run`, one per strategy (normally of one scenario)")
     p.add_argument("--sweep", metavar="INDEX.json",
-                   help="plot summary metrics (drop_rate, quality_loss, maxvio_global) against the swept "
-                        "parameter(s) of the index file written by `moesim sweep`")
+                   help="plot summary metrics (drop_rate, quality_loss, maxvio_global; for serving results "
+                        "throughput, goodput, ttft_p99, tpot_p99 and the throughput-latency curve of a sweep over "
+                        "/serve/arrivals/rate) against the swept parameter(s) of the index file written by "
+                        "`moesim sweep`")
     p.add_argument("--x", metavar="PATH",
                    help="with --sweep: the varied JSON pointer for the x axis (or its unique ending, e.g. cf); "
                         "default: the first varied one. Any other varied parameter gets one line per value")
@@ -1109,9 +1204,9 @@ def parse_args(argv):
                    help="with result files of many layers: per-step and final figures show MoE layer N (its id, "
                         "as in the result's layer_ids) instead of all layers summed")
     p.add_argument("--smooth", type=int, metavar="W",
-                   help="moving-average window in steps for per-step curves, drawn thick over the faint raw "
-                        "curve; 0 or 1 draws raw curves only; default: about a thirtieth of the run "
-                        "(off below 60 recorded steps)")
+                   help="moving-average window in steps for per-step curves (in iterations for serving "
+                        "results), drawn thick over the faint raw curve; 0 or 1 draws raw curves only; default: "
+                        "about a thirtieth of the run (off below 60 recorded steps)")
     a = p.parse_args(argv)
     if a.sweep and a.results:
         p.error("give result files or --sweep INDEX.json, not both")

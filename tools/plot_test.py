@@ -6,7 +6,9 @@
 """
 
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLOT = os.path.join(HERE, "plot.py")
+sys.path.insert(0, HERE)
+import plot  # noqa: E402
+import plot_serve  # noqa: E402
 
 
 def scenario(name="collapse", experts=32, top_k=4, steps=100, nodes=1, devices_per_node=4):
@@ -140,8 +145,108 @@ def write_demo_sweep(folder, two_params=True):
                       {"schema": "moesim.sweep/1", "scenario": "capsweep", "vary": vary, "runs": runs})
 
 
+def serve_scenario(name="serving", rate=4.0, requests=120, disaggregated=False):
+    sc = {"name": name, "seed": 1, "mode": "serve",
+          "model": {"experts": 32, "top_k": 4, "hidden": 64, "score": "sigmoid"},
+          "cluster": {"nodes": 1, "devices_per_node": 4, "placement": "contiguous"},
+          "serve": {"arrivals": {"process": "poisson", "rate": rate}, "prompt": 256,
+                    "output": {"dist": "uniform", "min": 1, "max": 64}, "requests": requests, "max_running": 16,
+                    "max_batch_tokens": 2048, "chunked_prefill": True, "slo": {"ttft": 0.5, "tpot": 0.05}}}
+    if disaggregated:
+        sc["serve"]["prefill"] = {"nodes": 1, "devices_per_node": 4}
+        sc["serve"]["decode"] = {"nodes": 1, "devices_per_node": 8}
+    return sc
+
+
+def make_serve_result(strategy, sc=None, seed=1, slowdown=1.0):
+    """A serving result as the spec (notes: serve_result.md) describes it: per-request arrays,
+    one series entry per iteration (instance 1 = decode when disaggregated), the summary from them.
+    Latency grows with the arrival rate (queueing) and with `slowdown` (imbalance)."""
+    sc = sc or serve_scenario()
+    rng = np.random.default_rng(seed * 1000 + int(sc["serve"]["arrivals"]["rate"] * 10) + int(slowdown * 7))
+    n, rate = sc["serve"]["requests"], sc["serve"]["arrivals"]["rate"]
+    arrival = np.cumsum(rng.exponential(1 / rate, n))
+    output = rng.integers(2, 65, n)
+    output[:5] = 1  # 1-token outputs have tpot 0
+    load = rate / 10  # the engine saturates at 10 requests/s
+    ttft = slowdown * (0.05 + rng.exponential(0.05 / max(1 - load, 0.05), n))
+    tpot = np.where(output > 1, slowdown * (0.02 + 0.01 * load + rng.lognormal(-5, 0.5, n)), 0.0)
+    e2e = ttft + tpot * (output - 1)
+    finish = arrival + e2e
+    duration = float(finish.max() - arrival[0])
+    iterations = int(duration / 0.04)
+    time = np.sort(rng.uniform(0, duration, iterations))
+    instance = np.zeros(iterations, dtype=int)
+    if "prefill" in sc["serve"]:
+        instance[1::2] = 1
+    it_time = np.abs(slowdown * 0.03 + 0.005 * rng.normal(size=iterations))
+    queue = rng.poisson(2 * load, iterations)
+    running = rng.integers(1, 17, iterations)
+    imbalance = np.abs(0.3 * slowdown + 0.05 * rng.normal(size=iterations))
+    slo = sc["serve"]["slo"]
+    good = (ttft <= slo["ttft"]) & (tpot <= slo["tpot"])
+    summary = {"requests_completed": n, "duration": duration, "iterations": iterations,
+               "throughput": float(output.sum() / duration), "goodput": float(good.sum() / duration),
+               "iteration_time_mean": float(it_time.mean()), "rank_imbalance": float(imbalance.mean()),
+               "queue_mean": float(queue.mean()), "migrations": 0, "migration_time": 0.0}
+    for key, v in (("ttft", ttft), ("tpot", tpot[output > 1]), ("e2e", e2e)):
+        summary[f"{key}_mean"] = float(v.mean())
+        for q in (50, 90, 99):
+            summary[f"{key}_p{q}"] = float(np.percentile(v, q))
+    sc = dict(sc, seed=seed)
+    return {"schema": "moesim.result/2", "moesim_version": "0.1.0", "scenario": sc,
+            "strategy": {"name": strategy, "balancers": [], "routing": {"type": "none"}}, "seed": seed,
+            "summary": summary,
+            "series": {"iteration": list(range(iterations)), "instance": instance.tolist(), "time": time.tolist(),
+                       "iteration_time": it_time.tolist(), "tokens": (running * 10).tolist(),
+                       "prefill_tokens": (running * 8).tolist(), "running": running.tolist(),
+                       "queue": queue.tolist(), "rank_imbalance": imbalance.tolist()},
+            "requests": {"arrival": arrival.tolist(), "ttft": ttft.tolist(), "tpot": tpot.tolist(),
+                         "e2e": e2e.tolist(), "prompt": [256] * n, "output": output.tolist()},
+            "series_by_layer": {}, "per_step": {}, "final": {}}
+
+
+SERVE_STRATEGIES = [("no-eplb", 1.6), ("eplb", 1.0)]
+
+
+def write_serve_sweep(folder, rates=(1, 2, 4, 8), seeds=(1, 2)):
+    """A sweep over /serve/arrivals/rate (and /seed) with two strategies, laid out as `moesim sweep` does."""
+    vary = [{"path": "/serve/arrivals/rate", "values": list(rates)}, {"path": "/seed", "values": list(seeds)}]
+    runs = []
+    for rate in rates:
+        for seed in seeds:
+            cid = f"{len(runs):03d}-rate={rate}-seed={seed}"
+            results = {}
+            for name, slowdown in SERVE_STRATEGIES:
+                doc = make_serve_result(name, serve_scenario(rate=rate, requests=80), seed, slowdown)
+                write_json(os.path.join(folder, cid, f"{name}.json"), doc)
+                results[name] = f"{cid}/{name}.json"
+            runs.append({"id": cid, "values": {"/serve/arrivals/rate": rate, "/seed": seed}, "results": results})
+    return write_json(os.path.join(folder, "index.json"),
+                      {"schema": "moesim.sweep/1", "scenario": "serving", "vary": vary, "runs": runs})
+
+
 def run_plot(*args):
     return subprocess.run([sys.executable, PLOT, *args], capture_output=True, text=True, timeout=300)
+
+
+class Captured:
+    """Runs plot.py in-process with plot.save replaced: the figures stay open for inspection."""
+
+    def __init__(self, test):
+        self.figures = {}
+        original = plot.save
+
+        def keep(fig, ctx, name):
+            self.figures[name] = fig
+            ctx.written.append(name)
+        plot.save = keep
+        test.addCleanup(setattr, plot, "save", original)
+        test.addCleanup(plot.plt.close, "all")
+
+
+def legend_texts(fig):
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
 
 
 class PlotTest(unittest.TestCase):
@@ -265,6 +370,148 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(a["bias"], b["bias seed 1"])
         self.assertEqual(b["bias seed 1"], b["bias seed 2"])
         self.assertEqual(len(set(a.values())), 3)
+
+    def test_seeds_are_averaged_with_a_band(self):
+        """Results differing only in their seed: one line per strategy, the mean, with a 95% t band."""
+        paths, docs = [], {}
+        for seed in (1, 2, 3):
+            for name, kind in (("aux", "aux"), ("bias", "bias")):
+                doc = make_result(name, kind, dict(scenario(steps=30), seed=seed), 10 * seed + len(name), per_step=False)
+                doc["seed"] = seed
+                docs[name, seed] = doc
+                paths.append(write_json(os.path.join(self.dir, "collapse", f"seed-{seed}", f"{name}.json"), doc))
+        self.written(run_plot(*paths, "-o", self.out))
+        cap = Captured(self)
+        plot.plot_results(paths, self.out, 0)
+        fig = cap.figures["maxvio.png"]
+        texts = legend_texts(fig)
+        for label in ("aux (n=3)", "bias (n=3)", "95% interval over seeds (Student t)"):
+            self.assertIn(label, texts)
+        self.assertFalse(any("seed 1" in t for t in texts), texts)
+        self.assertIn("seeds 1, 2, 3", fig._suptitle.get_text())
+        ax = fig.axes[0]
+        self.assertEqual(len([l for l in ax.get_lines() if l.get_linestyle() == "-"]), 2)  # not 6
+        # Step 7 of bias, by hand: mean and t_{0.975,2} = 4.3027 times s/√3.
+        values = [docs["bias", seed]["series"]["maxvio_batch"][7] for seed in (1, 2, 3)]
+        mean, half = statistics.mean(values), 4.3027 * statistics.stdev(values) / math.sqrt(3)
+        self.assertGreater(half, 0)
+        self.assertTrue(any(np.allclose(l.get_ydata()[7], mean) for l in ax.get_lines()))
+        bands = []
+        for c in ax.collections:
+            v = np.concatenate([p.vertices for p in c.get_paths()])
+            at = v[np.isclose(v[:, 0], 7.0), 1]
+            bands.append((at.min(), at.max()))
+        self.assertTrue(any(np.allclose(b, (mean - half, mean + half), rtol=1e-4) for b in bands), bands)
+        rows = np.array([[1.0, 2.0], [2.0, 4.0], [4.0, 9.0]])
+        m, w = plot.band_over_seeds(rows)
+        self.assertEqual(tuple(np.round([m[1], w[1]], 10)), tuple(np.round(plot.mean_ci([2, 4, 9]), 10)))
+
+    def test_serve_results(self):
+        """Serving results: latency CDFs and quantities over time; step figures skipped with a note."""
+        paths = [write_json(os.path.join(self.dir, "serving", f"{name}.json"), make_serve_result(name, slowdown=s))
+                 for name, s in SERVE_STRATEGIES]
+        proc = run_plot(*paths, "-o", self.out)
+        self.assertEqual(self.written(proc), ["latency_cdf.png", "serve_over_time.png"])
+        self.assertIn("the step figures (maxvio", proc.stderr)
+        # Next to a step-based result, each gets its own figures.
+        step = write_json(os.path.join(self.dir, "collapse", "bias.json"), make_result("bias", "bias", per_step=False))
+        names = self.written(run_plot(paths[0], step, "-o", os.path.join(self.dir, "mixed")))
+        self.assertIn("latency_cdf.png", names)
+        self.assertIn("maxvio.png", names)
+        # In-process, what the CDF panels draw. One very fast first token makes TTFT span > 2 decades.
+        with open(paths[1]) as f:
+            doc = json.load(f)
+        doc["requests"]["ttft"][0] = 1e-4
+        write_json(paths[1], doc)
+        cap = Captured(self)
+        plot.plot_results(paths, self.out, 0)
+        fig = cap.figures["latency_cdf.png"]
+        ttft_ax, tpot_ax, e2e_ax = fig.axes[:3]
+        self.assertEqual((ttft_ax.get_xscale(), tpot_ax.get_xscale(), e2e_ax.get_xscale()), ("log", "linear", "linear"))
+        self.assertEqual(e2e_ax.get_xlabel(), "latency (s)")
+        tpot = np.array(doc["requests"]["tpot"])[np.array(doc["requests"]["output"]) > 1]
+        self.assertEqual(tpot.size, 115)  # the five 1-token outputs have no TPOT
+        curves = [l for l in tpot_ax.get_lines() if len(l.get_xdata()) > 2]
+        self.assertEqual(len(curves), 2)
+        eplb = [l for l in curves if len(l.get_xdata()) == tpot.size and np.allclose(l.get_xdata(), np.sort(tpot) * 1e3)]
+        self.assertEqual(len(eplb), 1)  # in ms: every TPOT is below a second
+        self.assertEqual(eplb[0].get_ydata()[-1], 1.0)
+        self.assertAlmostEqual(eplb[0].get_ydata()[0], 1 / 115)
+        self.assertTrue(any(list(l.get_xdata()) == [500.0, 500.0] for l in ttft_ax.get_lines()))  # slo.ttft 0.5 s
+        over = cap.figures["serve_over_time.png"]
+        self.assertEqual([a.get_ylabel().split("\n")[0] for a in over.axes[:4]],
+                         ["iteration time (ms)", "waiting requests", "running requests", "rank imbalance"])
+        queue = over.axes[1].get_lines()
+        self.assertEqual(len(queue), 2)  # --smooth 0: one raw line per strategy
+        self.assertTrue(any(np.array_equal(l.get_ydata(), doc["series"]["queue"]) for l in queue))
+        self.assertTrue(np.array_equal(queue[0].get_xdata(), json.load(open(paths[0]))["series"]["time"]))
+
+    def test_serve_disaggregated_marks_the_decode_instance(self):
+        doc = make_serve_result("eplb", serve_scenario(name="pd", disaggregated=True))
+        doc["series"]["queue"] = [0] * len(doc["series"]["queue"])  # nothing ever waits: no panel
+        doc["scenario"]["serve"]["slo"]["ttft"] = 100.0  # far beyond every TTFT: named, not drawn
+        path = write_json(os.path.join(self.dir, "pd", "eplb.json"), doc)
+        cap = Captured(self)
+        plot.plot_results([path], self.out, 0)
+        fig = cap.figures["serve_over_time.png"]
+        self.assertIn("decode instance", legend_texts(fig))
+        self.assertIn("P/D disaggregated", fig._suptitle.get_text())
+        self.assertEqual([a.get_ylabel().split("\n")[0] for a in fig.axes], ["iteration time (ms)", "running requests",
+                                                                          "rank imbalance"])
+        cdf = cap.figures["latency_cdf.png"]
+        self.assertIn("SLO target\n(TTFT 100 s, TPOT 0.05 s)", legend_texts(cdf))
+        self.assertFalse(any(l.get_xdata()[0] == l.get_xdata()[-1] for l in cdf.axes[0].get_lines()
+                             if len(l.get_xdata()) == 2 and l.get_ydata()[0] != l.get_ydata()[-1]))
+        self.assertTrue(any(list(l.get_xdata()) == [50.0, 50.0] for l in cdf.axes[1].get_lines()))  # TPOT 50 ms
+        instance = np.array(doc["series"]["instance"])
+        lines = {l.get_linestyle(): l for l in fig.axes[2].get_lines()}
+        self.assertEqual(sorted(lines), ["-", "--"])
+        self.assertTrue(np.array_equal(lines["--"].get_xdata(), np.array(doc["series"]["time"])[instance == 1]))
+        self.assertTrue(np.array_equal(lines["-"].get_ydata(), np.array(doc["series"]["rank_imbalance"])[instance == 0]))
+        bad = json.loads(json.dumps(doc))
+        bad["requests"]["ttft"].pop()
+        proc = run_plot(write_json(os.path.join(self.dir, "bad", "eplb.json"), bad), "-o", self.out)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("/requests: arrays have different lengths", proc.stderr)
+
+    def test_serve_sweep_throughput_latency(self):
+        index = write_serve_sweep(os.path.join(self.dir, "sweep"))
+        names = self.written(run_plot("--sweep", index, "--x", "rate", "-o", self.out))
+        self.assertEqual(names, ["sweep_goodput.png", "sweep_throughput.png", "sweep_tpot_p99.png",
+                                 "sweep_ttft_p99.png", "throughput_latency.png"])
+        self.out = os.path.join(self.dir, "chosen")
+        names = self.written(run_plot("--sweep", index, "--x", "rate", "--metrics", "ttft_p99,e2e_p99", "-o", self.out))
+        self.assertEqual(names, ["sweep_e2e_p99.png", "sweep_ttft_p99.png", "throughput_latency.png"])
+        cap = Captured(self)
+        plot.plot_sweep(index, "rate", self.out, None, ["e2e_p99"])
+        fig = cap.figures["throughput_latency.png"]
+        self.assertEqual([a.get_title(loc="left") for a in fig.axes[:3]], ["TTFT p99", "TPOT p99", "end-to-end p99"])
+        with open(index) as f:
+            runs = json.load(f)["runs"]
+        sweep = os.path.dirname(index)
+        for name, _ in SERVE_STRATEGIES:
+            summaries = {}
+            for r in runs:
+                with open(os.path.join(sweep, r["results"][name])) as f:
+                    summaries.setdefault(r["values"]["/serve/arrivals/rate"], []).append(json.load(f)["summary"])
+            x = [statistics.mean(s["throughput"] for s in summaries[rate]) for rate in (1, 2, 4, 8)]
+            y = [statistics.mean(s["tpot_p99"] for s in summaries[rate]) for rate in (1, 2, 4, 8)]
+            with self.subTest(strategy=name):
+                self.assertTrue(any(l.get_marker() == "o" and np.allclose(l.get_xdata(), x) and np.allclose(l.get_ydata(), y)
+                                    for l in fig.axes[1].get_lines()))
+        self.assertEqual(sorted(t.get_text() for t in fig.axes[0].texts), ["1", "1", "2", "2", "4", "4", "8", "8"])
+        self.assertIn("95% interval over seeds", legend_texts(fig))
+        self.assertIn("sweep_e2e_p99.png", cap.figures)
+        # Not a rate sweep: the generic figures only, with a note.
+        other = write_serve_sweep(os.path.join(self.dir, "seeds_only"), rates=(4,))
+        with open(other) as f:
+            doc = json.load(f)
+        doc["vary"] = [v for v in doc["vary"] if v["path"] == "/seed"]
+        for r in doc["runs"]:
+            del r["values"]["/serve/arrivals/rate"]
+        write_json(other, doc)
+        proc = run_plot("--sweep", other, "-o", os.path.join(self.dir, "o2"))
+        self.assertIn("throughput_latency.png skipped: the sweep does not vary /serve/arrivals/rate", proc.stderr)
 
     def test_bad_input_exits_2_without_traceback(self):
         good = make_result("x", "aux", per_step=False)

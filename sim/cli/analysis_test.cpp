@@ -108,6 +108,68 @@ TEST_CASE("compare refuses results of different scenarios, naming the difference
   CHECK(m.out.find("a steps=9") != std::string::npos);
 }
 
+namespace {
+
+// A serving result (mode: serve) as the engine writes it, reduced to what compare reads.
+json serve_result(const std::string& strategy, double ttft_p99, double throughput) {
+  return json{{"schema", "moesim.result/2"},
+              {"scenario", {{"name", "serving"}, {"seed", 1}, {"mode", "serve"},
+                            {"serve", {{"arrivals", {{"process", "poisson"}, {"rate", 4}}}, {"requests", 100}}}}},
+              {"strategy", {{"name", strategy}}},
+              {"summary", {{"ttft_mean", ttft_p99 / 4}, {"ttft_p50", ttft_p99 / 5}, {"ttft_p90", ttft_p99 / 2},
+                           {"ttft_p99", ttft_p99}, {"tpot_mean", 0.02}, {"tpot_p99", 0.05}, {"e2e_mean", 1.5},
+                           {"e2e_p99", 4.0}, {"throughput", throughput}, {"goodput", 3.5},
+                           {"requests_completed", 100}, {"rank_imbalance", 0.25}}},
+              {"series", {{"iteration", {0, 1}}, {"time", {0.0, 0.03}}}},
+              {"requests", {{"ttft", {0.1, 0.2}}, {"e2e", {1.0, 2.0}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("compare shows serving metrics for serving results, refuses them beside step results", "[cli][serve]") {
+  TempDir dir;
+  write_text(dir.file("no-eplb.json"), serve_result("no-eplb", 0.8, 180).dump());
+  write_text(dir.file("eplb.json"), serve_result("eplb", 0.5, 210).dump());
+  const std::string both = dir.file("no-eplb.json") + " " + dir.file("eplb.json");
+  auto csv = run_moesim("compare --csv " + both);
+  INFO(csv.err);
+  REQUIRE(csv.exit_code == 0);
+  std::istringstream lines(csv.out);
+  std::string header, first;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  CHECK(header == "scenario,strategy,id,n,seeds,ttft_mean,ttft_mean_ci95,ttft_p99,ttft_p99_ci95,tpot_mean,"
+                  "tpot_mean_ci95,tpot_p99,tpot_p99_ci95,e2e_p99,e2e_p99_ci95,throughput,throughput_ci95,goodput,"
+                  "goodput_ci95,rank_imbalance,rank_imbalance_ci95");
+  CHECK(first == "serving,no-eplb,,1,1,0.2,,0.8,,0.02,,0.05,,4.0,,180.0,,3.5,,0.25,");
+  // The table stars the lower TTFT but the higher throughput (catalogue: throughput is better high).
+  auto table = run_moesim("compare " + both);
+  CHECK(table.out.rfind("strategy  ttft_mean  ttft_p99  tpot_mean  tpot_p99  e2e_p99  throughput  goodput  "
+                        "rank_imbalance\n", 0) == 0);
+  CHECK(table.out.find("eplb        0.1250*   0.5000*") != std::string::npos);
+  CHECK(table.out.find("210*") != std::string::npos);
+  CHECK(table.out.find("180*") == std::string::npos);
+  // --metrics still chooses.
+  CHECK(run_moesim("compare --csv --metrics throughput " + both).out.rfind("scenario,strategy,id,n,seeds,throughput,", 0) == 0);
+  // Beside a step-based result: refused, naming the mode rather than the first differing field.
+  json step{{"schema", "moesim.result/2"},
+            {"scenario", {{"name", "serving"}, {"seed", 1}, {"mode", "inference"}, {"batch", {{"sequences", 4}}}}},
+            {"strategy", {{"name", "eplb"}}},
+            {"summary", {{"maxvio_batch", 0.4}, {"rank_imbalance", 0.3}}}};
+  write_text(dir.file("step.json"), step.dump());
+  auto mixed = run_moesim("compare " + dir.file("eplb.json") + " " + dir.file("step.json"));
+  CHECK(mixed.exit_code == 2);
+  CHECK(mixed.err == "moesim: error: " + dir.file("step.json") + ": /scenario/mode: is \"inference\" here but \"serve\" in " +
+                         dir.file("eplb.json") + ": results of different scenarios, a serving result (latencies per "
+                         "request) and a step-based one (loads per step) (compare them anyway with --mixed); also "
+                         "different: /scenario/batch/sequences, /scenario/serve/arrivals/process, "
+                         "/scenario/serve/arrivals/rate, /scenario/serve/requests\n");
+  // With --mixed the step metrics are the default again.
+  auto anyway = run_moesim("compare --mixed --csv " + dir.file("eplb.json") + " " + dir.file("step.json"));
+  CHECK(anyway.exit_code == 0);
+  CHECK(anyway.out.find(",maxvio_batch,") != std::string::npos);
+}
+
 TEST_CASE("compare reads a sweep: values and id as columns, seeds grouped", "[cli][seeds][sweep]") {
   TempDir dir;
   const std::string s = two_strategies(dir, R"({"strategies":[{"name":"a","dropper":{"type":"capacity"}}]})");

@@ -2,7 +2,8 @@
 // Results that differ only in their seed form one row: the mean over seeds
 // with a Student-t 95% interval. Results of different scenarios are refused
 // (naming the first differing field) unless --mixed; a sweep's varied values
-// are the one allowed difference, and become columns.
+// are the one allowed difference, and become columns. Serving results
+// (mode: serve) default to the serving metrics.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -31,6 +32,8 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kDefaultMetrics{"maxvio_batch", "maxvio_global", "entropy_norm", "max_over_mean",
                                                "dead_experts", "drop_rate", "quality_loss"};
+const std::vector<std::string> kServeMetrics{"ttft_mean", "ttft_p99", "tpot_mean", "tpot_p99",
+                                             "e2e_p99",   "throughput", "goodput", "rank_imbalance"};
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -115,6 +118,7 @@ const SweepInfo* sweep_of(const std::string& result_path, std::map<std::string, 
 
 struct Entry {
   ResultSummary r;
+  bool serve = false;  // mode: serve (latencies per request, not loads per step)
   std::uint64_t seed = 0;
   std::map<std::string, Json> scenario, strategy;  // leaves, without /seed and /strategies
   std::string id;                                  // sweep configuration, "" if none
@@ -128,6 +132,7 @@ Entry read_entry(const std::string& path, std::map<std::string, SweepInfo>& swee
   const Json both = Json::parse(e.r.configuration);
   Json scenario = both[0];
   e.seed = scenario.value("seed", std::uint64_t(0));
+  e.serve = scenario.value("mode", std::string()) == "serve";
   scenario.erase("seed");
   scenario.erase("strategies");  // a --strategy run echoes fewer; each result's own strategy is compared below
   flatten(scenario, "", e.scenario);
@@ -190,8 +195,11 @@ void check_comparable(const std::vector<Entry>& entries, bool mixed) {
       const bool same_strategy = a.r.strategy == b.r.strategy;
       for (bool in_strategy : {false, true}) {
         if (in_strategy && !same_strategy) continue;
-        const auto diff = differences(a, b, in_strategy);
+        auto diff = differences(a, b, in_strategy);
         if (diff.empty()) continue;
+        // A serving and a step-based result differ in much; the mode is the difference that matters.
+        if (const auto mode = std::find(diff.begin(), diff.end(), "/mode"); mode != diff.end() && a.serve != b.serve)
+          std::rotate(diff.begin(), mode, mode + 1);
         const std::string* p = &diff[0];
         const std::string prefix = in_strategy ? "/strategy" : "/scenario";
         const std::string where = prefix + *p;
@@ -201,8 +209,10 @@ void check_comparable(const std::vector<Entry>& entries, bool mixed) {
         const auto& la = in_strategy ? a.strategy : a.scenario;
         const auto& lb = in_strategy ? b.strategy : b.scenario;
         const std::string what = fmt::format(
-            "is {} here but {} in {}: results of different {}{}{}", leaf_text(lb, *p), leaf_text(la, *p), a.r.path,
-            in_strategy ? "strategy settings" : "scenarios", mixed ? "" : " (compare them anyway with --mixed)",
+            "is {} here but {} in {}: results of different {}{}{}{}", leaf_text(lb, *p), leaf_text(la, *p), a.r.path,
+            in_strategy ? "strategy settings" : "scenarios",
+            a.serve != b.serve ? ", a serving result (latencies per request) and a step-based one (loads per step)" : "",
+            mixed ? "" : " (compare them anyway with --mixed)",
             more.empty() ? "" : fmt::format("; also different: {}", fmt::join(more, ", ")));
         if (!mixed) throw InputError(b.r.path, where, what);
         fmt::print(stderr, "moesim: warning: {}: {}: {}\n", b.r.path, where, what);
@@ -451,7 +461,10 @@ int compare_command(const Args& args) {
   po::options_description options("Options");
   options.add_options()
       ("result", po::value<std::vector<std::string>>()->required(), "result files")
-      ("metrics", po::value<std::string>(), "comma-separated summary metrics to show (see 'moesim list')")
+      ("metrics", po::value<std::string>(),
+       fmt::format("comma-separated summary metrics to show (see 'moesim list'); default {}; for serving "
+                   "results {}", fmt::join(kDefaultMetrics, ", "), fmt::join(kServeMetrics, ", "))
+           .c_str())
       ("json", po::bool_switch(), "print the table as JSON (one object per row; metric and metric_ci95)")
       ("csv", po::bool_switch(), "print the table as CSV (same columns as --json)")
       ("markdown", po::bool_switch(), "print the table as Markdown (best per column in bold)")
@@ -472,6 +485,8 @@ int compare_command(const Args& args) {
   std::map<std::string, SweepInfo> sweeps;
   std::vector<Entry> entries;
   for (const auto& path : vm["result"].as<std::vector<std::string>>()) entries.push_back(read_entry(path, sweeps));
+  if (!vm.count("metrics") && std::all_of(entries.begin(), entries.end(), [](const Entry& e) { return e.serve; }))
+    metrics = kServeMetrics;
   check_comparable(entries, vm["mixed"].as<bool>());
   std::vector<Group> groups = group_entries(entries);
   label_groups(groups);
