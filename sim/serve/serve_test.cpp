@@ -259,3 +259,38 @@ TEST_CASE("serve input errors name the field and what is expected", "[serve]") {
 
 }  // namespace
 }  // namespace moesim
+
+namespace moesim {
+namespace {
+
+TEST_CASE("a served trace is replayed from its start when the requests need more tokens", "[serve]") {
+  // OLMoE's real routing (16 layers × 64 experts, top-8): 897 tokens, one
+  // step of 4 × 200; 40 requests take 4 sequences each (3 for a 500-token
+  // prompt, 1 for decoding), 40 steps' worth.
+  const std::string text = fmt::format(R"({{
+    "name": "olmoe-served", "mode": "serve",
+    "model": {{"experts": 64}},
+    "batch": {{"sequences": 4, "seq_len": 200}},
+    "stream": {{"source": "trace", "format": "pairs", "path": "{}/scenarios/data/olmoe-all.tokens.jsonl"}},
+    "cluster": {{"nodes": 1, "devices_per_node": 8}},
+    "serve": {{"arrivals": {{"process": "poisson", "rate": 100}}, "prompt": 500, "output": 101, "requests": 40}},
+    "strategies": [{{"name": "contiguous"}}]
+  }})", MOESIM_SOURCE_DIR);
+  const Scenario sc = parse_scenario(text, "s.json");
+  CHECK(sc.shape.steps == 1);  // the trace's whole steps
+  CHECK(sc.shape.layers == 16);
+  const Result r = simulate(sc, sc.strategies[0]);
+  CHECK(*r.summary.find("requests_completed") == 40);
+  CHECK(*r.summary.find("rank_imbalance") > 0);
+  try {
+    (void)parse_scenario(text, "s.json", {"/batch/sequences=8"});
+    FAIL("a trace shorter than one step was accepted");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("s.json: /batch/sequences: the trace") == 0);
+    CHECK(std::string(e.what()).find("holds less than one step of sequences × seq_len = 1600 tokens") !=
+          std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace moesim
