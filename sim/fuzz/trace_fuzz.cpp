@@ -1,5 +1,6 @@
-// libFuzzer target: any bytes given as an NPY or JSONL trace either read or
-// raise InputError; anything else (a crash, another exception) is a bug.
+// libFuzzer target: any bytes given as an NPY or JSONL trace, or as a serving
+// arrival trace, either read or raise InputError; anything else (a crash,
+// another exception) is a bug.
 #include <unistd.h>
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "moesim/error.hpp"
 #include "moesim/trace_io.hpp"
+#include "scenario/serve_reader.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 1 << 16) return 0;
@@ -32,6 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<float> gate(4);
     while (reader.read_step(expert, gate)) {
     }
+  } catch (const moesim::InputError&) {
+  }
+  try {  // as a serving arrival trace (JSONL {"time", "prompt", "output"})
+    (void)moesim::read_arrival_trace(path);
   } catch (const moesim::InputError&) {
   }
   return 0;

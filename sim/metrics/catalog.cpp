@@ -22,7 +22,7 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"protected_drops", "dropped assignments of protected sequences (always 0)", true},
       {"step_time_mean", "mean simulated step time in seconds", true},
       {"idle_fraction", "1 − mean(device busy)/max(device busy), averaged over steps", true},
-      {"rank_imbalance", "max/mean − 1 of per-device load, averaged over steps (serving reports' figure)", true},
+      {"rank_imbalance", "max/mean − 1 of per-device load, averaged over steps (serving: over iterations; serving reports' figure)", true},
       {"comm_bytes_intra", "all-to-all bytes inside nodes over the run", true},
       {"comm_bytes_inter", "all-to-all bytes between nodes over the run", true},
       // Serving (mode serve, MODEL.md §10); percentiles interpolate between closest ranks.
