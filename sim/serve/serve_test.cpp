@@ -294,3 +294,54 @@ TEST_CASE("a served trace is replayed from its start when the requests need more
 
 }  // namespace
 }  // namespace moesim
+
+namespace moesim {
+namespace {
+
+TEST_CASE("conservation: every request completes, every token runs once, TTFT ≤ end-to-end", "[serve]") {
+  // Below saturation on 2 × 2 devices, with disaggregation and without.
+  const std::string base = R"({
+    "name": "conserve", "seed": 5, "mode": "serve",
+    "model": {"experts": 8, "top_k": 2, "layers": 2, "hidden": 8},
+    "batch": {"sequences": 8, "seq_len": 16},
+    "cluster": {"nodes": 2, "devices_per_node": 2},
+    "serve": {"arrivals": {"process": "poisson", "rate": 200},
+              "prompt": {"dist": "lognormal", "mean": 40, "sigma": 0.8, "max": 400},
+              "output": {"dist": "uniform", "min": 1, "max": 30}, "requests": 2000,
+              "max_running": 16, "max_batch_tokens": 64, "kv_bytes_per_token": 1000 EXTRA},
+    "strategies": [{"name": "plain"}]
+  })";
+  for (const std::string extra : {"", R"(, "prefill": {"nodes": 1, "devices_per_node": 2}, "decode": {"nodes": 2, "devices_per_node": 2})"}) {
+    std::string text = base;
+    text.replace(text.find("EXTRA"), 5, extra);
+    const Scenario sc = parse_scenario(text, "s.json");
+    const Result r = simulate(sc, sc.strategies[0]);
+    const auto& prompt = column(r, "prompt");
+    const auto& output = column(r, "output");
+    REQUIRE(prompt.size() == 2000);
+    CHECK(*r.summary.find("requests_completed") == 2000);
+    // Tokens run: each prompt token once in a prefill, each output token after the first once in a decode.
+    double expected = 0, prefill_expected = 0, ran = 0, prefill_ran = 0, out_tokens = 0;
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+      expected += prompt[i] + output[i] - 1;
+      prefill_expected += prompt[i];
+      out_tokens += output[i];
+    }
+    for (double x : *r.series.find("tokens")) ran += x;
+    for (double x : *r.series.find("prefill_tokens")) prefill_ran += x;
+    CHECK(ran == expected);
+    CHECK(prefill_ran == prefill_expected);
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+      CHECK(column(r, "ttft")[i] > 0);
+      CHECK(column(r, "ttft")[i] <= column(r, "e2e")[i]);
+      CHECK(column(r, "first_token")[i] <= column(r, "finish")[i]);
+    }
+    // Below saturation the system keeps up: requests leave as fast as they arrive.
+    const double last_arrival = column(r, "arrival").back();
+    CHECK_THAT(2000 / last_arrival, Catch::Matchers::WithinRel(200.0, 0.05));
+    CHECK_THAT(*r.summary.find("throughput"), Catch::Matchers::WithinRel(out_tokens / last_arrival, 0.05));
+  }
+}
+
+}  // namespace
+}  // namespace moesim
