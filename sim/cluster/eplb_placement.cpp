@@ -69,8 +69,8 @@ const Registration<Placement> registration{{
     "DeepSeek EPLB: hierarchical balanced packing plus redundant replicas, rebalanced from a window of loads",
     {
         ParamSpec::integer("redundant_experts", 0, 0, 65536, "extra replica slots (experts + this must divide by devices)"),
-        ParamSpec::integer("rebalance_every", 10, 1, 1 << 30, "steps between placement refreshes"),
-        ParamSpec::integer("window", 10, 1, 100000, "steps of routed load the refresh looks at"),
+        ParamSpec::integer("rebalance_every", 10, 1, 1 << 30, "steps (serving: the instance's iterations) between placement refreshes"),
+        ParamSpec::integer("window", 10, 1, 100000, "steps (serving: iterations) of routed load the refresh looks at"),
         ParamSpec::integer("max_rebalances", 0, 0, 1 << 30,
                            "stop refreshing after this many (0: never stop; 1: placed once from the first window, "
                            "then static)"),
