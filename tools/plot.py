@@ -430,7 +430,9 @@ def strategy_colours(labels):
     cmap = plt.get_cmap("tab10")
     used, by_name = set(), {}
     names = list(dict.fromkeys(strategy_name(l) for l in labels))
-    for name in sorted(names, key=lambda n: n not in KNOWN_COLOURS):  # known names first
+    # Known names first, then by name: the colours depend on the set of strategies only, not on the
+    # order results were given in (a run's glob and a sweep's index list them differently).
+    for name in sorted(names, key=lambda n: (n not in KNOWN_COLOURS, n)):
         i = KNOWN_COLOURS.get(name)
         if i is None or i in used:
             i = sum(map(ord, name)) % cmap.N
