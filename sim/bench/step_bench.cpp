@@ -2,6 +2,7 @@
 // (E=256, k=8, hidden 64, 16×1024 tokens), in tokens per second. The argument
 // is the thread count. tools/bench runs it next to a numpy reference.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <omp.h>
 
 #include "../core/counting.hpp"
@@ -106,13 +107,19 @@ void BM_Simulate(benchmark::State& state, const char* mode) {
 // DeepSeek-V3 at full depth (scenarios/deepseek-v3.json: 58 MoE layers, 16 ×
 // 1024 tokens a step, node-limited routing, EP32 timing), inference, 2 steps a
 // run; items are token-layers, so the rate compares with BM_Simulate's tokens.
-void BM_Simulate58Layers(benchmark::State& state) {
+void simulate_deepseek_v3(benchmark::State& state, int layers, int steps) {
   Fixture f;
   const Scenario sc = load_scenario(std::string(MOESIM_SOURCE_DIR) + "/scenarios/deepseek-v3.json",
-                                    {"/steps=2", "/record/per_step_loads=false"});
+                                    {fmt::format("/model/layers={}", layers), fmt::format("/steps={}", steps),
+                                     "/record/per_step_loads=false"});
   run(state, f, [&] { benchmark::DoNotOptimize(simulate(sc, sc.strategies[0])); });
-  state.SetItemsProcessed(state.iterations() * std::int64_t(sc.shape.tokens()) * sc.shape.layers * 2);
+  state.SetItemsProcessed(state.iterations() * std::int64_t(sc.shape.tokens()) * sc.shape.layers * steps);
 }
+
+void BM_Simulate58Layers(benchmark::State& state) { simulate_deepseek_v3(state, 58, 2); }
+// The same work one layer at a time (1 layer, 116 steps): what a layer of the
+// 58-layer model should cost, like for like (same routing, placement, timing).
+void BM_SimulateOneLayerV3(benchmark::State& state) { simulate_deepseek_v3(state, 1, 116); }
 
 BENCHMARK(BM_Generator)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Gating)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -125,6 +132,7 @@ BENCHMARK(BM_RouteStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealT
 BENCHMARK_CAPTURE(BM_Simulate, inference, "inference")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Simulate, train, "train")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Simulate58Layers)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_SimulateOneLayerV3)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 }  // namespace moesim
