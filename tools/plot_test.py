@@ -444,7 +444,8 @@ class PlotTest(unittest.TestCase):
         queue = over.axes[1].get_lines()
         self.assertEqual(len(queue), 2)  # --smooth 0: one raw line per strategy
         self.assertTrue(any(np.array_equal(l.get_ydata(), doc["series"]["queue"]) for l in queue))
-        self.assertTrue(np.array_equal(queue[0].get_xdata(), json.load(open(paths[0]))["series"]["time"]))
+        with open(paths[0]) as f:
+            self.assertTrue(np.array_equal(queue[0].get_xdata(), json.load(f)["series"]["time"]))
 
     def test_serve_disaggregated_marks_the_decode_instance(self):
         doc = make_serve_result("eplb", serve_scenario(name="pd", disaggregated=True))
