@@ -65,13 +65,13 @@ def serve_facts(scenario):
     serve = base.section(scenario, "serve")
     arrivals = base.section(serve, "arrivals")
     parts = []
-    if "rate" in arrivals:
+    if base._is_number(arrivals.get("rate")):  # a hand-edited echo may hold anything
         parts.append(f"{arrivals.get('process', 'poisson')} {arrivals['rate']:g} req/s")
     elif "trace" in arrivals:
         parts.append("arrival trace")
     if "requests" in serve:
         parts.append(f"{serve['requests']} requests")
-    elif "duration" in serve:
+    elif base._is_number(serve.get("duration")):
         parts.append(f"{serve['duration']:g} s")
     if "prefill" in serve and "decode" in serve:
         parts.append("P/D disaggregated")

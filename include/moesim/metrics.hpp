@@ -15,6 +15,8 @@ double entropy_norm(std::span<const double> loads);
 double cv(std::span<const double> loads);
 // max_i c_i / mean c; 0 when the mean is 0.
 double max_over_mean(std::span<const double> loads);
+// Rank imbalance as serving reports it: max/mean − 1 of per-device loads; 0 when the mean is 0.
+double rank_imbalance(std::span<const double> device_loads);
 // Experts whose load is below `threshold` (MODEL.md: processed < 1% of c̄).
 int dead_experts(std::span<const double> loads, double threshold);
 // Share of the total load carried by the ceil(E/10) most loaded experts.

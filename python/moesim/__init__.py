@@ -94,18 +94,23 @@ def to_dataframe(results):
 
     results: one result, a {strategy: result} dict from run(), or any iterable of results
     (dicts from run() or load()). Sweep values are not columns: add them from the scenario echo.
-    Serving results (mode serve) have a series per iteration: `step` is then the iteration."""
+    Serving results (mode serve) have a series per iteration: `step` is then the iteration, and an
+    `instance` column says which instance ran it (0: the only or the prefill one, 1: decode)."""
     import pandas as pd
     frames = []
     for r in _results(results):
         series = r.get("series", {})
-        index = "iteration" if "iteration" in series else "step"
+        serving = "iteration" in series
+        index = "iteration" if serving else "step"
         steps = np.asarray(series.get(index, []), dtype=np.int64)
         for metric, values in series.items():
-            if metric == index or len(values) != len(steps):
+            if metric in (index, "instance") or len(values) != len(steps):
                 continue
-            frames.append(pd.DataFrame({"strategy": r["strategy"]["name"], "seed": r["seed"], "step": steps,
-                                        "metric": metric, "value": np.asarray(values, dtype=float)}))
+            frame = {"strategy": r["strategy"]["name"], "seed": r["seed"], "step": steps}
+            if serving:
+                frame["instance"] = np.asarray(series.get("instance", np.zeros(len(steps))), dtype=np.int64)
+            frame.update(metric=metric, value=np.asarray(values, dtype=float))
+            frames.append(pd.DataFrame(frame))
     if not frames:
         return pd.DataFrame(columns=["strategy", "seed", "step", "metric", "value"])
     return pd.concat(frames, ignore_index=True)

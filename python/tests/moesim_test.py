@@ -89,6 +89,8 @@ class ModuleTest(unittest.TestCase):
         df = moesim.to_dataframe(result)  # one row per iteration and series
         iterations = int(result["summary"]["iterations"])
         self.assertEqual(len(df[df.metric == "tokens"]), iterations)
+        self.assertEqual(list(df.columns), ["strategy", "seed", "step", "instance", "metric", "value"])
+        self.assertNotIn("instance", set(df.metric))
         # Every request's prompt and output tokens were run: 30 × (20 + 3 decode tokens).
         self.assertEqual(df[df.metric == "tokens"].value.sum(), 30 * 23)
 

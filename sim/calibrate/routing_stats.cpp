@@ -1,5 +1,7 @@
 #include "routing_stats.hpp"
 
+#include "moesim/metrics.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -30,11 +32,6 @@ std::vector<double> shares(const std::vector<double>& counts) {
   std::vector<double> out(counts.size());
   for (std::size_t e = 0; e < counts.size(); ++e) out[e] = counts[e] / total;
   return out;
-}
-
-double max_over_mean(const std::vector<double>& counts) {
-  const double total = std::accumulate(counts.begin(), counts.end(), 0.0);
-  return *std::max_element(counts.begin(), counts.end()) * double(counts.size()) / total;
 }
 
 double normalised_mutual_information(const std::int32_t* x, const std::int32_t* y, std::int64_t count,

@@ -30,9 +30,9 @@ struct RoutingStats {
   double mean_nmi() const;
 };
 
-// Per-expert shares and max/mean of one layer's counts (E entries, not all zero).
+// Per-expert shares of one layer's counts (E entries, not all zero); their
+// max/mean is moesim::max_over_mean (metrics.hpp).
 std::vector<double> shares(const std::vector<double>& counts);
-double max_over_mean(const std::vector<double>& counts);
 // Normalised mutual information 2·I(X;Y)/(H(X)+H(Y)) of paired labels in
 // [0, n); 0 when both are constant.
 double normalised_mutual_information(const std::int32_t* x, const std::int32_t* y, std::int64_t count,

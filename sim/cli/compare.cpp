@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -18,6 +17,7 @@
 
 #include "commands.hpp"
 #include "moesim/error.hpp"
+#include "moesim/input.hpp"
 #include "moesim/metrics.hpp"
 #include "moesim/result.hpp"
 #include "options.hpp"
@@ -103,10 +103,14 @@ const SweepInfo* sweep_of(const std::string& result_path, std::map<std::string, 
   SweepInfo& info = cache[key];
   std::error_code ec;
   if (!fs::is_regular_file(index, ec)) return nullptr;
-  std::ifstream in(index);
-  const Json doc = Json::parse(in, nullptr, false);
+  Json doc;
+  try {  // bounded like every input (input.hpp)
+    doc = parse_json_bounded(read_input_file(index.string(), kMaxResultBytes, "sweep index"), index.string());
+  } catch (const InputError&) {
+    return nullptr;
+  }
   // Anything but a readable sweep index just means "not from a sweep".
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("schema") || doc["schema"] != "moesim.sweep/1")
+  if (!doc.is_object() || !doc.contains("schema") || doc["schema"] != "moesim.sweep/1")
     return nullptr;
   for (const auto& v : doc.value("vary", Json::array()))
     if (v.is_object() && v.contains("path") && v["path"].is_string()) info.vary.push_back(v["path"].get<std::string>());
@@ -131,8 +135,9 @@ Entry read_entry(const std::string& path, std::map<std::string, SweepInfo>& swee
   e.r = read_result_summary(path);
   const Json both = Json::parse(e.r.configuration);
   Json scenario = both[0];
-  e.seed = scenario.value("seed", std::uint64_t(0));
-  e.serve = scenario.value("mode", std::string()) == "serve";
+  // A hand-edited echo may hold any type here: read without throwing type errors.
+  e.seed = scenario.contains("seed") && scenario["seed"].is_number_unsigned() ? scenario["seed"].get<std::uint64_t>() : 0;
+  e.serve = scenario.contains("mode") && scenario["mode"] == "serve";
   scenario.erase("seed");
   scenario.erase("strategies");  // a --strategy run echoes fewer; each result's own strategy is compared below
   flatten(scenario, "", e.scenario);

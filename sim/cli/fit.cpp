@@ -96,11 +96,12 @@ std::string scenario_text(const FitResult& r, const std::string& name, const std
       "// Written by `moesim fit` from {} ({}): the calibrated stream (docs/calibration.md)\n"
       "// of {} layers × {} experts, top-{}, compared under contiguous placement, EPLB and capacity dropping.\n"
       "// Reproduce: {}\n",
-      data, loads ? "aggregate loads: popularity fitted, per-token structure at its defaults" : "a per-token trace",
-      m.layers(), m.experts, m.top_k, command);
+      one_line(data, 4096), loads ? "aggregate loads: popularity fitted, per-token structure at its defaults" : "a per-token trace",
+      m.layers(), m.experts, m.top_k, one_line(command, 4096));
   std::string json = sc.dump(1);
-  replace(json, "\"@popularity@\"", matrix_text(m.popularity));
-  replace(json, "\"@weight@\"", matrix_text(m.weight));
+  // The key too: a user's --name or path may hold the placeholder text, never `"key": "@key@"`.
+  replace(json, "\"popularity\": \"@popularity@\"", "\"popularity\": " + matrix_text(m.popularity));
+  replace(json, "\"weight\": \"@weight@\"", "\"weight\": " + matrix_text(m.weight));
   return text + json + "\n";
 }
 

@@ -14,41 +14,43 @@ TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : 
   traffic_.devices = shape.devices();
   traffic_.micro_batches = hw.micro_batches;
   traffic_.shared_experts = shape.shared_experts;
-  // Sequence n lives on device n mod D; micro-batches are contiguous runs of sequences.
+  // Sequence n lives on device n mod D; micro-batches are contiguous runs of
+  // sequences, [b·B/m, (b+1)·B/m), split by sequence rather than by token.
   const int D = shape.devices(), B = shape.sequences, L = shape.seq_len, m = hw.micro_batches;
-  std::vector<std::int32_t> home(std::size_t(shape.tokens()));
-  for (int n = 0; n < B; ++n) std::fill_n(&home[std::size_t(n) * L], L, n % D);
-  set_homes(home);
-  // Sequence micro-batches split by sequence, not by token: [b·B/m, (b+1)·B/m).
-  if (m > 1) {
-    cell_begin_.assign(std::size_t(m) * D + 1, 0);
-    cell_tokens_.clear();
-    for (int b = 0; b < m; ++b) {
-      const int first = int(static_cast<long long>(b) * B / m), last = int(static_cast<long long>(b + 1) * B / m);
-      for (int h = 0; h < D; ++h) {
-        for (int n = first + ((h - first % D) % D + D) % D; n < last; n += D)
-          for (int t = n * L; t < (n + 1) * L; ++t) cell_tokens_.push_back(t);
-        cell_begin_[std::size_t(b) * D + h + 1] = std::int32_t(cell_tokens_.size());
-      }
+  std::vector<std::int32_t> home(std::size_t(shape.tokens())), batch(std::size_t(shape.tokens()));
+  for (int b = 0; b < m; ++b)
+    for (int n = int(static_cast<long long>(b) * B / m); n < int(static_cast<long long>(b + 1) * B / m); ++n) {
+      std::fill_n(&home[std::size_t(n) * L], L, n % D);
+      std::fill_n(&batch[std::size_t(n) * L], L, b);
     }
-  }
+  group_tokens(home, batch);
 }
 
 void TrafficBuilder::set_homes(std::span<const std::int32_t> home) {
+  // Serving: micro-batch b holds tokens [b·T/m, (b+1)·T/m).
+  const auto T = std::int64_t(home.size());
+  const int m = traffic_.micro_batches;
+  batch_.resize(std::size_t(T));
+  for (std::int64_t t = 0; t < T; ++t) batch_[std::size_t(t)] = std::int32_t(t * m / T);
+  group_tokens(home, batch_);
+}
+
+void TrafficBuilder::group_tokens(std::span<const std::int32_t> home, std::span<const std::int32_t> batch) {
   const int D = shape_.devices(), m = traffic_.micro_batches;
   const auto T = std::int64_t(home.size());
   tokens_ = T;
   cell_begin_.assign(std::size_t(m) * D + 1, 0);
   cell_tokens_.resize(std::size_t(T));
   // Counting sort by (micro-batch, home), stable in token order.
-  auto cell_of = [&](std::int64_t t) { return std::size_t(t * m / std::max<std::int64_t>(T, 1)) * D + home[t]; };
+  auto cell_of = [&](std::int64_t t) { return std::size_t(batch[std::size_t(t)]) * D + std::size_t(home[std::size_t(t)]); };
   for (std::int64_t t = 0; t < T; ++t) {
-    if (home[t] < 0 || home[t] >= D) throw std::invalid_argument("TrafficBuilder::set_homes: home device out of range");
+    if (home[std::size_t(t)] < 0 || home[std::size_t(t)] >= D)
+      throw std::invalid_argument("TrafficBuilder::set_homes: home device out of range");
     ++cell_begin_[cell_of(t) + 1];
   }
   for (std::size_t c = 1; c < cell_begin_.size(); ++c) cell_begin_[c] += cell_begin_[c - 1];
-  std::vector<std::int32_t> next(cell_begin_.begin(), cell_begin_.end() - 1);
-  for (std::int64_t t = 0; t < T; ++t) cell_tokens_[std::size_t(next[cell_of(t)]++)] = std::int32_t(t);
+  next_.assign(cell_begin_.begin(), cell_begin_.end() - 1);
+  for (std::int64_t t = 0; t < T; ++t) cell_tokens_[std::size_t(next_[cell_of(t)]++)] = std::int32_t(t);
 }
 
 void TrafficBuilder::begin_step(int layers) {
@@ -104,15 +106,17 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
           if (padded_capacity <= 0) slot_copies[slot] += 1.0;
           // DeepEP sends one copy per destination device (and per node when forwarding).
           const bool new_device = std::find(token_devices_.begin(), token_devices_.end(), dev) == token_devices_.end();
-          const int node = dev / G;
-          const bool new_node = std::find(token_nodes_.begin(), token_nodes_.end(), node) == token_nodes_.end();
           if (new_device) token_devices_.push_back(dev);
-          if (new_node) token_nodes_.push_back(node);
           if (!per_token || new_device) {
             if (need_[dev] == 0) touched_.push_back(dev);
             need_[dev] += 1.0;
           }
-          if (!per_token || new_node) node_need_[node] += 1.0;
+          if (hw_.forwarding) {  // IB crossings per node: only forwarding reads them
+            const int node = dev / G;
+            const bool new_node = std::find(token_nodes_.begin(), token_nodes_.end(), node) == token_nodes_.end();
+            if (new_node) token_nodes_.push_back(node);
+            if (!per_token || new_node) node_need_[node] += 1.0;
+          }
         }
       }
       emit_flows(h);

@@ -37,10 +37,13 @@ class TrafficBuilder {
  private:
   // Emits cell flows for the tokens of home h counted in need_ / node_need_.
   void emit_flows(int h);
+  // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
+  void group_tokens(std::span<const std::int32_t> home, std::span<const std::int32_t> batch);
 
   // Tokens grouped by (micro-batch, home): cell_tokens_[cell_begin_[b·D + h] ..
   // cell_begin_[b·D + h + 1]) are micro-batch b's tokens homed on device h.
   std::vector<std::int32_t> cell_tokens_, cell_begin_;
+  std::vector<std::int32_t> batch_, next_;  // set_homes' micro-batch per token; the sort's fill positions
   std::int64_t tokens_ = 0;
 
   Shape shape_;

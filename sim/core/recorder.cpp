@@ -13,12 +13,6 @@ void add(std::vector<double>& into, const std::vector<double>& v) {
   for (std::size_t i = 0; i < v.size(); ++i) into[i] += v[i];
 }
 
-// Rank imbalance as serving reports it: max/mean − 1 of the devices' loads.
-double rank_imbalance(const std::vector<double>& device_load) {
-  const double m = max_over_mean(device_load);
-  return m > 0 ? m - 1.0 : 0.0;
-}
-
 // The whole model's value of a per-layer quantity: the mean over layers (MODEL.md §9).
 template <class F>
 double layer_mean(std::size_t layers, F&& value) {

@@ -111,6 +111,13 @@ TEST_CASE("a trace that does not fit the scenario is an input error naming it", 
   CHECK_THAT(error(R"({"layers":3})"), Catch::Contains("t.jsonl: the trace holds 2 MoE layers, the scenario's model.layers is 3"));
   CHECK_THAT(error(R"({"top_k":3})"), Catch::Contains("t.jsonl: the trace chooses 2 experts per token and layer, the scenario's model.top_k is 3"));
   CHECK_THAT(error(R"({"experts":3})"), Catch::Contains("t.jsonl: the trace names expert 3, outside the scenario's 3 experts"));
+  // What a trace implies meets the same limits as what a scenario writes (1 024 layers).
+  std::string wide = "[";
+  for (int l = 0; l < 1100; ++l) wide += fmt::format("{}[{}, 0]", l ? ", " : "", l);
+  testing::write_text(dir.file("wide.jsonl"), wide + "]\n" + wide + "]\n");
+  testing::write_text(dir.file("wide.json"), replay_scenario(R"({"source":"trace","format":"pairs","path":"wide.jsonl"})"));
+  CHECK_THROWS_WITH(load_scenario(dir.file("wide.json")),
+                    Catch::Contains("/model/layers: the replayed trace implies layers = 1100, more than the 1024 allowed"));
   testing::write_text(dir.file("aux.json"), replay_scenario(R"({"source":"trace","format":"pairs","path":"t.jsonl"})"));
   auto aux = nlohmann::json::parse(testing::read_text(dir.file("aux.json")));
   aux["strategies"][0]["balancers"] = nlohmann::json::parse(R"([{"type":"aux_loss"}])");

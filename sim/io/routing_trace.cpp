@@ -90,14 +90,13 @@ class PairsLine {
   std::size_t i_ = 0;
 };
 
-// Checks a token's choices in one layer: k distinct ids in [0, E).
-void check_choices(const std::string& path, const std::string& where, const std::int32_t* c, int k, int experts) {
-  for (int j = 0; j < k; ++j) {
-    if (c[j] < 0 || (experts > 0 && c[j] >= experts))
-      throw InputError(path, where, fmt::format("expert id {} is outside [0, {})", c[j], experts));
+// Checks a token's choices in one layer are k distinct ids (the readers
+// check their range); `where` names the place, formatted only on an error.
+template <class Where>
+void check_distinct(const std::string& path, const Where& where, const std::int32_t* c, int k) {
+  for (int j = 0; j < k; ++j)
     for (int i = 0; i < j; ++i)
-      if (c[i] == c[j]) throw InputError(path, where, fmt::format("expert {} is chosen twice", c[j]));
-  }
+      if (c[i] == c[j]) throw InputError(path, where(), fmt::format("expert {} is chosen twice", c[j]));
 }
 
 }  // namespace
@@ -114,7 +113,7 @@ RoutingTrace read_pairs_trace(const std::string& path, std::int64_t max_tokens) 
     line_no = in.line_number();
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     PairsLine(path, line_no, line).read(pairs);
-    const std::string where = fmt::format("line {}", line_no);
+    auto where = [&] { return fmt::format("line {}", line_no); };
     // Group by layer, keeping each layer's rank order.
     std::stable_sort(pairs.begin(), pairs.end(), [](auto& a, auto& b) { return a.first < b.first; });
     if (t.layer_ids.empty()) {  // the first token fixes the layers and k
@@ -122,29 +121,29 @@ RoutingTrace read_pairs_trace(const std::string& path, std::int64_t max_tokens) 
         if (t.layer_ids.empty() || t.layer_ids.back() != l) t.layer_ids.push_back(l);
       t.top_k = int(pairs.size() / t.layer_ids.size());
       if (std::size_t(t.top_k) * t.layer_ids.size() != pairs.size())
-        throw InputError(path, where, "every layer must list the same number k of experts");
+        throw InputError(path, where(), "every layer must list the same number k of experts");
     }
     const int L = t.layers(), k = t.top_k;
     if (pairs.size() != std::size_t(L) * k)
-      throw InputError(path, where, fmt::format("expected {} pairs ({} layers × k = {}), got {}", std::size_t(L) * k,
+      throw InputError(path, where(), fmt::format("expected {} pairs ({} layers × k = {}), got {}", std::size_t(L) * k,
                                                 L, k, pairs.size()));
     row.resize(std::size_t(L) * k);
     for (int l = 0; l < L; ++l) {
       for (int j = 0; j < k; ++j) {
         const auto& [layer, expert] = pairs[std::size_t(l) * k + j];
         if (layer != t.layer_ids[l])
-          throw InputError(path, where,
+          throw InputError(path, where(),
                            fmt::format("expected layers {} with {} experts each, as on the first token; got "
                                        "layer {} where layer {} was due",
                                        fmt::join(t.layer_ids, ", "), k, layer, t.layer_ids[l]));
         row[std::size_t(l) * k + j] = expert;
         max_expert = std::max(max_expert, expert);
       }
-      check_choices(path, fmt::format("{}, layer {}", where, t.layer_ids[l]), &row[std::size_t(l) * k], k, 0);
+      check_distinct(path, [&] { return fmt::format("{}, layer {}", where(), t.layer_ids[l]); }, &row[std::size_t(l) * k], k);
     }
     t.expert.insert(t.expert.end(), row.begin(), row.end());
     if (std::int64_t(t.expert.size()) * 4 > kMaxChoiceBytes)
-      throw InputError(path, where, fmt::format("the trace holds more than {} token-layer choices, the limit",
+      throw InputError(path, where(), fmt::format("the trace holds more than {} token-layer choices, the limit",
                                                 kMaxChoiceBytes / 4));
     if (max_tokens > 0 && t.tokens() >= max_tokens) break;
   }
@@ -159,10 +158,10 @@ RoutingTrace read_npy_choices(const std::string& path) {
     throw InputError(path, "", "expected integer expert ids (dtype '<i2', '<i4' or '<i8'), got float32 logits");
   const auto& shape = npy.shape();
   RoutingTrace t;
+  if ((shape.size() == 3 && shape[1] > kMaxLayerId) || shape.back() > kMaxExpertId)  // before narrowing to int
+    throw InputError(path, "", fmt::format("expected at most {} layers and k at most {}", kMaxLayerId, kMaxExpertId));
   const int L = shape.size() == 3 ? int(shape[1]) : 1;
   t.top_k = int(shape.back());
-  if (L > kMaxLayerId || t.top_k > kMaxExpertId)
-    throw InputError(path, "", fmt::format("expected at most {} layers and k at most {}", kMaxLayerId, kMaxExpertId));
   for (int l = 0; l < L; ++l) t.layer_ids.push_back(l);
   if (npy.rows() * npy.cols() * 4 > kMaxChoiceBytes)
     throw InputError(path, "", fmt::format("{} token-layer choices are more than the limit of {}",
@@ -180,8 +179,8 @@ RoutingTrace read_npy_choices(const std::string& path) {
       max_expert = std::max(max_expert, ids[i]);
     }
     for (int l = 0; l < L; ++l)
-      check_choices(path, shape.size() == 3 ? fmt::format("index [{}, {}]", r, l) : fmt::format("index [{}]", r),
-                    t.at(r, l), t.top_k, 0);
+      check_distinct(path, [&] { return shape.size() == 3 ? fmt::format("index [{}, {}]", r, l) : fmt::format("index [{}]", r); },
+                     t.at(r, l), t.top_k);
   }
   t.experts = int(max_expert + 1);
   return t;

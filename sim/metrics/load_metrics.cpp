@@ -40,6 +40,11 @@ double max_over_mean(std::span<const double> loads) {
   return *std::max_element(loads.begin(), loads.end()) / m;
 }
 
+double rank_imbalance(std::span<const double> device_loads) {
+  const double m = max_over_mean(device_loads);
+  return m > 0 ? m - 1.0 : 0.0;
+}
+
 int dead_experts(std::span<const double> loads, double threshold) {
   return int(std::count_if(loads.begin(), loads.end(), [&](double c) { return c < threshold; }));
 }

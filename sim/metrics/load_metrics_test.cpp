@@ -30,6 +30,9 @@ TEST_CASE("coefficient of variation, max/mean, top-10% share, dead experts", "[m
   // deviations 3,−1,−1,−1 → variance (9+1+1+1)/4 = 3 → std 1.732051 / mean 3 = 0.577350.
   CHECK(cv(loads) == Approx(0.577350).epsilon(1e-6));
   CHECK(max_over_mean(loads) == Approx(2.0));
+  CHECK(rank_imbalance(loads) == Approx(1.0));
+  CHECK(rank_imbalance(std::vector<double>{1.0, 3.0}) == Approx(0.5));  // max 3 / mean 2 − 1
+  CHECK(rank_imbalance(std::vector<double>{0.0, 0.0}) == 0.0);
   // ceil(4/10) = 1 expert: 6 of 12.
   CHECK(top10_share(loads) == Approx(0.5));
   // 11 experts → top ceil(1.1) = 2: loads 10 and 9 of a total 10+9+9·1 = 28.

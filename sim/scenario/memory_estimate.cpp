@@ -44,6 +44,22 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
     t.add(13 * T * k, "/batch/sequences", "choices and gates (tokens × top_k)");
     t.add(4 * E * d * 2 * L, "/model/layers", "router weights (layers × experts × hidden)");
     t.add(4 * T * L * k, "/model/layers", "every layer's choices of a step (tokens × layers × top_k)");
+    if (sc.stream.params.has("domains"))
+      t.add(4.0 * L * double(sc.stream.params.integer("domains")) * d, "/stream/domains",
+            "domain centres (layers × domains × hidden)");
+    {
+      // The timing model: per (layer, micro-batch) cell at most one flow per
+      // device pair that exchanges tokens, ≈ 92 B each in StepTraffic and the
+      // step model; serving times iterations on each instance's devices.
+      const ServeSpec& v = sc.serve;
+      const double devices = !v.enabled || !v.disaggregated
+                                 ? D
+                                 : double(std::max(v.prefill.nodes * v.prefill.devices_per_node,
+                                                   v.decode.nodes * v.decode.devices_per_node));
+      const double tokens = v.enabled ? double(v.max_batch_tokens) + v.max_running : T;
+      t.add(92.0 * L * sc.cluster.hardware.micro_batches * std::min(devices * devices, tokens * k), "/cluster/nodes",
+            "timing-model flows (layers × device pairs)");
+    }
     if (sc.serve.enabled) {  // sim/serve/: requests, their routes, per-iteration series
       const ServeSpec& v = sc.serve;
       const double requests = double(expected_requests(v));
@@ -65,7 +81,6 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
       t.add(2 * 4 * T * E, "/batch/sequences", "gradients (tokens × experts)");
       t.add(4 * (E * d + 2 * E) * 8, "/model/hidden", "weight-gradient partials (experts × hidden)");
     }
-    if (sc.stream.params.has("domains")) t.add(4.0 * double(sc.stream.params.integer("domains")) * d, "/stream/domains", "domain centres (domains × hidden)");
     for (std::size_t j = 0; j < st.balancers.size(); ++j)
       if (st.balancers[j].params.has("window") && st.balancers[j].params.has("scope") &&
           st.balancers[j].params.str("scope") == "global")

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "json_reader.hpp"
+#include "scenario_path.hpp"
 #include "serve_reader.hpp"
 #include "memory_estimate.hpp"
 #include "moesim/components.hpp"
@@ -80,12 +81,6 @@ void set_one(Json& root, const std::string& file, const std::string& pointer, co
   } catch (const std::exception& e) {
     throw InputError(file, pointer, fmt::format("--set: cannot set this JSON pointer ({})", e.what()));
   }
-}
-
-std::string resolve_path(const std::string& scenario_file, const std::string& path) {
-  namespace fs = std::filesystem;
-  if (fs::path(path).is_absolute()) return path;
-  return (fs::path(scenario_file).parent_path() / path).lexically_normal().string();
 }
 
 // Expands `*` tokens of a pointer to every index of an array (or key of an
@@ -183,10 +178,20 @@ Shape read_shape(JsonReader& model, JsonReader& batch, JsonReader& cluster, cons
   Shape s;
   // A replayed trace gives the model's layers, experts and k unless the scenario says otherwise.
   const bool traced = trace && trace->kind == TraceShape::choices;
-  s.layers = int(model.integer("layers", trace ? int(trace->layer_ids.size()) : 1, 1, kMaxLayers));
-  s.experts = int(model.integer("experts", trace && trace->experts > 0 ? trace->experts : 64, 1, kMaxExperts));
+  // A default is not range-checked by JsonReader: one taken from the trace is checked here.
+  auto from_trace = [&](const char* key, std::int64_t value, std::int64_t max) {
+    if (!model.has(key) && value > max)
+      model.fail(key, fmt::format("the replayed trace implies {} = {}, more than the {} allowed; set model.{} or "
+                                  "replay a smaller trace", key, value, max, key));
+    return value;
+  };
+  s.layers = int(model.integer("layers", from_trace("layers", trace ? std::int64_t(trace->layer_ids.size()) : 1, kMaxLayers),
+                               1, kMaxLayers));
+  s.experts = int(model.integer("experts", from_trace("experts", trace && trace->experts > 0 ? trace->experts : 64, kMaxExperts),
+                                1, kMaxExperts));
+  const std::int64_t k_max = std::min<std::int64_t>(64, s.experts);
   const std::int64_t k_default = traced && trace->top_k > 0 ? trace->top_k : std::min<std::int64_t>(8, s.experts);
-  s.top_k = int(model.integer("top_k", k_default, 1, std::min<std::int64_t>(64, s.experts)));
+  s.top_k = int(model.integer("top_k", from_trace("top_k", k_default, k_max), 1, k_max));
   s.shared_experts = int(model.integer("shared_experts", 0, 0, 64));
   s.hidden = int(model.integer("hidden", 64, 1, kMaxHidden));
   s.sequences = int(batch.integer("sequences", 16, 1, kMaxTokensPerStep));

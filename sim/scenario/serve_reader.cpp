@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <filesystem>
 
 #include "moesim/error.hpp"
 #include "moesim/input.hpp"
+#include "scenario_path.hpp"
 
 namespace moesim {
 
@@ -57,12 +57,6 @@ InstanceSize read_instance(JsonReader& r) {
   return s;
 }
 
-std::string resolve(const std::string& scenario_file, const std::string& path) {
-  namespace fs = std::filesystem;
-  if (fs::path(path).is_absolute()) return path;
-  return (fs::path(scenario_file).parent_path() / path).lexically_normal().string();
-}
-
 }  // namespace
 
 std::vector<ArrivalRecord> read_arrival_trace(const std::string& path) {
@@ -109,7 +103,7 @@ ServeSpec read_serve(JsonReader& r, const Scenario& sc) {
     const Json* t = arrivals.take("trace");
     if (!t->is_string() || t->get<std::string>().empty())
       arrivals.fail("trace", "expected the path of an arrival trace (JSONL of {\"time\", \"prompt\", \"output\"})");
-    s.arrivals_trace = resolve(sc.file, t->get<std::string>());
+    s.arrivals_trace = resolve_path(sc.file, t->get<std::string>());
     arrivals.out()["trace"] = t->get<std::string>();
     try {
       s.arrivals = read_arrival_trace(s.arrivals_trace);

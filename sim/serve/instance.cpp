@@ -57,8 +57,7 @@ IterationTiming ServingInstance::run(std::span<const std::uint16_t> routes, std:
         routed_[std::size_t(l) * E + std::size_t(e)] += 1.0;
       }
     traffic_.add_layer(l, data_, maps_[std::size_t(l)], 0.0);
-    const double m = max_over_mean(data_.device_load);
-    out.rank_imbalance += (m > 0 ? m - 1.0 : 0.0) / L;
+    out.rank_imbalance += rank_imbalance(data_.device_load) / L;
   }
   const StepTiming timing = simulate_step(hw_, traffic_.traffic());
   out.time = timing.step_time;

@@ -38,10 +38,10 @@ struct Work {
 };
 
 struct Lane {
-  Lane(Role r, int i, const Scenario& sc, const StrategySpec& st, InstanceSize size)
-      : role(r), index(i), instance(sc, st, size) {}
+  Lane(Role r, const Scenario& sc, const StrategySpec& st, InstanceSize size) : role(r), instance(sc, st, size) {}
   Role role;
-  int index;  // series "instance": 0 = the only or the prefill instance, 1 = decode
+  // Series "instance": 0 = the only or the prefill instance, 1 = decode.
+  int index() const { return role == Role::decode ? 1 : 0; }
   ServingInstance instance;
   double clock = 0;
   std::deque<std::int64_t> waiting;
@@ -55,10 +55,10 @@ class Server {
     for (const RequestSpec& r : make_requests(spec_, sc.seed)) requests_.push_back({r, 0, 0, 0, 0, {}, {}});
     InstanceSize whole{sc.shape.nodes, sc.shape.devices_per_node};
     if (spec_.disaggregated) {
-      lanes_.emplace_back(Role::prefill, 0, sc, st, spec_.prefill);
-      lanes_.emplace_back(Role::decode, 1, sc, st, spec_.decode);
+      lanes_.emplace_back(Role::prefill, sc, st, spec_.prefill);
+      lanes_.emplace_back(Role::decode, sc, st, spec_.decode);
     } else {
-      lanes_.emplace_back(Role::both, 0, sc, st, whole);
+      lanes_.emplace_back(Role::both, sc, st, whole);
     }
   }
 
@@ -176,7 +176,7 @@ class Server {
 
     auto& s = series_;
     s["iteration"].push_back(double(iterations_++));
-    s["instance"].push_back(lane.index);
+    s["instance"].push_back(lane.index());
     s["time"].push_back(start);
     s["iteration_time"].push_back(timing.time);
     s["tokens"].push_back(double(homes_.size()));
