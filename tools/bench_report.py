@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Prints tools/bench's summary: every performance target (issue #18, and
+round 1's) with moesim's figure, its numpy reference from the same run, the
+ratio, and whether the target holds.
+
+Usage: bench_report.py BENCH_JSON NUMPY_TXT SWEEP_TXT
+  BENCH_JSON  Google Benchmark's --benchmark_out (JSON)
+  NUMPY_TXT   tools/bench_numpy.py's lines `<name> <rate>`
+  SWEEP_TXT   one line `sweep_ms <milliseconds> <shards>`: the time of one
+              shard of the 1,000-configuration sweep benchmark"""
+import json
+import sys
+
+SWEEP_CONFIGS, SWEEP_STEPS, SWEEP_TOKENS = 1000, 300, 4096
+UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def load(bench_json, numpy_txt, sweep_txt):
+    benchmarks = json.load(open(bench_json, encoding="utf-8"))["benchmarks"]
+    numpy = {}
+    for line in open(numpy_txt, encoding="utf-8"):
+        name, value = line.split()
+        numpy[name] = float(value)
+    _, ms, shards = open(sweep_txt, encoding="utf-8").read().split()
+    return benchmarks, numpy, float(ms) / 1e3 * int(shards)
+
+
+def find(benchmarks, prefix):
+    """The first benchmark whose name starts with `prefix` (real-time runs)."""
+    return next((b for b in benchmarks if b["name"].startswith(prefix)), None)
+
+
+def rate(benchmarks, prefix):
+    b = find(benchmarks, prefix)
+    return b.get("items_per_second", 0.0) if b else 0.0
+
+
+def seconds(benchmarks, prefix):
+    b = find(benchmarks, prefix)
+    return b["real_time"] * UNIT[b["time_unit"]] if b else 0.0
+
+
+def ratio(a, b):
+    return a / b if b else 0.0
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def report(benchmarks, numpy, sweep_seconds):
+    rows = []  # (what, moesim, reference, ratio, target, met)
+    infer, train = rate(benchmarks, "BM_Simulate/inference/2/"), rate(benchmarks, "BM_Simulate/train/2/")
+    n_infer, n_train = numpy.get("inference", 0.0), numpy.get("train", 0.0)
+    rows.append(("whole inference step, bench-v3 (tokens/s)", f"{infer / 1e6:.2f} M", f"{n_infer / 1e6:.3f} M",
+                 f"{ratio(infer, n_infer):.1f}×", "≥ 4 M and ≥ 20×",
+                 verdict(infer >= 4e6 and ratio(infer, n_infer) >= 20)))
+    rows.append(("whole training step, bench-v3 (tokens/s)", f"{train / 1e6:.2f} M", f"{n_train / 1e6:.3f} M",
+                 f"{ratio(train, n_train):.1f}×", "≥ 2 M", verdict(train >= 2e6)))
+    layers, one = rate(benchmarks, "BM_Simulate58Layers/2/"), rate(benchmarks, "BM_SimulateOneLayerV3/2/")
+    n_layers = numpy.get("layers58", 0.0)
+    rows.append(("58-layer DeepSeek-V3 step (token-layers/s)", f"{layers / 1e6:.2f} M", f"{n_layers / 1e6:.3f} M",
+                 f"{ratio(layers, n_layers):.1f}×", "≥ 0.9 × bench-v3's tokens/s",
+                 verdict(ratio(layers, infer) >= 0.9) + f" ({ratio(layers, infer):.2f}×)"))
+    rows.append(("  the same scenario one layer at a time", f"{one / 1e6:.2f} M", "", "", "≥ 0.9 × this",
+                 verdict(ratio(layers, one) >= 0.9) + f" ({ratio(layers, one):.2f}×)"))
+    for arg, what in (("0", "direct"), ("1", "DeepEP forwarding")):
+        step = seconds(benchmarks, f"BM_TimingStep58Layers/{arg}/")
+        n_step = 1 / numpy["timing58"] if numpy.get("timing58") else 0.0
+        b = find(benchmarks, f"BM_TimingStep58Layers/{arg}/") or {}
+        events = next((v for k, v in b.items() if "events" in k and isinstance(v, (int, float))), None)
+        extra = f", {events / 1e6:.1f} M events/s" if events else ""
+        rows.append((f"timing model, 58 layers × 144 devices, {what}", f"{step * 1e3:.0f} ms{extra}",
+                     f"{n_step * 1e3:.0f} ms (analytic)", f"{ratio(n_step, step):.2f}×", "≤ 20 ms",
+                     verdict(0 < step <= 0.020)))
+    n_sweep = numpy.get("sweep64", 0.0)
+    # numpy runs one configuration per core, as `moesim sweep` does: two at once here.
+    n_sweep_seconds = SWEEP_CONFIGS * SWEEP_STEPS * SWEEP_TOKENS / n_sweep / 2 if n_sweep else 0.0
+    rows.append(("1,000-configuration sweep, bench-sweep.json", f"{sweep_seconds / 60:.1f} min",
+                 f"{n_sweep_seconds / 60:.0f} min", f"{ratio(n_sweep_seconds, sweep_seconds):.1f}×", "< 10 min",
+                 verdict(0 < sweep_seconds < 600)))
+    route1, route2 = rate(benchmarks, "BM_RouteStep/1/"), rate(benchmarks, "BM_RouteStep/2/")
+    n_route = numpy.get("route", 0.0)
+    rows.append(("round 1: route step, tokens given (tokens/s)", f"{route2 / 1e6:.2f} M", f"{n_route / 1e6:.3f} M",
+                 f"{ratio(route2, n_route):.1f}×", "≥ 1.5 M and ≥ 6×",
+                 verdict(route2 >= 1.5e6 and ratio(route2, n_route) >= 6)))
+    rows.append(("round 1: second core buys", f"{ratio(route2, route1):.2f}×", "", "", "≥ 1.6×",
+                 verdict(ratio(route2, route1) >= 1.6)))
+    return rows
+
+
+def main():
+    benchmarks, numpy, sweep_seconds = load(*sys.argv[1:4])
+    rows = [("target", "moesim", "numpy reference", "ratio", "target", "")] + report(benchmarks, numpy, sweep_seconds)
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    print()
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    gemm = {lib: rate(benchmarks, f"BM_Gating{lib}/2/") for lib in ("", "OpenBLAS", "Eigen")}
+    print("gating product x·W, 2 threads: " +
+          ", ".join(f"{lib or 'moesim'} {r / 1e6:.2f} M" for lib, r in gemm.items() if r > 0) + " tokens/s")
+
+
+if __name__ == "__main__":
+    main()
