@@ -164,6 +164,8 @@ def layer_index(doc, path):
     if SELECTED_LAYER is None:
         return None
     ids = doc.get("layer_ids") or [0]
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise InputError(f"{path}: /layer_ids: expected an array of layer numbers")
     if SELECTED_LAYER not in ids:
         raise InputError(f"{path}: /layer_ids: --layer {SELECTED_LAYER} is not one of this result's layers "
                          f"({', '.join(str(i) for i in ids)})")
@@ -326,6 +328,8 @@ def seed_means(runs, ctx):
 def band_over_seeds(rows):
     """(mean, 95% Student-t half-width) of each column of a seeds × steps array (mean_ci per column)."""
     n = rows.shape[0]
+    if n < 2:  # one seed: no interval (as mean_ci)
+        return rows.mean(axis=0), np.zeros(rows.shape[1:])
     return rows.mean(axis=0), t975(n - 1) * rows.std(axis=0, ddof=1) / math.sqrt(n)
 
 

@@ -360,6 +360,17 @@ class PlotTest(unittest.TestCase):
         self.assertNotIn("quality.png", names)
         self.assertIn("quality.png skipped: inference", proc.stderr)
         self.assertIn("has 2 layers", proc.stderr)
+        # --layer N picks a layer by its id; an id the result lacks, or malformed ids, are input errors.
+        doc["layer_ids"] = [3, 7]
+        path = write_json(os.path.join(self.dir, "l", "bias.json"), doc)
+        self.assertIn("maxvio.png", self.written(run_plot(path, "--layer", "7", "-o", os.path.join(self.dir, "l7"))))
+        for ids, message in (([3, 7], "--layer 5 is not one of this result's layers (3, 7)"),
+                             ("3,7", "/layer_ids: expected an array of layer numbers")):
+            doc["layer_ids"] = ids
+            proc = run_plot(write_json(path, doc), "--layer", "5", "-o", os.path.join(self.dir, "l5"))
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(message, proc.stderr)
+            self.assertNotIn("Traceback", proc.stderr)
         sys.path.insert(0, HERE)
         import plot
         self.assertEqual(plot.one_vector("expert_load_total", [[1, 2], [3, 4]], "x").tolist(), [4, 6])
@@ -405,6 +416,8 @@ class PlotTest(unittest.TestCase):
         rows = np.array([[1.0, 2.0], [2.0, 4.0], [4.0, 9.0]])
         m, w = plot.band_over_seeds(rows)
         self.assertEqual(tuple(np.round([m[1], w[1]], 10)), tuple(np.round(plot.mean_ci([2, 4, 9]), 10)))
+        m, w = plot.band_over_seeds(np.array([[3.0, 5.0]]))  # one seed: the values, no band (not NaN)
+        self.assertEqual((m.tolist(), w.tolist()), ([3.0, 5.0], [0.0, 0.0]))
 
     def test_serve_results(self):
         """Serving results: latency CDFs and quantities over time; step figures skipped with a note."""
