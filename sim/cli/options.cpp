@@ -52,10 +52,7 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 
 int thread_count(const po::variables_map& vm, int def) {
   if (!vm.count("threads")) return def;
-  const int n = vm["threads"].as<int>();
-  if (n < 1 || n > kMaxThreads)
-    throw InputError("--threads", "", fmt::format("expected an integer in [1, {}], got {}", kMaxThreads, n));
-  return n;
+  return integer_option<int>(vm, "threads", 1, kMaxThreads);
 }
 
 void set_threads(const po::variables_map& vm) {

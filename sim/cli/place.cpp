@@ -80,12 +80,7 @@ int place_command(const Args& args) {
   const LayerLoads file = read_layer_loads(vm["loads"].as<std::string>());
   const auto& loads = file.load;
   const int experts = file.experts();
-  auto in_range = [&](const char* name, int min, int max) {
-    const int v = vm[name].as<int>();
-    if (v < min || v > max)
-      throw InputError(fmt::format("--{}", name), "", fmt::format("expected an integer in [{}, {}], got {}", min, max, v));
-    return v;
-  };
+  auto in_range = [&](const char* name, int min, int max) { return integer_option<int>(vm, name, min, max); };
   // Bounded so the placement (layers × experts × replicas per expert) fits in memory.
   const std::int64_t layers = std::int64_t(loads.size());
   const int max_replicas = int(std::min<std::int64_t>(

@@ -24,10 +24,8 @@ int stats_command(const Args& args) {
   positional.add("data", 1);
   po::variables_map vm;
   if (!parse_options("stats", args, options, positional, vm)) return 0;
-  const int window = vm["window"].as<int>();
-  if (window < 1) throw InputError("--window", "", fmt::format("expected an integer ≥ 1, got {}", window));
-  const std::int64_t seq_len = vm["seq-len"].as<std::int64_t>();
-  if (seq_len < 0) throw InputError("--seq-len", "", fmt::format("expected an integer ≥ 0, got {}", seq_len));
+  const int window = integer_option<int>(vm, "window", 1);
+  const std::int64_t seq_len = integer_option<std::int64_t>(vm, "seq-len", 0);
   const std::string path = vm["data"].as<std::string>();
   const RoutingData d = read_routing_data(path, vm["format"].as<std::string>());
   const RoutingStats s = d.trace ? measure(*d.trace, {window, seq_len}) : measure(*d.loads);
