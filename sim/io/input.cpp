@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -157,28 +158,58 @@ std::string pointer_token(const std::string& key) {
   return out;
 }
 
+namespace {
+
+// A file opened for reading and its fstat, closed on scope exit: what
+// read_input_file and fingerprint_file share, with one wording of errors.
+class OpenFile {
+ public:
+  OpenFile(const std::string& path, const std::string& what) : path_(path), what_(what) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw InputError(path, "", fmt::format("cannot open the {}: {}", what, std::strerror(errno)));
+    if (::fstat(fd_, &st_) != 0) {
+      ::close(fd_);
+      throw InputError(path, "", fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
+    }
+  }
+  ~OpenFile() { ::close(fd_); }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  const struct stat& stat() const { return st_; }
+
+  // Reads to the end in chunks of `buffer`, calling on_chunk(bytes, n) for each.
+  template <class OnChunk>
+  void read_all(std::span<char> buffer, OnChunk&& on_chunk) const {
+    for (;;) {
+      const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw InputError(path_, "", fmt::format("cannot read the {}: {}", what_, std::strerror(errno)));
+      if (n == 0) return;
+      on_chunk(buffer.data(), std::size_t(n));
+    }
+  }
+
+ private:
+  const std::string& path_;
+  const std::string& what_;
+  int fd_ = -1;
+  struct stat st_ {};
+};
+
+}  // namespace
+
 std::string read_input_file(const std::string& path, std::int64_t max_bytes, const std::string& what) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path, "", fmt::format("cannot open the {}: {}", what, std::strerror(errno)));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw InputError(path, "", fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
+  const OpenFile file(path, what);
+  const struct stat& st = file.stat();
   if (S_ISDIR(st.st_mode)) throw InputError(path, "", fmt::format("expected a {}, got a directory", what));
   if (S_ISREG(st.st_mode) && st.st_size > max_bytes) too_large(path, what, max_bytes, fmt::format("{} bytes", st.st_size));
   std::string text;
   if (S_ISREG(st.st_mode)) text.reserve(std::size_t(st.st_size));
   char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw InputError(path, "", fmt::format("cannot read the {}: {}", what, std::strerror(errno)));
-    if (n == 0) break;
-    if (std::int64_t(text.size()) + n > max_bytes) too_large(path, what, max_bytes, "it does not end within the limit");
-    text.append(buffer, std::size_t(n));
-  }
+  file.read_all(buffer, [&](const char* bytes, std::size_t n) {
+    if (std::int64_t(text.size() + n) > max_bytes) too_large(path, what, max_bytes, "it does not end within the limit");
+    text.append(bytes, n);
+  });
   return text;
 }
 
@@ -244,14 +275,10 @@ bool LineReader::next(std::string& line) {
 }
 
 std::pair<std::int64_t, std::string> fingerprint_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path, "", fmt::format("cannot open the input file: {}", std::strerror(errno)));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+  const std::string what = "input file";
+  const OpenFile file(path, what);
+  const struct stat& st = file.stat();
+  if (!S_ISREG(st.st_mode))
     throw InputError(path, "", "expected a regular file (its content is fingerprinted for sweep resumption)");
   const std::string key = fmt::format("{}\n{}:{}:{}:{}.{}", path, st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
                                       st.st_mtim.tv_nsec);
@@ -263,15 +290,11 @@ std::pair<std::int64_t, std::string> fingerprint_file(const std::string& path) {
   }
   std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64 offset basis
   std::int64_t size = 0;
-  std::vector<unsigned char> buffer(1 << 20);
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw InputError(path, "", fmt::format("cannot read the input file: {}", std::strerror(errno)));
-    if (n == 0) break;
-    for (ssize_t i = 0; i < n; ++i) hash = (hash ^ buffer[std::size_t(i)]) * 0x100000001b3ull;  // FNV prime
-    size += n;
-  }
+  std::vector<char> buffer(1 << 20);
+  file.read_all(buffer, [&](const char* bytes, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) hash = (hash ^ static_cast<unsigned char>(bytes[i])) * 0x100000001b3ull;  // FNV prime
+    size += std::int64_t(n);
+  });
   std::pair<std::int64_t, std::string> out{size, fmt::format("fnv1a64:{:016x}", hash)};
   std::lock_guard lock(mutex);
   cache.emplace(key, out);
