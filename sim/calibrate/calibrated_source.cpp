@@ -4,6 +4,7 @@
 // tokens' experts, so the source fixes the choices (like trace replay).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 
@@ -44,17 +45,27 @@ StreamModel model_from(const Params& p, const Shape& s) {
   if (m.type_experts > s.experts || m.hot_experts > s.experts)
     throw ParamError(m.type_experts > s.experts ? "type_experts" : "hot_experts",
                      fmt::format("expected at most the {} experts", s.experts));
+  // What the generator needs to draw from each row, named by the matrix at fault.
+  auto positive = [](const std::vector<double>& row) {
+    return int(std::count_if(row.begin(), row.end(), [](double x) { return x > 0.0; }));
+  };
+  const int popular = std::max({s.top_k, m.type_experts, m.hot_experts});
+  for (int l = 0; l < s.layers; ++l) {
+    if (positive(m.popularity[l]) < popular)
+      throw ParamError("popularity", fmt::format("row {}: expected at least {} positive entries (top_k, type_experts "
+                                                 "and hot_experts draw from them), got {}",
+                                                 l, popular, positive(m.popularity[l])));
+    if (positive(m.weight[l]) < s.top_k)
+      throw ParamError("weight", fmt::format("row {}: expected at least top_k = {} positive entries, got {}", l,
+                                             s.top_k, positive(m.weight[l])));
+  }
   return m;
 }
 
 class CalibratedSource final : public TokenSource {
  public:
   CalibratedSource(const Params& p, const Shape& s) : shape_(s), tokens_(std::size_t(s.tokens())) {
-    try {
-      generator_.emplace(model_from(p, s));
-    } catch (const std::invalid_argument& e) {  // rows with too few experts to choose from
-      throw ParamError("weight", fmt::format("{} (each row needs at least {} positive entries)", e.what(), s.top_k));
-    }
+    generator_.emplace(model_from(p, s));  // model_from checked what the generator requires
   }
 
   SourceOutput output() const override { return SourceOutput::choices; }

@@ -24,6 +24,16 @@ TEST_CASE("calibrated source: matrices must be layers × experts with k positive
                     Catch::Contains("/stream/popularity") && Catch::Contains("one entry per expert (8)"));
   CHECK_THROWS_WITH(testing::tiny_scenario(stream("[[1,1,1,1,1,1,1,1],[1,1,1,1,1,1,1,1]]")),
                     Catch::Contains("one row per layer (1)"));
-  CHECK_THROWS_WITH(testing::tiny_scenario(stream("[[1,0,0,0,0,0,0,0]]")), Catch::Contains("/stream/weight"));
+  // Too few positive entries: the message names the matrix at fault and its row.
+  auto with = [](const std::string& popularity, const std::string& weight) {
+    return testing::tiny_scenario(R"({"mode":"inference","stream":{"source":"calibrated","domains":null,"type_experts":2,)"
+                                  R"("hot_experts":3,"popularity":)" + popularity + R"(,"weight":)" + weight + "}}");
+  };
+  const std::string ones = "[[1,1,1,1,1,1,1,1]]";
+  CHECK_THROWS_WITH(with(ones, "[[1,0,0,0,0,0,0,0]]"),
+                    Catch::Contains("/stream/weight: row 0: expected at least top_k = 2 positive entries, got 1"));
+  CHECK_THROWS_WITH(with("[[1,1,0,0,0,0,0,0]]", ones),  // hot_experts = 3 > 2 positive
+                    Catch::Contains("/stream/popularity: row 0: expected at least 3 positive entries"));
+  CHECK_NOTHROW(with("[[1,1,1,0,0,0,0,0]]", "[[0,0,0,0,0,0,1,1]]"));
   CHECK_NOTHROW(testing::tiny_scenario(R"({"mode":"inference","stream":{"source":"calibrated","domains":null}})"));
 }
