@@ -74,24 +74,15 @@ void fit_weights(StreamModel& model, const RealMatrix& target, std::int64_t toke
   }
 }
 
-void compare(const StreamModel& model, const RoutingStats& data, std::int64_t tokens, const FitOptions& options,
-             FitResult& out) {
+namespace {
+
+// compare()'s per-sample statistics alone: what the fit's objective scores.
+void compare_statistics(const StreamModel& model, const RoutingStats& data, std::int64_t tokens,
+                        const FitOptions& options, FitResult& out) {
   const StreamGenerator gen(model);
-  const int L = model.layers();
-  // Popularity is compared in expectation (a stratified sample, its seed
-  // apart from the weight fit's), free of the passage-to-passage noise of a
-  // sample of the data's size.
-  const RoutingStats expected =
-      measure(gen.sample(options.seed + 0x9e3779b9u, 4 * weight_sample_tokens(model), 0, true));
-  out.total_variation.clear();
-  for (int l = 0; l < L; ++l) out.total_variation.push_back(total_variation(data.popularity[l], expected.popularity[l]));
-  out.max_over_mean = expected.max_over_mean;
   out.sample_tokens = tokens;
   out.stats.clear();
-  if (!data.per_token) {  // aggregate loads: popularity alone, in expectation
-    out.stats.push_back({"max/mean", data.mean_max_over_mean(), expected.mean_max_over_mean(), 0.0});
-    return;
-  }
+  if (!data.per_token) return;  // aggregate loads: compare() adds max/mean in expectation
   std::vector<std::vector<double>> values(4);
   for (int s = 0; s < options.samples; ++s) {
     const RoutingStats st = measure(gen.sample(options.seed + 1 + std::uint64_t(s), tokens), {options.window, 0});
@@ -107,6 +98,23 @@ void compare(const StreamModel& model, const RoutingStats& data, std::int64_t to
     const double m = std::accumulate(values[i].begin(), values[i].end(), 0.0) / double(values[i].size());
     out.stats.push_back({names[i], data_values[i], m, sd(values[i], m)});
   }
+}
+
+}  // namespace
+
+void compare(const StreamModel& model, const RoutingStats& data, std::int64_t tokens, const FitOptions& options,
+             FitResult& out) {
+  // Popularity is compared in expectation (a stratified sample, its seed
+  // apart from the weight fit's), free of the passage-to-passage noise of a
+  // sample of the data's size.
+  const RoutingStats expected =
+      measure(StreamGenerator(model).sample(options.seed + 0x9e3779b9u, 4 * weight_sample_tokens(model), 0, true));
+  out.total_variation.clear();
+  for (int l = 0; l < model.layers(); ++l)
+    out.total_variation.push_back(total_variation(data.popularity[l], expected.popularity[l]));
+  out.max_over_mean = expected.max_over_mean;
+  compare_statistics(model, data, tokens, options, out);
+  if (!data.per_token) out.stats.push_back({"max/mean", data.mean_max_over_mean(), expected.mean_max_over_mean(), 0.0});
 }
 
 namespace {
@@ -150,7 +158,7 @@ FitResult fit_trace(const RoutingTrace& trace, const FitOptions& options) {
   auto objective = [&](const std::vector<double>& x) {
     apply(m, x);  // the weights carry over from the previous evaluation: a warm start
     fit_weights(m, target, fit_tokens, 0, options.seed, 3);
-    compare(m, out.data, T, options, trial);
+    compare_statistics(m, out.data, T, options, trial);  // the popularity comparison is not scored
     double d = 0.0;
     for (std::size_t i = 0; i < trial.stats.size(); ++i) {
       const double z = (trial.stats[i].mean - trial.stats[i].data) / scale[i];
