@@ -357,6 +357,8 @@ class StepModel {
     r.bytes_inter = bytes_[0][inter] + bytes_[1][inter];
     r.bytes_sent = bytes_sent_;
     r.bytes_received = bytes_received_;
+    r.events = q_.executed();
+    r.flows_moved = 2 * std::uint64_t(flows());
     r.timeline.assign(times_.begin() + std::ptrdiff_t(key(r.critical_device, 0)),
                       times_.begin() + std::ptrdiff_t(key(r.critical_device, 0) + cells_));
     return r;
