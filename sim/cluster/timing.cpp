@@ -40,10 +40,29 @@ namespace {
 enum Class { intra = 0, inter = 1 };
 enum Phase { dispatch_phase = 0, combine_phase = 1 };
 
+// A flow arrives once both its send and its receive group have drained, and
+// both are sealed at the end of the instant that released it: so its arrival
+// time is known then. Rather than one event per drained group and per flow,
+// each waiter (a device's expert compute, its layer end, a relay's combine
+// gather) counts down at the seal and gets one event at its last arrival.
+// That event lands in the same instant as the old per-flow arrival would have
+// (docs/timing.md "Cost"), so the schedule is unchanged.
 struct Event {
-  enum Kind : std::uint8_t { drained, arrived, task_end } kind;
-  int a;  // drained: port; arrived: first runtime flow of the list; task_end: device
-  int b;  // drained: first flow of the group; task_end: cell·2 + (1 if expert compute)
+  enum Kind : std::uint8_t {
+    task_end,   // a: device; b: cell·2 + (1 if expert compute)
+    ready,      // a: key(device, cell): expert input complete
+    layer_end,  // a: key(device, cell): own compute and every combine flow home
+    gathered,   // a: to_relay flow; b: cell: every combine contribution at the relay
+    relayed,    // a: to_relay flow; b: cell: its dispatch reached the relay
+  } kind;
+  int a;
+  int b;
+};
+
+// Arrivals still awaited and the latest known one.
+struct Countdown {
+  int left = 0;
+  double time = 0;
 };
 
 // A FCFS port (MODEL.md §6): flows released at one instant are collected into
@@ -52,7 +71,13 @@ struct Port {
   double free_at = 0;     // when the last sealed group drains
   double open_time = -1;  // instant of the group being collected; −1: none
   double open_bytes = 0;
-  int open_head = -1, open_tail = -1;
+};
+
+// A flow released in the current instant, with its two ports.
+struct Released {
+  int rf;  // 2·flow + phase
+  int cell;
+  int send_port, recv_port;
 };
 
 // A compute task waiting for the unit: micro-batch b's next task.
@@ -91,32 +116,27 @@ class StepModel {
   int key(int device, int cell) const { return device * cells_ + cell; }
   // Four ports per device: (class intra/inter) × (direction send 0 / receive 1).
   static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
+  static int port_class(int pi) { return (pi / 2) % 2; }
   int cls(int a, int b) const { return hw_->node_of(a) == hw_->node_of(b) ? intra : inter; }
   double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
   double latency(int c) const { return c == intra ? hw_->intra_latency : hw_->inter_latency; }
-  // Runtime flow rf = 2·i + phase; combine runs the flow backwards.
-  int rf_src(int rf) const { return rf % 2 == dispatch_phase ? flow(rf / 2).src : flow(rf / 2).dst; }
-  int rf_dst(int rf) const { return rf % 2 == dispatch_phase ? flow(rf / 2).dst : flow(rf / 2).src; }
 
   // Sizes and fills every per-step buffer (capacity kept across calls).
   void prepare() {
     const int F = flows();
     q_.reset();
     ports_.assign(std::size_t(D_) * 4, Port{});
-    ends_done_.assign(std::size_t(2) * F, 0);
-    next_.assign(std::size_t(4) * F, -1);  // per runtime flow: next in its send group, in its receive group
-    arrive_next_.assign(std::size_t(2) * F, -1);  // per runtime flow: next arriving at the same event
-    cell_of_.assign(std::size_t(F), 0);
-    parent_.assign(std::size_t(F), -1);
-    combine_wait_.assign(std::size_t(F), 0);
-    ready_wait_.assign(std::size_t(D_) * cells_, 1);  // own dense part
-    end_wait_.assign(std::size_t(D_) * cells_, 1);    // own expert compute
+    parent_.resize(std::size_t(F));
+    gather_.resize(std::size_t(F));
+    ready_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});  // own dense part
+    end_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});    // own expert compute
     times_.assign(std::size_t(D_) * cells_, CellTimes{});
     busy_.assign(std::size_t(D_) * 2, 0.0);  // dense, expert
     unit_busy_.assign(std::size_t(D_), 0);
     waking_.assign(std::size_t(D_), 0);
     wake_.clear();
     open_ports_.clear();
+    released_.clear();
     ready_.assign(std::size_t(D_) * m_, Ready{});
     done_ = 0;
     first_release_[0] = first_release_[1] = -1;
@@ -131,119 +151,114 @@ class StepModel {
     for (int c = 0; c < cells_; ++c)
       for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
         const TrafficFlow& f = flow(i);
-        cell_of_[i] = c;
-        if (f.kind == TrafficFlow::to_relay)
+        if (f.kind == TrafficFlow::to_relay) {
           for (int j = i + 1; j <= i + f.children; ++j) parent_[j] = i;
+          gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
+        }
         const bool home_sends = f.kind != TrafficFlow::fan_out;
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
         const bool dst_computes = f.kind != TrafficFlow::to_relay || f.relay_processes;
-        if (home_sends) ++dense_out_[key(f.src, c) + 1], ++end_wait_[key(f.src, c)];
-        if (dst_computes) ++expert_out_[key(f.dst, c) + 1], ++ready_wait_[key(f.dst, c)];
-        if (f.kind == TrafficFlow::to_relay) combine_wait_[i] = f.children + (f.relay_processes ? 1 : 0);
+        if (home_sends) ++dense_out_[key(f.src, c) + 1], ++end_wait_[key(f.src, c)].left;
+        if (dst_computes) ++expert_out_[key(f.dst, c) + 1], ++ready_wait_[key(f.dst, c)].left;
       }
     for (std::size_t k = 1; k < dense_out_.size(); ++k) {
       dense_out_[k] += dense_out_[k - 1];
       expert_out_[k] += expert_out_[k - 1];
     }
-    dense_list_.assign(std::size_t(dense_out_.back()), 0);
-    expert_list_.assign(std::size_t(expert_out_.back()), 0);
+    dense_list_.resize(std::size_t(dense_out_.back()));
+    expert_list_.resize(std::size_t(expert_out_.back()));
     fill_.assign(dense_out_.begin(), dense_out_.end() - 1);
     fill2_.assign(expert_out_.begin(), expert_out_.end() - 1);
-    for (int i = 0; i < F; ++i) {
-      const TrafficFlow& f = flow(i);
-      if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, cell_of_[i])]++] = i;
-      if (f.kind != TrafficFlow::to_relay || f.relay_processes) expert_list_[fill2_[key(f.dst, cell_of_[i])]++] = i;
-    }
+    for (int c = 0; c < cells_; ++c)
+      for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
+        const TrafficFlow& f = flow(i);
+        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = i;
+        if (f.kind != TrafficFlow::to_relay || f.relay_processes) expert_list_[fill2_[key(f.dst, c)]++] = i;
+      }
   }
 
   void handle(const Event& e) {
     switch (e.kind) {
-      case Event::drained: drained(e.a, e.b); break;
-      case Event::arrived:
-        for (int rf = e.a; rf >= 0; rf = arrive_next_[rf]) arrived(rf);
-        break;
       case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
+      case Event::ready: expert_ready(e.a / cells_, e.a % cells_); break;
+      case Event::layer_end: layer_end(e.a / cells_, e.a % cells_); break;
+      case Event::gathered: release(e.a, combine_phase, e.b); break;
+      case Event::relayed:  // the relay fans the tokens out over NVLink
+        for (int j = e.a + 1; j <= e.a + flow(e.a).children; ++j) release(j, dispatch_phase, e.b);
+        break;
     }
   }
 
-  void release(int rf) {
-    const TrafficFlow& f = flow(rf / 2);
-    const int phase = rf % 2, src = rf_src(rf), dst = rf_dst(rf), c = cls(src, dst);
+  void release(int i, int phase, int cell) {
+    const TrafficFlow& f = flow(i);
+    const int src = phase == dispatch_phase ? f.src : f.dst, dst = phase == dispatch_phase ? f.dst : f.src;
+    const int c = cls(src, dst);
     const double bytes = f.copies * (phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
     bytes_[phase][c] += bytes;
-    if (cell_of_[rf / 2] == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
-    join(port_index(src, c, 0), rf, bytes, 0);
-    join(port_index(dst, c, 1), rf, bytes, 1);
+    bytes_sent_[src] += bytes;
+    bytes_received_[dst] += bytes;
+    if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+    const Released r{2 * i + phase, cell, port_index(src, c, 0), port_index(dst, c, 1)};
+    join(r.send_port, bytes);
+    join(r.recv_port, bytes);
+    released_.push_back(r);
   }
 
-  void join(int pi, int rf, double bytes, int dir) {
+  void join(int pi, double bytes) {
     Port& p = ports_[pi];
     if (p.open_time < 0) {
       p.open_time = q_.now();
       p.open_bytes = 0;
-      p.open_head = p.open_tail = -1;
       open_ports_.push_back(pi);
     }
-    next_[std::size_t(rf) * 2 + dir] = -1;
-    if (p.open_tail < 0) p.open_head = rf;
-    else next_[std::size_t(p.open_tail) * 2 + dir] = rf;
-    p.open_tail = rf;
     p.open_bytes += bytes;
   }
 
   void seal(int pi) {
     Port& p = ports_[pi];
     const double start = std::max(p.open_time, p.free_at);
-    p.free_at = start + p.open_bytes / bandwidth((pi / 2) % 2);
-    q_.schedule(p.free_at, {Event::drained, pi, p.open_head});
+    p.free_at = start + p.open_bytes / bandwidth(port_class(pi));
     p.open_time = -1;
   }
 
-  // A group has drained; its flows whose other port is done too arrive one
-  // latency later, all at once (a group holds one class): one event for all.
-  void drained(int pi, int head) {
-    const int dir = pi % 2, device = pi / 4;
-    int first = -1, last = -1;
-    for (int rf = head; rf >= 0; rf = next_[std::size_t(rf) * 2 + dir]) {
-      const double bytes =
-          flow(rf / 2).copies * (rf % 2 == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
-      (dir == 0 ? bytes_sent_ : bytes_received_)[device] += bytes;
-      if (++ends_done_[rf] != 2) continue;
-      arrive_next_[rf] = -1;
-      (last < 0 ? first : arrive_next_[last]) = rf;
-      last = rf;
-    }
-    if (first >= 0) q_.schedule(q_.now() + latency((pi / 2) % 2), {Event::arrived, first, 0});
-  }
-
-  void arrived(int rf) {
-    const int i = rf / 2, c = cell_of_[i];
+  // Both groups of a flow released this instant are sealed: it arrives one
+  // latency after the later of them drains.
+  void arrive(const Released& r) {
+    const double t =
+        std::max(ports_[r.send_port].free_at, ports_[r.recv_port].free_at) + latency(port_class(r.send_port));
+    const int i = r.rf / 2, phase = r.rf % 2;
     const TrafficFlow& f = flow(i);
-    if (c == 0) last_arrival_[rf % 2] = std::max(last_arrival_[rf % 2], q_.now());
-    if (rf % 2 == dispatch_phase) {
-      if (f.kind == TrafficFlow::to_relay)  // the relay fans the tokens out over NVLink
-        for (int j = i + 1; j <= i + f.children; ++j) release(2 * j + dispatch_phase);
-      if (f.kind != TrafficFlow::to_relay || f.relay_processes) input_ready(f.dst, c);
+    if (r.cell == 0) last_arrival_[phase] = std::max(last_arrival_[phase], t);
+    if (phase == dispatch_phase) {
+      if (f.kind == TrafficFlow::to_relay) {
+        q_.schedule(t, {Event::relayed, i, r.cell});
+        if (!f.relay_processes) return;
+      }
+      count_down(ready_wait_[key(f.dst, r.cell)], t, {Event::ready, key(f.dst, r.cell), 0});
     } else if (f.kind == TrafficFlow::fan_out) {
-      relay_gathered(parent_[i]);
+      count_down(gather_[parent_[i]], t, {Event::gathered, parent_[i], r.cell});
     } else {
-      result_home(f.src, c);
+      count_down(end_wait_[key(f.src, r.cell)], t, {Event::layer_end, key(f.src, r.cell), 0});
     }
   }
 
-  // One more contribution to the relay's IB combine flow back home.
-  void relay_gathered(int i) {
-    if (--combine_wait_[i] == 0) release(2 * i + combine_phase);
+  // One more awaited arrival at time t (≥ now). The last one schedules the
+  // waiter's event at the latest time; from a task ending now at now itself
+  // it acts at once, as the arrival handled in this instant did.
+  bool count_down(Countdown& w, double t, Event e, bool in_instant = false) {
+    w.time = std::max(w.time, t);
+    if (--w.left != 0) return false;
+    if (in_instant && w.time == q_.now()) return true;
+    q_.schedule(w.time, e);
+    return false;
   }
 
-  void input_ready(int d, int c) {
-    if (--ready_wait_[key(d, c)] != 0) return;
+  void expert_ready(int d, int c) {
     times_[key(d, c)].expert_ready = q_.now();
     make_ready(d, c, true);
   }
 
-  void result_home(int d, int c) {
-    if (--end_wait_[key(d, c)] != 0) return;
+  void layer_end(int d, int c) {
     times_[key(d, c)].layer_end = q_.now();
     if (c + m_ < cells_) make_ready(d, c + m_, false);  // the next layer of the same micro-batch
     else ++done_;
@@ -260,6 +275,8 @@ class StepModel {
   void end_of_instant() {
     for (int pi : open_ports_) seal(pi);
     open_ports_.clear();
+    for (const Released& r : released_) arrive(r);
+    released_.clear();
     for (int d : wake_) {
       waking_[d] = 0;
       if (!unit_busy_[d]) start_next(d);
@@ -290,19 +307,20 @@ class StepModel {
     unit_busy_[d] = 0;
     wake(d);
     const int k = key(d, c);
+    const double now = q_.now();
     if (!expert) {
-      times_[k].dense_end = q_.now();
-      for (int n = dense_out_[k]; n < dense_out_[k + 1]; ++n) release(2 * dense_list_[n] + dispatch_phase);
-      input_ready(d, c);
+      times_[k].dense_end = now;
+      for (int n = dense_out_[k]; n < dense_out_[k + 1]; ++n) release(dense_list_[n], dispatch_phase, c);
+      if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);
       return;
     }
-    times_[k].expert_end = q_.now();
+    times_[k].expert_end = now;
     for (int n = expert_out_[k]; n < expert_out_[k + 1]; ++n) {
       const int i = expert_list_[n];
-      if (flow(i).kind == TrafficFlow::to_relay) relay_gathered(i);
-      else release(2 * i + combine_phase);
+      if (flow(i).kind != TrafficFlow::to_relay) release(i, combine_phase, c);
+      else if (count_down(gather_[i], now, {Event::gathered, i, c}, true)) release(i, combine_phase, c);
     }
-    result_home(d, c);
+    if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
   }
 
   double flops_time(double tokens, double flops) const { return tokens * flops / (hw_->peak_flops * hw_->efficiency); }
@@ -369,8 +387,11 @@ class StepModel {
   int D_ = 0, m_ = 1, cells_ = 0, done_ = 0;
   des::EventQueue<Event> q_;
   std::vector<Port> ports_;
-  std::vector<std::uint8_t> ends_done_, unit_busy_, waking_;
-  std::vector<int> next_, arrive_next_, cell_of_, parent_, combine_wait_, ready_wait_, end_wait_;
+  std::vector<Released> released_;  // flows released in the current instant
+  std::vector<std::uint8_t> unit_busy_, waking_;
+  std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
+  std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
+  std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
   std::vector<int> dense_out_, expert_out_, dense_list_, expert_list_, fill_, fill2_, wake_, open_ports_;
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
