@@ -37,6 +37,25 @@ class TrafficBuilder {
  private:
   // Emits cell flows for the tokens of home h counted in need_ / node_need_.
   void emit_flows(int h);
+  // Flattens the layer's placement into replica_* and slot_device_.
+  void index_placement(const PlacementMap& map);
+  // The slot serving token `tok`'s assignment to `expert` (PlacementMap::slot_for, without its nested vectors).
+  int slot_for(int expert, std::uint32_t tok) const {
+    const int begin = replica_begin_[std::size_t(expert)], count = replica_begin_[std::size_t(expert) + 1] - begin;
+    return replica_slot_[std::size_t(begin + (count == 1 ? 0 : int(tok % std::uint32_t(count))))];
+  }
+  // Counts one more copy to device `dev` for the current home.
+  void need_device(int dev) {
+    if (need_[std::size_t(dev)] == 0) touched_[std::size_t(dev) / 64] |= std::uint64_t(1) << (dev % 64);
+    need_[std::size_t(dev)] += 1.0;
+  }
+  // True the first time the current token reaches `x` (a device or a node).
+  bool first_visit(std::vector<std::uint32_t>& stamps, int x) {
+    if (stamps[std::size_t(x)] == stamp_) return false;
+    stamps[std::size_t(x)] = stamp_;
+    return true;
+  }
+  void next_token();
   // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
   void group_tokens(std::span<const std::int32_t> home, std::span<const std::int32_t> batch);
 
@@ -51,8 +70,12 @@ class TrafficBuilder {
   int layers_added_ = 0;
   std::vector<double> need_;       // D: copies home h sends to each device
   std::vector<double> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
-  std::vector<int> token_devices_, token_nodes_;  // ≤ k each: where the current token already goes
-  std::vector<int> touched_;                      // devices with need_ > 0 for the current home
+  // Per device / node: stamp_ when the current token already goes there (no search, no clearing per token).
+  std::vector<std::uint32_t> device_stamp_, node_stamp_;
+  std::uint32_t stamp_ = 0;
+  std::vector<std::uint64_t> touched_;  // bit per device with need_ > 0 for the current home
+  // The layer's placement, flat: expert e's replicas are replica_slot_[replica_begin_[e] .. replica_begin_[e+1]).
+  std::vector<int> replica_begin_, replica_slot_, slot_device_;
   StepTraffic traffic_;
 };
 
