@@ -7,8 +7,10 @@
 namespace moesim {
 
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
-  need_.assign(std::size_t(shape.devices()), 0.0);
-  node_need_.assign(std::size_t(shape.nodes), 0.0);
+  need_.assign(std::size_t(shape.devices()), 0);
+  node_need_.assign(std::size_t(shape.nodes), 0);
+  node_of_.resize(std::size_t(shape.devices()));
+  for (int d = 0; d < shape.devices(); ++d) node_of_[std::size_t(d)] = d / shape.devices_per_node;
   touched_.assign(std::size_t(shape.devices() + 63) / 64, 0);
   device_stamp_.assign(std::size_t(shape.devices()), 0);
   node_stamp_.assign(std::size_t(shape.nodes), 0);
@@ -70,54 +72,68 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
   if (layer != layers_added_ || layer >= traffic_.layers)
     throw std::logic_error("TrafficBuilder::add_layer: layers must be added in order, within begin_step's count");
   ++layers_added_;
-  const int D = shape_.devices(), G = shape_.devices_per_node, k = shape_.top_k;
+  const int D = shape_.devices(), k = shape_.top_k;
   const int m = traffic_.micro_batches;
-  const bool per_token = hw_.dispatch == DispatchMode::per_token;
   StepTraffic& t = traffic_;
   if (data.expert.size() < std::size_t(tokens_) * k || data.keep.size() < std::size_t(tokens_) * k)
     throw std::invalid_argument("TrafficBuilder::add_layer: fewer choices than tokens");
   index_placement(map);
-  std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
-  std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
+  load_count_.assign(std::size_t(D), 0);
+  dropped_count_.assign(std::size_t(D), 0);
   for (int b = 0; b < m; ++b) {
     const int cell = layer * m + b;
     const std::size_t slots = t.slot_copies.size();
     t.slot_begin.push_back(int(slots));
     t.slots_per_device.push_back(map.slots_per_device);
     t.slot_copies.resize(slots + map.phy2log.size(), padded_capacity > 0 ? padded_capacity / m : 0.0);
-    double* slot_copies = &t.slot_copies[slots];
+    slot_count_.assign(map.phy2log.size(), 0);
     double* home_tokens = &t.home_tokens[std::size_t(cell) * D];
     for (int h = 0; h < D; ++h) {
       const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
       const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
       if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
       home_tokens[h] += double(end - begin);
-      for (std::size_t i = begin; i < end; ++i) {
-        const auto tok = std::uint32_t(cell_tokens_[i]);
-        next_token();
-        for (int r = 0; r < k; ++r) {
-          const std::size_t a = std::size_t(tok) * k + r;
-          const int slot = slot_for(data.expert[a], tok);
-          const int dev = slot_device_[std::size_t(slot)];
-          if (!data.keep[a]) {
-            data.device_dropped[dev] += 1.0;
-            continue;
-          }
-          data.device_load[dev] += 1.0;
-          if (padded_capacity <= 0) slot_copies[slot] += 1.0;
-          // DeepEP sends one copy per destination device (and per node when forwarding).
-          const bool new_device = first_visit(device_stamp_, dev);
-          if (!per_token || new_device) need_device(dev);
-          if (hw_.forwarding) {  // IB crossings per node: only forwarding reads them
-            const int node = dev / G;
-            const bool new_node = first_visit(node_stamp_, node);
-            if (!per_token || new_node) node_need_[node] += 1.0;
-          }
-        }
-      }
+      count_home(begin, end, data);
       emit_flows(h);
     }
+    if (padded_capacity <= 0)
+      for (std::size_t j = 0; j < slot_count_.size(); ++j) t.slot_copies[slots + j] = double(slot_count_[j]);
     t.flow_begin.push_back(int(t.flows.size()));
+  }
+  std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
+  std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
+  for (int d = 0; d < D; ++d) {
+    data.device_load[std::size_t(d)] = double(load_count_[std::size_t(d)]);
+    data.device_dropped[std::size_t(d)] = double(dropped_count_[std::size_t(d)]);
+  }
+}
+
+void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepData& data) {
+  const int k = shape_.top_k;
+  const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
+  const std::int32_t* expert = data.expert.data();
+  const std::uint8_t* keep = data.keep.data();
+  for (std::size_t i = begin; i < end; ++i) {
+    const auto tok = std::uint32_t(cell_tokens_[i]);
+    next_token();
+    for (int r = 0; r < k; ++r) {
+      const std::size_t a = std::size_t(tok) * k + r;
+      const int slot = slot_for(expert[a], tok);
+      const int dev = slot_device_[std::size_t(slot)];
+      if (!keep[a]) {
+        ++dropped_count_[std::size_t(dev)];
+        continue;
+      }
+      ++load_count_[std::size_t(dev)];
+      ++slot_count_[std::size_t(slot)];
+      // DeepEP sends one copy per destination device (and per node when forwarding);
+      // first_visit runs either way: it marks the device for the token's later assignments.
+      if (first_visit(device_stamp_, dev) || !per_token) need_device(dev);
+      if (forwarding) {  // IB crossings per node: only forwarding reads them
+        const int node = node_of_[std::size_t(dev)];
+        if (first_visit(node_stamp_, node) || !per_token) ++node_need_[std::size_t(node)];
+      }
+    }
   }
 }
 
@@ -157,13 +173,14 @@ void TrafficBuilder::emit_flows(int h) {
           // One IB crossing to the relay, the node's device with h's local index.
           const int relay = node * G + h % G;
           parent = flows.size();
-          flows.push_back({h, relay, TrafficFlow::to_relay, 0, node_need_[std::size_t(node)], need_[std::size_t(relay)] > 0});
+          flows.push_back({h, relay, TrafficFlow::to_relay, 0, double(node_need_[std::size_t(node)]),
+                          need_[std::size_t(relay)] > 0});
         }
       }
       if (node == home_node || !hw_.forwarding) {
-        if (d != h) flows.push_back({h, d, TrafficFlow::direct, 0, need_[std::size_t(d)], false});
+        if (d != h) flows.push_back({h, d, TrafficFlow::direct, 0, double(need_[std::size_t(d)]), false});
       } else if (d != flows[parent].dst) {
-        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, 0, need_[std::size_t(d)], false});
+        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, 0, double(need_[std::size_t(d)]), false});
         ++flows[parent].children;
       }
     }
@@ -171,8 +188,8 @@ void TrafficBuilder::emit_flows(int h) {
   for (std::size_t w = 0; w < touched_.size(); ++w) {
     for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
       const int d = int(w * 64) + std::countr_zero(bits);
-      need_[std::size_t(d)] = 0.0;
-      node_need_[std::size_t(d / G)] = 0.0;
+      need_[std::size_t(d)] = 0;
+      node_need_[std::size_t(d / G)] = 0;
     }
     touched_[w] = 0;
   }

@@ -44,10 +44,12 @@ class TrafficBuilder {
     const int begin = replica_begin_[std::size_t(expert)], count = replica_begin_[std::size_t(expert) + 1] - begin;
     return replica_slot_[std::size_t(begin + (count == 1 ? 0 : int(tok % std::uint32_t(count))))];
   }
+  // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into the *_count_ and need_ arrays.
+  void count_home(std::size_t begin, std::size_t end, const StepData& data);
   // Counts one more copy to device `dev` for the current home.
   void need_device(int dev) {
     if (need_[std::size_t(dev)] == 0) touched_[std::size_t(dev) / 64] |= std::uint64_t(1) << (dev % 64);
-    need_[std::size_t(dev)] += 1.0;
+    ++need_[std::size_t(dev)];
   }
   // True the first time the current token reaches `x` (a device or a node).
   bool first_visit(std::vector<std::uint32_t>& stamps, int x) {
@@ -68,8 +70,12 @@ class TrafficBuilder {
   Shape shape_;
   ClusterHardware hw_;
   int layers_added_ = 0;
-  std::vector<double> need_;       // D: copies home h sends to each device
-  std::vector<double> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
+  // Integer counts (exact, and cheaper to bump than doubles), turned into the traffic's doubles once.
+  std::vector<std::int32_t> need_;       // D: copies home h sends to each device
+  std::vector<std::int32_t> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
+  std::vector<std::int32_t> load_count_, dropped_count_;  // D: the layer's processed / dropped assignments
+  std::vector<std::int32_t> slot_count_;                  // the cell's processed assignments per slot
+  std::vector<int> node_of_;                              // D: node of each device
   // Per device / node: stamp_ when the current token already goes there (no search, no clearing per token).
   std::vector<std::uint32_t> device_stamp_, node_stamp_;
   std::uint32_t stamp_ = 0;
