@@ -126,12 +126,13 @@ void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepDa
       }
       ++load_count_[std::size_t(dev)];
       ++slot_count_[std::size_t(slot)];
-      // DeepEP sends one copy per destination device (and per node when forwarding);
-      // first_visit runs either way: it marks the device for the token's later assignments.
-      if (first_visit(device_stamp_, dev) || !per_token) need_device(dev);
+      // DeepEP sends one copy per destination device (and per node when forwarding).
+      const int copy = first_visit(device_stamp_, dev) | !per_token;
+      need_[std::size_t(dev)] += copy;
+      touched_[std::size_t(dev) / 64] |= std::uint64_t(copy) << (dev % 64);
       if (forwarding) {  // IB crossings per node: only forwarding reads them
         const int node = node_of_[std::size_t(dev)];
-        if (first_visit(node_stamp_, node) || !per_token) ++node_need_[std::size_t(node)];
+        node_need_[std::size_t(node)] += first_visit(node_stamp_, node) | !per_token;
       }
     }
   }
@@ -140,9 +141,11 @@ void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepDa
 void TrafficBuilder::index_placement(const PlacementMap& map) {
   replica_begin_.assign(1, 0);
   replica_slot_.clear();
+  replica_mod_.clear();
   for (const auto& replicas : map.log2phy) {
     replica_slot_.insert(replica_slot_.end(), replicas.begin(), replicas.end());
     replica_begin_.push_back(int(replica_slot_.size()));
+    replica_mod_.push_back(~std::uint64_t(0) / replicas.size() + 1);
   }
   slot_device_.resize(map.phy2log.size());
   for (std::size_t j = 0; j < slot_device_.size(); ++j) slot_device_[j] = map.device_of_slot(int(j));
@@ -167,8 +170,8 @@ void TrafficBuilder::emit_flows(int h) {
   for (std::size_t w = 0; w < touched_.size(); ++w)
     for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
       const int d = int(w * 64) + std::countr_zero(bits);
-      if (d / G != node) {
-        node = d / G;
+      if (node_of_[std::size_t(d)] != node) {
+        node = node_of_[std::size_t(d)];
         if (node != home_node && hw_.forwarding) {
           // One IB crossing to the relay, the node's device with h's local index.
           const int relay = node * G + h % G;
@@ -189,7 +192,7 @@ void TrafficBuilder::emit_flows(int h) {
     for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
       const int d = int(w * 64) + std::countr_zero(bits);
       need_[std::size_t(d)] = 0;
-      node_need_[std::size_t(d / G)] = 0;
+      node_need_[std::size_t(node_of_[std::size_t(d)])] = 0;
     }
     touched_[w] = 0;
   }

@@ -39,23 +39,25 @@ class TrafficBuilder {
   void emit_flows(int h);
   // Flattens the layer's placement into replica_* and slot_device_.
   void index_placement(const PlacementMap& map);
-  // The slot serving token `tok`'s assignment to `expert` (PlacementMap::slot_for, without its nested vectors).
+  // The slot serving token `tok`'s assignment to `expert`: replica tok mod r
+  // (PlacementMap::slot_for), the remainder without a division or a branch
+  // (Lemire, Kaser and Kurz 2019, "Faster remainder by direct computation";
+  // exact for 32-bit tok, and 0 for r = 1, where the multiplier wraps to 0).
   int slot_for(int expert, std::uint32_t tok) const {
-    const int begin = replica_begin_[std::size_t(expert)], count = replica_begin_[std::size_t(expert) + 1] - begin;
-    return replica_slot_[std::size_t(begin + (count == 1 ? 0 : int(tok % std::uint32_t(count))))];
+    const auto e = std::size_t(expert);
+    const auto r = std::uint64_t(replica_begin_[e + 1] - replica_begin_[e]);
+    const std::uint64_t low = replica_mod_[e] * tok;
+    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * r) >> 64);
+    return replica_slot_[std::size_t(replica_begin_[e]) + rank];
   }
   // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into the *_count_ and need_ arrays.
   void count_home(std::size_t begin, std::size_t end, const StepData& data);
-  // Counts one more copy to device `dev` for the current home.
-  void need_device(int dev) {
-    if (need_[std::size_t(dev)] == 0) touched_[std::size_t(dev) / 64] |= std::uint64_t(1) << (dev % 64);
-    ++need_[std::size_t(dev)];
-  }
-  // True the first time the current token reaches `x` (a device or a node).
-  bool first_visit(std::vector<std::uint32_t>& stamps, int x) {
-    if (stamps[std::size_t(x)] == stamp_) return false;
+  // 1 the first time the current token reaches `x` (a device or a node), else 0;
+  // branch-free, as whether a token revisits a device is a coin toss.
+  int first_visit(std::vector<std::uint32_t>& stamps, int x) {
+    const int first = stamps[std::size_t(x)] != stamp_;
     stamps[std::size_t(x)] = stamp_;
-    return true;
+    return first;
   }
   void next_token();
   // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
@@ -82,6 +84,7 @@ class TrafficBuilder {
   std::vector<std::uint64_t> touched_;  // bit per device with need_ > 0 for the current home
   // The layer's placement, flat: expert e's replicas are replica_slot_[replica_begin_[e] .. replica_begin_[e+1]).
   std::vector<int> replica_begin_, replica_slot_, slot_device_;
+  std::vector<std::uint64_t> replica_mod_;  // per expert: 2⁶⁴/r rounded up, slot_for's multiplier
   StepTraffic traffic_;
 };
 
