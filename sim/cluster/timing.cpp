@@ -73,11 +73,27 @@ struct Port {
   double open_bytes = 0;
 };
 
-// A flow released in the current instant, with its two ports.
+// What a flow's arrival acts on.
+enum class Waiter : std::uint8_t {
+  ready,   // target: key(device, cell), the device's expert input
+  end,     // target: key(home, cell), the home's layer end
+  gather,  // target: the to_relay flow whose combine gathers at the relay
+  relay,   // target: the to_relay flow whose dispatch reached the relay
+};
+
+// A flow released in the current instant: its two ports and its waiter.
 struct Released {
-  int rf;  // 2·flow + phase
-  int cell;
   int send_port, recv_port;
+  int target, cell;
+  Waiter waiter;
+  std::uint8_t phase;
+};
+
+// A flow as a device's list releases it: from that device to `peer`.
+struct Outgoing {
+  double copies;
+  int flow, peer;
+  TrafficFlow::Kind kind;
 };
 
 // A compute task waiting for the unit: micro-batch b's next task.
@@ -118,6 +134,7 @@ class StepModel {
   static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
   static int port_class(int pi) { return (pi / 2) % 2; }
   int cls(int a, int b) const { return hw_->node_of(a) == hw_->node_of(b) ? intra : inter; }
+  double copy_bytes(int phase) const { return phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes; }
   double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
   double latency(int c) const { return c == intra ? hw_->intra_latency : hw_->inter_latency; }
 
@@ -169,11 +186,13 @@ class StepModel {
     expert_list_.resize(std::size_t(expert_out_.back()));
     fill_.assign(dense_out_.begin(), dense_out_.end() - 1);
     fill2_.assign(expert_out_.begin(), expert_out_.end() - 1);
+    // Each list holds what its release reads, so that it reads no flow again.
     for (int c = 0; c < cells_; ++c)
       for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
         const TrafficFlow& f = flow(i);
-        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = i;
-        if (f.kind != TrafficFlow::to_relay || f.relay_processes) expert_list_[fill2_[key(f.dst, c)]++] = i;
+        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = {f.copies, i, f.dst, f.kind};
+        if (f.kind != TrafficFlow::to_relay || f.relay_processes)
+          expert_list_[fill2_[key(f.dst, c)]++] = {f.copies, i, f.src, f.kind};
       }
   }
 
@@ -182,26 +201,59 @@ class StepModel {
       case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
       case Event::ready: expert_ready(e.a / cells_, e.a % cells_); break;
       case Event::layer_end: layer_end(e.a / cells_, e.a % cells_); break;
-      case Event::gathered: release(e.a, combine_phase, e.b); break;
+      case Event::gathered: release_one(e.a, combine_phase, e.b); break;
       case Event::relayed:  // the relay fans the tokens out over NVLink
-        for (int j = e.a + 1; j <= e.a + flow(e.a).children; ++j) release(j, dispatch_phase, e.b);
+        for (int j = e.a + 1; j <= e.a + flow(e.a).children; ++j) release_one(j, dispatch_phase, e.b);
         break;
     }
   }
 
-  void release(int i, int phase, int cell) {
+  // Releases one flow (a fan-out, or a relay's combine back home).
+  void release_one(int i, int phase, int cell) {
     const TrafficFlow& f = flow(i);
-    const int src = phase == dispatch_phase ? f.src : f.dst, dst = phase == dispatch_phase ? f.dst : f.src;
-    const int c = cls(src, dst);
-    const double bytes = f.copies * (phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
-    bytes_[phase][c] += bytes;
-    bytes_sent_[src] += bytes;
-    bytes_received_[dst] += bytes;
+    const int self = phase == dispatch_phase ? f.src : f.dst, peer = phase == dispatch_phase ? f.dst : f.src;
+    const Outgoing out{f.copies, i, peer, f.kind};
+    release(&out, &out + 1, self, phase, cell);
+  }
+
+  // Releases flows from device `self` at this instant. The receive side is
+  // per flow; the send side is one port per class, so its bytes are summed
+  // here and joined once (no chain of dependent updates per flow).
+  void release(const Outgoing* begin, const Outgoing* end, int self, int phase, int cell) {
+    if (begin == end) return;
     if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
-    const Released r{2 * i + phase, cell, port_index(src, c, 0), port_index(dst, c, 1)};
-    join(r.send_port, bytes);
-    join(r.recv_port, bytes);
-    released_.push_back(r);
+    const double unit = copy_bytes(phase);
+    double sent[2] = {0, 0};
+    int joined[2] = {0, 0};
+    for (const Outgoing* o = begin; o != end; ++o) {
+      const int c = cls(self, o->peer);
+      const double bytes = o->copies * unit;
+      sent[c] += bytes;
+      ++joined[c];
+      Released r{port_index(self, c, 0), port_index(o->peer, c, 1), 0, cell, Waiter::ready, std::uint8_t(phase)};
+      set_waiter(r, *o, phase);
+      join(r.recv_port, bytes);
+      bytes_received_[o->peer] += bytes;
+      released_.push_back(r);
+    }
+    for (int c : {intra, inter}) {
+      if (joined[c] == 0) continue;
+      join(port_index(self, c, 0), sent[c]);
+      bytes_[phase][c] += sent[c];
+      bytes_sent_[self] += sent[c];
+    }
+  }
+
+  // Whom the flow's arrival serves (MODEL.md §6).
+  void set_waiter(Released& r, const Outgoing& o, int phase) const {
+    if (phase == dispatch_phase) {
+      if (o.kind == TrafficFlow::to_relay) r.waiter = Waiter::relay, r.target = o.flow;
+      else r.waiter = Waiter::ready, r.target = key(o.peer, r.cell);
+    } else if (o.kind == TrafficFlow::fan_out) {
+      r.waiter = Waiter::gather, r.target = parent_[o.flow];
+    } else {
+      r.waiter = Waiter::end, r.target = key(o.peer, r.cell);
+    }
   }
 
   void join(int pi, double bytes) {
@@ -226,19 +278,18 @@ class StepModel {
   void arrive(const Released& r) {
     const double t =
         std::max(ports_[r.send_port].free_at, ports_[r.recv_port].free_at) + latency(port_class(r.send_port));
-    const int i = r.rf / 2, phase = r.rf % 2;
-    const TrafficFlow& f = flow(i);
-    if (r.cell == 0) last_arrival_[phase] = std::max(last_arrival_[phase], t);
-    if (phase == dispatch_phase) {
-      if (f.kind == TrafficFlow::to_relay) {
-        q_.schedule(t, {Event::relayed, i, r.cell});
-        if (!f.relay_processes) return;
+    if (r.cell == 0) last_arrival_[r.phase] = std::max(last_arrival_[r.phase], t);
+    switch (r.waiter) {
+      case Waiter::ready: count_down(ready_wait_[r.target], t, {Event::ready, r.target, 0}); break;
+      case Waiter::end: count_down(end_wait_[r.target], t, {Event::layer_end, r.target, 0}); break;
+      case Waiter::gather: count_down(gather_[r.target], t, {Event::gathered, r.target, r.cell}); break;
+      case Waiter::relay: {
+        q_.schedule(t, {Event::relayed, r.target, r.cell});
+        const TrafficFlow& f = flow(r.target);
+        const int k = key(f.dst, r.cell);
+        if (f.relay_processes) count_down(ready_wait_[k], t, {Event::ready, k, 0});
+        break;
       }
-      count_down(ready_wait_[key(f.dst, r.cell)], t, {Event::ready, key(f.dst, r.cell), 0});
-    } else if (f.kind == TrafficFlow::fan_out) {
-      count_down(gather_[parent_[i]], t, {Event::gathered, parent_[i], r.cell});
-    } else {
-      count_down(end_wait_[key(f.src, r.cell)], t, {Event::layer_end, key(f.src, r.cell), 0});
     }
   }
 
@@ -310,15 +361,24 @@ class StepModel {
     const double now = q_.now();
     if (!expert) {
       times_[k].dense_end = now;
-      for (int n = dense_out_[k]; n < dense_out_[k + 1]; ++n) release(dense_list_[n], dispatch_phase, c);
+      release(dense_list_.data() + dense_out_[k], dense_list_.data() + dense_out_[k + 1], d, dispatch_phase, c);
       if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);
       return;
     }
     times_[k].expert_end = now;
-    for (int n = expert_out_[k]; n < expert_out_[k + 1]; ++n) {
-      const int i = expert_list_[n];
-      if (flow(i).kind != TrafficFlow::to_relay) release(i, combine_phase, c);
-      else if (count_down(gather_[i], now, {Event::gathered, i, c}, true)) release(i, combine_phase, c);
+    // Results go back to their homes; a relay's own part of a forwarded
+    // combine counts towards that flow's gather instead.
+    const Outgoing* first = expert_list_.data() + expert_out_[k];
+    const Outgoing* last = expert_list_.data() + expert_out_[k + 1];
+    for (const Outgoing* o = first; o != last;) {
+      if (o->kind == TrafficFlow::to_relay) {
+        if (count_down(gather_[o->flow], now, {Event::gathered, o->flow, c}, true)) release_one(o->flow, combine_phase, c);
+        ++o;
+        continue;
+      }
+      const Outgoing* run = o;  // a run of flows that go back right away
+      while (o != last && o->kind != TrafficFlow::to_relay) ++o;
+      release(run, o, d, combine_phase, c);
     }
     if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
   }
@@ -392,7 +452,8 @@ class StepModel {
   std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
   std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
   std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
-  std::vector<int> dense_out_, expert_out_, dense_list_, expert_list_, fill_, fill2_, wake_, open_ports_;
+  std::vector<int> dense_out_, expert_out_, fill_, fill2_, wake_, open_ports_;
+  std::vector<Outgoing> dense_list_, expert_list_;  // per (device, cell), ranges given by dense_out_ / expert_out_
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
   std::vector<Ready> ready_;
