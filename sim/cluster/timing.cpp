@@ -186,11 +186,11 @@ class StepModel {
     expert_list_.resize(std::size_t(expert_out_.back()));
     fill_.assign(dense_out_.begin(), dense_out_.end() - 1);
     fill2_.assign(expert_out_.begin(), expert_out_.end() - 1);
-    // Each list holds what its release reads, so that it reads no flow again.
+    // An expert list holds what its release reads: its flows lie scattered.
     for (int c = 0; c < cells_; ++c)
       for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
         const TrafficFlow& f = flow(i);
-        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = {f.copies, i, f.dst, f.kind};
+        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = i;
         if (f.kind != TrafficFlow::to_relay || f.relay_processes)
           expert_list_[fill2_[key(f.dst, c)]++] = {f.copies, i, f.src, f.kind};
       }
@@ -212,28 +212,29 @@ class StepModel {
   void release_one(int i, int phase, int cell) {
     const TrafficFlow& f = flow(i);
     const int self = phase == dispatch_phase ? f.src : f.dst, peer = phase == dispatch_phase ? f.dst : f.src;
-    const Outgoing out{f.copies, i, peer, f.kind};
-    release(&out, &out + 1, self, phase, cell);
+    release(1, [&](int) { return Outgoing{f.copies, i, peer, f.kind}; }, self, phase, cell);
   }
 
-  // Releases flows from device `self` at this instant. The receive side is
-  // per flow; the send side is one port per class, so its bytes are summed
-  // here and joined once (no chain of dependent updates per flow).
-  void release(const Outgoing* begin, const Outgoing* end, int self, int phase, int cell) {
-    if (begin == end) return;
+  // Releases n flows, out(0 .. n−1), from device `self` at this instant. The
+  // receive side is per flow; the send side is one port per class, so its
+  // bytes are summed here and joined once (no chain of dependent updates).
+  template <class Out>
+  void release(int n, Out out, int self, int phase, int cell) {
+    if (n == 0) return;
     if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
     const double unit = copy_bytes(phase);
     double sent[2] = {0, 0};
     int joined[2] = {0, 0};
-    for (const Outgoing* o = begin; o != end; ++o) {
-      const int c = cls(self, o->peer);
-      const double bytes = o->copies * unit;
+    for (int j = 0; j < n; ++j) {
+      const Outgoing o = out(j);
+      const int c = cls(self, o.peer);
+      const double bytes = o.copies * unit;
       sent[c] += bytes;
       ++joined[c];
-      Released r{port_index(self, c, 0), port_index(o->peer, c, 1), 0, cell, Waiter::ready, std::uint8_t(phase)};
-      set_waiter(r, *o, phase);
+      Released r{port_index(self, c, 0), port_index(o.peer, c, 1), 0, cell, Waiter::ready, std::uint8_t(phase)};
+      set_waiter(r, o, phase);
       join(r.recv_port, bytes);
-      bytes_received_[o->peer] += bytes;
+      bytes_received_[o.peer] += bytes;
       released_.push_back(r);
     }
     for (int c : {intra, inter}) {
@@ -361,7 +362,12 @@ class StepModel {
     const double now = q_.now();
     if (!expert) {
       times_[k].dense_end = now;
-      release(dense_list_.data() + dense_out_[k], dense_list_.data() + dense_out_[k + 1], d, dispatch_phase, c);
+      // Home-sent flows lie in flow order, so reading them is a sequential scan.
+      const int* list = dense_list_.data() + dense_out_[k];
+      release(dense_out_[k + 1] - dense_out_[k], [&](int j) {
+        const TrafficFlow& f = flow(list[j]);
+        return Outgoing{f.copies, list[j], f.dst, f.kind};
+      }, d, dispatch_phase, c);
       if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);
       return;
     }
@@ -378,7 +384,7 @@ class StepModel {
       }
       const Outgoing* run = o;  // a run of flows that go back right away
       while (o != last && o->kind != TrafficFlow::to_relay) ++o;
-      release(run, o, d, combine_phase, c);
+      release(int(o - run), [&](int j) { return run[j]; }, d, combine_phase, c);
     }
     if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
   }
@@ -452,8 +458,8 @@ class StepModel {
   std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
   std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
   std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
-  std::vector<int> dense_out_, expert_out_, fill_, fill2_, wake_, open_ports_;
-  std::vector<Outgoing> dense_list_, expert_list_;  // per (device, cell), ranges given by dense_out_ / expert_out_
+  std::vector<int> dense_out_, expert_out_, dense_list_, fill_, fill2_, wake_, open_ports_;
+  std::vector<Outgoing> expert_list_;  // per (device, cell), ranges given by expert_out_
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
   std::vector<Ready> ready_;
