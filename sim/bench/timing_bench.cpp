@@ -25,15 +25,9 @@ struct DecodeStep {
   std::vector<StepData> layers;
 
   explicit DecodeStep(bool forwarding) {
-    s.experts = 256;
-    s.top_k = 8;
-    s.shared_experts = 1;
-    s.hidden = 1;
-    s.sequences = 144;
-    s.seq_len = 128;
-    s.nodes = 18;
-    s.devices_per_node = 8;
-    hw.nodes = 18;
+    s.experts = 256, s.top_k = 8, s.shared_experts = 1, s.hidden = 1;  // DeepSeek-V3's routing
+    s.sequences = 144, s.seq_len = 128;                                  // 128 tokens on each of 144 devices
+    s.nodes = hw.nodes = 18, s.devices_per_node = 8;
     hw.forwarding = forwarding;
     std::vector<int> phy2log(288);
     for (int j = 0; j < 288; ++j) phy2log[j] = (j * 37) % 256;  // experts hit twice get a replica

@@ -133,7 +133,7 @@ class StepModel {
   // Four ports per device: (class intra/inter) × (direction send 0 / receive 1).
   static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
   static int port_class(int pi) { return (pi / 2) % 2; }
-  int cls(int a, int b) const { return hw_->node_of(a) == hw_->node_of(b) ? intra : inter; }
+  int cls(int a, int b) const { return node_[std::size_t(a)] == node_[std::size_t(b)] ? intra : inter; }
   double copy_bytes(int phase) const { return phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes; }
   double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
   double latency(int c) const { return c == intra ? hw_->intra_latency : hw_->inter_latency; }
@@ -143,6 +143,8 @@ class StepModel {
     const int F = flows();
     q_.reset();
     ports_.assign(std::size_t(D_) * 4, Port{});
+    node_.resize(std::size_t(D_));  // a table: a division per flow is dearer than the rest of its release
+    for (int d = 0; d < D_; ++d) node_[std::size_t(d)] = hw_->node_of(d);
     parent_.resize(std::size_t(F));
     gather_.resize(std::size_t(F));
     ready_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});  // own dense part
@@ -458,6 +460,7 @@ class StepModel {
   std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
   std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
   std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
+  std::vector<int> node_;  // per device
   std::vector<int> dense_out_, expert_out_, dense_list_, fill_, fill2_, wake_, open_ports_;
   std::vector<Outgoing> expert_list_;  // per (device, cell), ranges given by expert_out_
   std::vector<CellTimes> times_;
