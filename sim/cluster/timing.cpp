@@ -45,8 +45,11 @@ enum Phase { dispatch_phase = 0, combine_phase = 1 };
 // time is known then. Rather than one event per drained group and per flow,
 // each waiter (a device's expert compute, its layer end, a relay's combine
 // gather) counts down at the seal and gets one event at its last arrival.
-// That event lands in the same instant as the old per-flow arrival would have
-// (docs/timing.md "Cost"), so the schedule is unchanged.
+// That event lands in the instant the last per-flow arrival would have: the
+// first instant at that time if it is later than the seal, else the instant
+// right after the seal (where a zero-byte, zero-latency arrival would land);
+// a countdown finished by a task ending now acts at once. So the schedule is
+// unchanged: only which events carry the work differs.
 struct Event {
   enum Kind : std::uint8_t {
     task_end,   // a: device; b: cell·2 + (1 if expert compute)
