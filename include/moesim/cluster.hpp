@@ -11,6 +11,7 @@
 // the same instant form one group that drains together, after the previous
 // group; a later flow never joins a group in progress. A flow arrives its
 // class's latency after both its send and its receive group have drained.
+#include <cstdint>
 #include <vector>
 
 namespace moesim {
@@ -140,6 +141,8 @@ struct StepTiming {
   std::vector<double> bytes_sent, bytes_received;
   // The critical device's schedule, one entry per cell (what timing.png draws).
   std::vector<CellTimes> timeline;
+  // What the simulation did, for benchmarks: events it executed, flows it moved (dispatch and combine).
+  std::uint64_t events = 0, flows_moved = 0;
 };
 
 // Runs the discrete-event model of one step (MODEL.md §6). Throws ParamError

@@ -9,7 +9,7 @@
 //    order is a function of the program, never of the heap's internals. We
 //    keep exactly that key. ns-3's HeapScheduler (a binary heap on a
 //    std::vector) is the model for the container: O(log n) insert/remove,
-//    no per-event node allocation.
+//    no per-event node allocation; ours is 4-ary (shallower).
 //  - ns-3 wraps the action in a ref-counted EventImpl (one heap allocation
 //    per event) and SimGrid's kernel keeps a heap of (date, action) and asks
 //    each model for its next event date. Both are more than moesim needs:
@@ -42,7 +42,7 @@ class EventQueue {
     if (!std::isfinite(time) || time < now_)
       throw std::logic_error("des::EventQueue::schedule: time is in the past or not finite");
     heap_.push_back(Entry{time, next_seq_++, std::move(payload)});
-    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    sift_up(heap_.size() - 1);
   }
   void schedule_in(Time delay, Payload payload) { schedule(now_ + delay, std::move(payload)); }
 
@@ -63,9 +63,14 @@ class EventQueue {
   template <class Dispatch>
   bool step(Dispatch&& dispatch) {
     if (heap_.empty()) return false;
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    Entry e = std::move(heap_.back());
-    heap_.pop_back();  // before dispatch: the handler may schedule (and reallocate)
+    Entry e = std::move(heap_.front());  // off the heap before dispatch: the handler may schedule (and reallocate)
+    if (heap_.size() > 1) {
+      Entry last = std::move(heap_.back());
+      heap_.pop_back();
+      sift_down(std::move(last));
+    } else {
+      heap_.pop_back();
+    }
     now_ = e.time;
     ++executed_;
     dispatch(e.payload);
@@ -94,12 +99,38 @@ class EventQueue {
     std::uint64_t seq;  // insertion order: the deterministic tie-break (ns-3 m_uid)
     Payload payload;
   };
-  // std::*_heap build a max-heap; "later" as less-than puts the earliest on top.
-  struct Later {
-    bool operator()(const Entry& a, const Entry& b) const {
-      return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+  static bool later(const Entry& a, const Entry& b) { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
+
+  // A 4-ary heap, earliest on top: half the depth of a binary heap and its
+  // four children share a cache line or two. (time, seq) is a total order,
+  // so the pop order is that order whatever the heap's shape.
+  static constexpr std::size_t kArity = 4;
+  void sift_up(std::size_t i) {
+    Entry e = std::move(heap_[i]);
+    while (i > 0) {
+      const std::size_t parent = (i - 1) / kArity;
+      if (!later(heap_[parent], e)) break;
+      heap_[i] = std::move(heap_[parent]);
+      i = parent;
     }
-  };
+    heap_[i] = std::move(e);
+  }
+  // Places `e` at the root's hole, moving earlier children up.
+  void sift_down(Entry e) {
+    const std::size_t n = heap_.size();
+    std::size_t i = 0;
+    for (;;) {
+      const std::size_t first = i * kArity + 1;
+      if (first >= n) break;
+      std::size_t best = first;
+      for (std::size_t c = first + 1; c < std::min(first + kArity, n); ++c)
+        if (later(heap_[best], heap_[c])) best = c;
+      if (!later(e, heap_[best])) break;
+      heap_[i] = std::move(heap_[best]);
+      i = best;
+    }
+    heap_[i] = std::move(e);
+  }
 
   std::vector<Entry> heap_;
   Time now_ = 0.0;

@@ -40,10 +40,32 @@ namespace {
 enum Class { intra = 0, inter = 1 };
 enum Phase { dispatch_phase = 0, combine_phase = 1 };
 
+// A flow arrives once both its send and its receive group have drained, and
+// both are sealed at the end of the instant that released it: so its arrival
+// time is known then. Rather than one event per drained group and per flow,
+// each waiter (a device's expert compute, its layer end, a relay's combine
+// gather) counts down at the seal and gets one event at its last arrival.
+// That event lands in the instant the last per-flow arrival would have: the
+// first instant at that time if it is later than the seal, else the instant
+// right after the seal (where a zero-byte, zero-latency arrival would land);
+// a countdown finished by a task ending now acts at once. So the schedule is
+// unchanged: only which events carry the work differs.
 struct Event {
-  enum Kind : std::uint8_t { drained, arrived, task_end } kind;
-  int a;  // drained: port; arrived: first runtime flow of the list; task_end: device
-  int b;  // drained: first flow of the group; task_end: cell·2 + (1 if expert compute)
+  enum Kind : std::uint8_t {
+    task_end,   // a: device; b: cell·2 + (1 if expert compute)
+    ready,      // a: key(device, cell): expert input complete
+    layer_end,  // a: key(device, cell): own compute and every combine flow home
+    gathered,   // a: to_relay flow; b: cell: every combine contribution at the relay
+    relayed,    // a: to_relay flow; b: cell: its dispatch reached the relay
+  } kind;
+  int a;
+  int b;
+};
+
+// Arrivals still awaited and the latest known one.
+struct Countdown {
+  int left = 0;
+  double time = 0;
 };
 
 // A FCFS port (MODEL.md §6): flows released at one instant are collected into
@@ -52,7 +74,29 @@ struct Port {
   double free_at = 0;     // when the last sealed group drains
   double open_time = -1;  // instant of the group being collected; −1: none
   double open_bytes = 0;
-  int open_head = -1, open_tail = -1;
+};
+
+// What a flow's arrival acts on.
+enum class Waiter : std::uint8_t {
+  ready,   // target: key(device, cell), the device's expert input
+  end,     // target: key(home, cell), the home's layer end
+  gather,  // target: the to_relay flow whose combine gathers at the relay
+  relay,   // target: the to_relay flow whose dispatch reached the relay
+};
+
+// A flow released in the current instant: its two ports and its waiter.
+struct Released {
+  int send_port, recv_port;
+  int target, cell;
+  Waiter waiter;
+  std::uint8_t phase;
+};
+
+// A flow as a device's list releases it: from that device to `peer`.
+struct Outgoing {
+  double copies;
+  int flow, peer;
+  TrafficFlow::Kind kind;
 };
 
 // A compute task waiting for the unit: micro-batch b's next task.
@@ -91,32 +135,30 @@ class StepModel {
   int key(int device, int cell) const { return device * cells_ + cell; }
   // Four ports per device: (class intra/inter) × (direction send 0 / receive 1).
   static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
-  int cls(int a, int b) const { return hw_->node_of(a) == hw_->node_of(b) ? intra : inter; }
+  static int port_class(int pi) { return (pi / 2) % 2; }
+  int cls(int a, int b) const { return node_[std::size_t(a)] == node_[std::size_t(b)] ? intra : inter; }
+  double copy_bytes(int phase) const { return phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes; }
   double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
   double latency(int c) const { return c == intra ? hw_->intra_latency : hw_->inter_latency; }
-  // Runtime flow rf = 2·i + phase; combine runs the flow backwards.
-  int rf_src(int rf) const { return rf % 2 == dispatch_phase ? flow(rf / 2).src : flow(rf / 2).dst; }
-  int rf_dst(int rf) const { return rf % 2 == dispatch_phase ? flow(rf / 2).dst : flow(rf / 2).src; }
 
   // Sizes and fills every per-step buffer (capacity kept across calls).
   void prepare() {
     const int F = flows();
     q_.reset();
     ports_.assign(std::size_t(D_) * 4, Port{});
-    ends_done_.assign(std::size_t(2) * F, 0);
-    next_.assign(std::size_t(4) * F, -1);  // per runtime flow: next in its send group, in its receive group
-    arrive_next_.assign(std::size_t(2) * F, -1);  // per runtime flow: next arriving at the same event
-    cell_of_.assign(std::size_t(F), 0);
-    parent_.assign(std::size_t(F), -1);
-    combine_wait_.assign(std::size_t(F), 0);
-    ready_wait_.assign(std::size_t(D_) * cells_, 1);  // own dense part
-    end_wait_.assign(std::size_t(D_) * cells_, 1);    // own expert compute
+    node_.resize(std::size_t(D_));  // a table: a division per flow is dearer than the rest of its release
+    for (int d = 0; d < D_; ++d) node_[std::size_t(d)] = hw_->node_of(d);
+    parent_.resize(std::size_t(F));
+    gather_.resize(std::size_t(F));
+    ready_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});  // own dense part
+    end_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});    // own expert compute
     times_.assign(std::size_t(D_) * cells_, CellTimes{});
     busy_.assign(std::size_t(D_) * 2, 0.0);  // dense, expert
     unit_busy_.assign(std::size_t(D_), 0);
     waking_.assign(std::size_t(D_), 0);
     wake_.clear();
     open_ports_.clear();
+    released_.clear();
     ready_.assign(std::size_t(D_) * m_, Ready{});
     done_ = 0;
     first_release_[0] = first_release_[1] = -1;
@@ -131,119 +173,149 @@ class StepModel {
     for (int c = 0; c < cells_; ++c)
       for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
         const TrafficFlow& f = flow(i);
-        cell_of_[i] = c;
-        if (f.kind == TrafficFlow::to_relay)
+        if (f.kind == TrafficFlow::to_relay) {
           for (int j = i + 1; j <= i + f.children; ++j) parent_[j] = i;
+          gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
+        }
         const bool home_sends = f.kind != TrafficFlow::fan_out;
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
         const bool dst_computes = f.kind != TrafficFlow::to_relay || f.relay_processes;
-        if (home_sends) ++dense_out_[key(f.src, c) + 1], ++end_wait_[key(f.src, c)];
-        if (dst_computes) ++expert_out_[key(f.dst, c) + 1], ++ready_wait_[key(f.dst, c)];
-        if (f.kind == TrafficFlow::to_relay) combine_wait_[i] = f.children + (f.relay_processes ? 1 : 0);
+        if (home_sends) ++dense_out_[key(f.src, c) + 1], ++end_wait_[key(f.src, c)].left;
+        if (dst_computes) ++expert_out_[key(f.dst, c) + 1], ++ready_wait_[key(f.dst, c)].left;
       }
     for (std::size_t k = 1; k < dense_out_.size(); ++k) {
       dense_out_[k] += dense_out_[k - 1];
       expert_out_[k] += expert_out_[k - 1];
     }
-    dense_list_.assign(std::size_t(dense_out_.back()), 0);
-    expert_list_.assign(std::size_t(expert_out_.back()), 0);
+    dense_list_.resize(std::size_t(dense_out_.back()));
+    expert_list_.resize(std::size_t(expert_out_.back()));
     fill_.assign(dense_out_.begin(), dense_out_.end() - 1);
     fill2_.assign(expert_out_.begin(), expert_out_.end() - 1);
-    for (int i = 0; i < F; ++i) {
-      const TrafficFlow& f = flow(i);
-      if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, cell_of_[i])]++] = i;
-      if (f.kind != TrafficFlow::to_relay || f.relay_processes) expert_list_[fill2_[key(f.dst, cell_of_[i])]++] = i;
-    }
+    // An expert list holds what its release reads: its flows lie scattered.
+    for (int c = 0; c < cells_; ++c)
+      for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
+        const TrafficFlow& f = flow(i);
+        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = i;
+        if (f.kind != TrafficFlow::to_relay || f.relay_processes)
+          expert_list_[fill2_[key(f.dst, c)]++] = {f.copies, i, f.src, f.kind};
+      }
   }
 
   void handle(const Event& e) {
     switch (e.kind) {
-      case Event::drained: drained(e.a, e.b); break;
-      case Event::arrived:
-        for (int rf = e.a; rf >= 0; rf = arrive_next_[rf]) arrived(rf);
-        break;
       case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
+      case Event::ready: expert_ready(e.a / cells_, e.a % cells_); break;
+      case Event::layer_end: layer_end(e.a / cells_, e.a % cells_); break;
+      case Event::gathered: release_one(e.a, combine_phase, e.b); break;
+      case Event::relayed:  // the relay fans the tokens out over NVLink
+        for (int j = e.a + 1; j <= e.a + flow(e.a).children; ++j) release_one(j, dispatch_phase, e.b);
+        break;
     }
   }
 
-  void release(int rf) {
-    const TrafficFlow& f = flow(rf / 2);
-    const int phase = rf % 2, src = rf_src(rf), dst = rf_dst(rf), c = cls(src, dst);
-    const double bytes = f.copies * (phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
-    bytes_[phase][c] += bytes;
-    if (cell_of_[rf / 2] == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
-    join(port_index(src, c, 0), rf, bytes, 0);
-    join(port_index(dst, c, 1), rf, bytes, 1);
+  // Releases one flow (a fan-out, or a relay's combine back home).
+  void release_one(int i, int phase, int cell) {
+    const TrafficFlow& f = flow(i);
+    const int self = phase == dispatch_phase ? f.src : f.dst, peer = phase == dispatch_phase ? f.dst : f.src;
+    release(1, [&](int) { return Outgoing{f.copies, i, peer, f.kind}; }, self, phase, cell);
   }
 
-  void join(int pi, int rf, double bytes, int dir) {
+  // Releases n flows, out(0 .. n−1), from device `self` at this instant. The
+  // receive side is per flow; the send side is one port per class, so its
+  // bytes are summed here and joined once (no chain of dependent updates).
+  template <class Out>
+  void release(int n, Out out, int self, int phase, int cell) {
+    if (n == 0) return;
+    if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+    const double unit = copy_bytes(phase);
+    double sent[2] = {0, 0};
+    int joined[2] = {0, 0};
+    for (int j = 0; j < n; ++j) {
+      const Outgoing o = out(j);
+      const int c = cls(self, o.peer);
+      const double bytes = o.copies * unit;
+      sent[c] += bytes;
+      ++joined[c];
+      Released r{port_index(self, c, 0), port_index(o.peer, c, 1), 0, cell, Waiter::ready, std::uint8_t(phase)};
+      set_waiter(r, o, phase);
+      join(r.recv_port, bytes);
+      bytes_received_[o.peer] += bytes;
+      released_.push_back(r);
+    }
+    for (int c : {intra, inter}) {
+      if (joined[c] == 0) continue;
+      join(port_index(self, c, 0), sent[c]);
+      bytes_[phase][c] += sent[c];
+      bytes_sent_[self] += sent[c];
+    }
+  }
+
+  // Whom the flow's arrival serves (MODEL.md §6).
+  void set_waiter(Released& r, const Outgoing& o, int phase) const {
+    if (phase == dispatch_phase) {
+      if (o.kind == TrafficFlow::to_relay) r.waiter = Waiter::relay, r.target = o.flow;
+      else r.waiter = Waiter::ready, r.target = key(o.peer, r.cell);
+    } else if (o.kind == TrafficFlow::fan_out) {
+      r.waiter = Waiter::gather, r.target = parent_[o.flow];
+    } else {
+      r.waiter = Waiter::end, r.target = key(o.peer, r.cell);
+    }
+  }
+
+  void join(int pi, double bytes) {
     Port& p = ports_[pi];
     if (p.open_time < 0) {
       p.open_time = q_.now();
       p.open_bytes = 0;
-      p.open_head = p.open_tail = -1;
       open_ports_.push_back(pi);
     }
-    next_[std::size_t(rf) * 2 + dir] = -1;
-    if (p.open_tail < 0) p.open_head = rf;
-    else next_[std::size_t(p.open_tail) * 2 + dir] = rf;
-    p.open_tail = rf;
     p.open_bytes += bytes;
   }
 
   void seal(int pi) {
     Port& p = ports_[pi];
     const double start = std::max(p.open_time, p.free_at);
-    p.free_at = start + p.open_bytes / bandwidth((pi / 2) % 2);
-    q_.schedule(p.free_at, {Event::drained, pi, p.open_head});
+    p.free_at = start + p.open_bytes / bandwidth(port_class(pi));
     p.open_time = -1;
   }
 
-  // A group has drained; its flows whose other port is done too arrive one
-  // latency later, all at once (a group holds one class): one event for all.
-  void drained(int pi, int head) {
-    const int dir = pi % 2, device = pi / 4;
-    int first = -1, last = -1;
-    for (int rf = head; rf >= 0; rf = next_[std::size_t(rf) * 2 + dir]) {
-      const double bytes =
-          flow(rf / 2).copies * (rf % 2 == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes);
-      (dir == 0 ? bytes_sent_ : bytes_received_)[device] += bytes;
-      if (++ends_done_[rf] != 2) continue;
-      arrive_next_[rf] = -1;
-      (last < 0 ? first : arrive_next_[last]) = rf;
-      last = rf;
-    }
-    if (first >= 0) q_.schedule(q_.now() + latency((pi / 2) % 2), {Event::arrived, first, 0});
-  }
-
-  void arrived(int rf) {
-    const int i = rf / 2, c = cell_of_[i];
-    const TrafficFlow& f = flow(i);
-    if (c == 0) last_arrival_[rf % 2] = std::max(last_arrival_[rf % 2], q_.now());
-    if (rf % 2 == dispatch_phase) {
-      if (f.kind == TrafficFlow::to_relay)  // the relay fans the tokens out over NVLink
-        for (int j = i + 1; j <= i + f.children; ++j) release(2 * j + dispatch_phase);
-      if (f.kind != TrafficFlow::to_relay || f.relay_processes) input_ready(f.dst, c);
-    } else if (f.kind == TrafficFlow::fan_out) {
-      relay_gathered(parent_[i]);
-    } else {
-      result_home(f.src, c);
+  // Both groups of a flow released this instant are sealed: it arrives one
+  // latency after the later of them drains.
+  void arrive(const Released& r) {
+    const double t =
+        std::max(ports_[r.send_port].free_at, ports_[r.recv_port].free_at) + latency(port_class(r.send_port));
+    if (r.cell == 0) last_arrival_[r.phase] = std::max(last_arrival_[r.phase], t);
+    switch (r.waiter) {
+      case Waiter::ready: count_down(ready_wait_[r.target], t, {Event::ready, r.target, 0}); break;
+      case Waiter::end: count_down(end_wait_[r.target], t, {Event::layer_end, r.target, 0}); break;
+      case Waiter::gather: count_down(gather_[r.target], t, {Event::gathered, r.target, r.cell}); break;
+      case Waiter::relay: {
+        q_.schedule(t, {Event::relayed, r.target, r.cell});
+        const TrafficFlow& f = flow(r.target);
+        const int k = key(f.dst, r.cell);
+        if (f.relay_processes) count_down(ready_wait_[k], t, {Event::ready, k, 0});
+        break;
+      }
     }
   }
 
-  // One more contribution to the relay's IB combine flow back home.
-  void relay_gathered(int i) {
-    if (--combine_wait_[i] == 0) release(2 * i + combine_phase);
+  // One more awaited arrival at time t (≥ now). The last one schedules the
+  // waiter's event at the latest time; from a task ending now at now itself
+  // it acts at once, as the arrival handled in this instant did.
+  bool count_down(Countdown& w, double t, Event e, bool in_instant = false) {
+    w.time = std::max(w.time, t);
+    if (--w.left != 0) return false;
+    if (in_instant && w.time == q_.now()) return true;
+    q_.schedule(w.time, e);
+    return false;
   }
 
-  void input_ready(int d, int c) {
-    if (--ready_wait_[key(d, c)] != 0) return;
+  void expert_ready(int d, int c) {
     times_[key(d, c)].expert_ready = q_.now();
     make_ready(d, c, true);
   }
 
-  void result_home(int d, int c) {
-    if (--end_wait_[key(d, c)] != 0) return;
+  void layer_end(int d, int c) {
     times_[key(d, c)].layer_end = q_.now();
     if (c + m_ < cells_) make_ready(d, c + m_, false);  // the next layer of the same micro-batch
     else ++done_;
@@ -260,6 +332,8 @@ class StepModel {
   void end_of_instant() {
     for (int pi : open_ports_) seal(pi);
     open_ports_.clear();
+    for (const Released& r : released_) arrive(r);
+    released_.clear();
     for (int d : wake_) {
       waking_[d] = 0;
       if (!unit_busy_[d]) start_next(d);
@@ -290,19 +364,34 @@ class StepModel {
     unit_busy_[d] = 0;
     wake(d);
     const int k = key(d, c);
+    const double now = q_.now();
     if (!expert) {
-      times_[k].dense_end = q_.now();
-      for (int n = dense_out_[k]; n < dense_out_[k + 1]; ++n) release(2 * dense_list_[n] + dispatch_phase);
-      input_ready(d, c);
+      times_[k].dense_end = now;
+      // Home-sent flows lie in flow order, so reading them is a sequential scan.
+      const int* list = dense_list_.data() + dense_out_[k];
+      release(dense_out_[k + 1] - dense_out_[k], [&](int j) {
+        const TrafficFlow& f = flow(list[j]);
+        return Outgoing{f.copies, list[j], f.dst, f.kind};
+      }, d, dispatch_phase, c);
+      if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);
       return;
     }
-    times_[k].expert_end = q_.now();
-    for (int n = expert_out_[k]; n < expert_out_[k + 1]; ++n) {
-      const int i = expert_list_[n];
-      if (flow(i).kind == TrafficFlow::to_relay) relay_gathered(i);
-      else release(2 * i + combine_phase);
+    times_[k].expert_end = now;
+    // Results go back to their homes; a relay's own part of a forwarded
+    // combine counts towards that flow's gather instead.
+    const Outgoing* first = expert_list_.data() + expert_out_[k];
+    const Outgoing* last = expert_list_.data() + expert_out_[k + 1];
+    for (const Outgoing* o = first; o != last;) {
+      if (o->kind == TrafficFlow::to_relay) {
+        if (count_down(gather_[o->flow], now, {Event::gathered, o->flow, c}, true)) release_one(o->flow, combine_phase, c);
+        ++o;
+        continue;
+      }
+      const Outgoing* run = o;  // a run of flows that go back right away
+      while (o != last && o->kind != TrafficFlow::to_relay) ++o;
+      release(int(o - run), [&](int j) { return run[j]; }, d, combine_phase, c);
     }
-    result_home(d, c);
+    if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
   }
 
   double flops_time(double tokens, double flops) const { return tokens * flops / (hw_->peak_flops * hw_->efficiency); }
@@ -357,6 +446,8 @@ class StepModel {
     r.bytes_inter = bytes_[0][inter] + bytes_[1][inter];
     r.bytes_sent = bytes_sent_;
     r.bytes_received = bytes_received_;
+    r.events = q_.executed();
+    r.flows_moved = 2 * std::uint64_t(flows());
     r.timeline.assign(times_.begin() + std::ptrdiff_t(key(r.critical_device, 0)),
                       times_.begin() + std::ptrdiff_t(key(r.critical_device, 0) + cells_));
     return r;
@@ -367,9 +458,14 @@ class StepModel {
   int D_ = 0, m_ = 1, cells_ = 0, done_ = 0;
   des::EventQueue<Event> q_;
   std::vector<Port> ports_;
-  std::vector<std::uint8_t> ends_done_, unit_busy_, waking_;
-  std::vector<int> next_, arrive_next_, cell_of_, parent_, combine_wait_, ready_wait_, end_wait_;
-  std::vector<int> dense_out_, expert_out_, dense_list_, expert_list_, fill_, fill2_, wake_, open_ports_;
+  std::vector<Released> released_;  // flows released in the current instant
+  std::vector<std::uint8_t> unit_busy_, waking_;
+  std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
+  std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
+  std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
+  std::vector<int> node_;  // per device
+  std::vector<int> dense_out_, expert_out_, dense_list_, fill_, fill2_, wake_, open_ports_;
+  std::vector<Outgoing> expert_list_;  // per (device, cell), ranges given by expert_out_
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
   std::vector<Ready> ready_;

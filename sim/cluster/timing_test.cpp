@@ -152,6 +152,21 @@ TEST_CASE("timing: per-flow latency of each class", "[cluster][timing]") {
   CHECK(r.combine == 6.5 - 2.5);
 }
 
+TEST_CASE("timing: dispatch_time starts at the first flow, not at a dense part that sends nothing", "[cluster][timing]") {
+  // One node, 2 devices, 1 B/s, dense part 1 s a home token. Device 0 has no
+  // home tokens: its dense part ends at 0 and sends nothing. Device 1's two
+  // tokens: dense 0→2, then 1 B to device 0, 2→3. Device 0 computes 3→4 and
+  // returns 1 B, 4→5. dispatch_time = 3 − 2 (not 3 − 0); combine = 5 − 4.
+  auto hw = unit_hardware(1, 2, 1, 1);
+  hw.dense_flops_per_token = 1;
+  StepTraffic t = one_cell({direct(1, 0, 1)}, {1, 0});
+  t.home_tokens = {0, 2};
+  const auto r = simulate_step(hw, t);
+  CHECK(r.dispatch == 1);
+  CHECK(r.combine == 1);
+  CHECK(r.step_time == 5);
+}
+
 TEST_CASE("timing: weight-read floor and shared experts", "[cluster][timing]") {
   // One device, 3 slots with 3, 0 and 8 tokens, one shared expert, 2 home
   // tokens. Reading an expert's weights takes expert_bytes/memory_bandwidth =

@@ -1,16 +1,19 @@
 #include "traffic.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 namespace moesim {
 
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
-  need_.assign(std::size_t(shape.devices()), 0.0);
-  node_need_.assign(std::size_t(shape.nodes), 0.0);
-  touched_.reserve(std::size_t(shape.devices()));
-  token_devices_.reserve(std::size_t(shape.top_k));
-  token_nodes_.reserve(std::size_t(shape.top_k));
+  need_.assign(std::size_t(shape.devices()), 0);
+  node_need_.assign(std::size_t(shape.nodes), 0);
+  node_of_.resize(std::size_t(shape.devices()));
+  for (int d = 0; d < shape.devices(); ++d) node_of_[std::size_t(d)] = d / shape.devices_per_node;
+  touched_.assign(std::size_t(shape.devices() + 63) / 64, 0);
+  device_stamp_.assign(std::size_t(shape.devices()), 0);
+  node_stamp_.assign(std::size_t(shape.nodes), 0);
   traffic_.devices = shape.devices();
   traffic_.micro_batches = hw.micro_batches;
   traffic_.shared_experts = shape.shared_experts;
@@ -69,91 +72,130 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
   if (layer != layers_added_ || layer >= traffic_.layers)
     throw std::logic_error("TrafficBuilder::add_layer: layers must be added in order, within begin_step's count");
   ++layers_added_;
-  const int D = shape_.devices(), G = shape_.devices_per_node, k = shape_.top_k;
+  const int D = shape_.devices(), k = shape_.top_k;
   const int m = traffic_.micro_batches;
-  const bool per_token = hw_.dispatch == DispatchMode::per_token;
   StepTraffic& t = traffic_;
   if (data.expert.size() < std::size_t(tokens_) * k || data.keep.size() < std::size_t(tokens_) * k)
     throw std::invalid_argument("TrafficBuilder::add_layer: fewer choices than tokens");
-  std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
-  std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
+  index_placement(map);
+  load_count_.assign(std::size_t(D), 0);
+  dropped_count_.assign(std::size_t(D), 0);
   for (int b = 0; b < m; ++b) {
     const int cell = layer * m + b;
     const std::size_t slots = t.slot_copies.size();
     t.slot_begin.push_back(int(slots));
     t.slots_per_device.push_back(map.slots_per_device);
     t.slot_copies.resize(slots + map.phy2log.size(), padded_capacity > 0 ? padded_capacity / m : 0.0);
-    double* slot_copies = &t.slot_copies[slots];
+    slot_count_.assign(map.phy2log.size(), 0);
     double* home_tokens = &t.home_tokens[std::size_t(cell) * D];
     for (int h = 0; h < D; ++h) {
       const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
       const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
       if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
       home_tokens[h] += double(end - begin);
-      for (std::size_t i = begin; i < end; ++i) {
-        const long long tok = cell_tokens_[i];
-        token_devices_.clear();
-        token_nodes_.clear();
-        for (int r = 0; r < k; ++r) {
-          const std::size_t a = std::size_t(tok) * k + r;
-          const int slot = map.slot_for(data.expert[a], tok);
-          const int dev = map.device_of_slot(slot);
-          if (!data.keep[a]) {
-            data.device_dropped[dev] += 1.0;
-            continue;
-          }
-          data.device_load[dev] += 1.0;
-          if (padded_capacity <= 0) slot_copies[slot] += 1.0;
-          // DeepEP sends one copy per destination device (and per node when forwarding).
-          const bool new_device = std::find(token_devices_.begin(), token_devices_.end(), dev) == token_devices_.end();
-          if (new_device) token_devices_.push_back(dev);
-          if (!per_token || new_device) {
-            if (need_[dev] == 0) touched_.push_back(dev);
-            need_[dev] += 1.0;
-          }
-          if (hw_.forwarding) {  // IB crossings per node: only forwarding reads them
-            const int node = dev / G;
-            const bool new_node = std::find(token_nodes_.begin(), token_nodes_.end(), node) == token_nodes_.end();
-            if (new_node) token_nodes_.push_back(node);
-            if (!per_token || new_node) node_need_[node] += 1.0;
-          }
-        }
-      }
+      count_home(begin, end, data);
       emit_flows(h);
     }
+    if (padded_capacity <= 0)
+      for (std::size_t j = 0; j < slot_count_.size(); ++j) t.slot_copies[slots + j] = double(slot_count_[j]);
     t.flow_begin.push_back(int(t.flows.size()));
+  }
+  std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
+  std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
+  for (int d = 0; d < D; ++d) {
+    data.device_load[std::size_t(d)] = double(load_count_[std::size_t(d)]);
+    data.device_dropped[std::size_t(d)] = double(dropped_count_[std::size_t(d)]);
   }
 }
 
+void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepData& data) {
+  const int k = shape_.top_k;
+  const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
+  const std::int32_t* expert = data.expert.data();
+  const std::uint8_t* keep = data.keep.data();
+  for (std::size_t i = begin; i < end; ++i) {
+    const auto tok = std::uint32_t(cell_tokens_[i]);
+    next_token();
+    for (int r = 0; r < k; ++r) {
+      const std::size_t a = std::size_t(tok) * k + r;
+      const int slot = slot_for(expert[a], tok);
+      const int dev = slot_device_[std::size_t(slot)];
+      if (!keep[a]) {
+        ++dropped_count_[std::size_t(dev)];
+        continue;
+      }
+      ++load_count_[std::size_t(dev)];
+      ++slot_count_[std::size_t(slot)];
+      // DeepEP sends one copy per destination device (and per node when forwarding).
+      const int copy = first_visit(device_stamp_, dev) | !per_token;
+      need_[std::size_t(dev)] += copy;
+      touched_[std::size_t(dev) / 64] |= std::uint64_t(copy) << (dev % 64);
+      if (forwarding) {  // IB crossings per node: only forwarding reads them
+        const int node = node_of_[std::size_t(dev)];
+        node_need_[std::size_t(node)] += first_visit(node_stamp_, node) | !per_token;
+      }
+    }
+  }
+}
+
+void TrafficBuilder::index_placement(const PlacementMap& map) {
+  replica_begin_.assign(1, 0);
+  replica_slot_.clear();
+  replica_mod_.clear();
+  for (const auto& replicas : map.log2phy) {
+    replica_slot_.insert(replica_slot_.end(), replicas.begin(), replicas.end());
+    replica_begin_.push_back(int(replica_slot_.size()));
+    replica_mod_.push_back(~std::uint64_t(0) / replicas.size() + 1);
+  }
+  slot_device_.resize(map.phy2log.size());
+  for (std::size_t j = 0; j < slot_device_.size(); ++j) slot_device_[j] = map.device_of_slot(int(j));
+}
+
+void TrafficBuilder::next_token() {
+  if (++stamp_ != 0) return;
+  // Wrapped after 2³² tokens: old stamps could collide, so start over.
+  std::fill(device_stamp_.begin(), device_stamp_.end(), 0);
+  std::fill(node_stamp_.begin(), node_stamp_.end(), 0);
+  stamp_ = 1;
+}
+
 void TrafficBuilder::emit_flows(int h) {
-  // Only the devices this home's tokens reach (ascending, so flows come out
-  // in device order whatever the batch size), then clear them for the next home.
-  std::sort(touched_.begin(), touched_.end());
+  // Only the devices this home's tokens reach, ascending (the bits in order),
+  // so flows come out in device order whatever the batch size; each is
+  // cleared for the next home once emitted.
   const int G = shape_.devices_per_node, home_node = h / G;
   std::vector<TrafficFlow>& flows = traffic_.flows;
-  for (std::size_t i = 0; i < touched_.size();) {
-    const int node = touched_[i] / G;
-    std::size_t next = i;
-    while (next < touched_.size() && touched_[next] / G == node) ++next;
-    if (node == home_node || !hw_.forwarding) {
-      for (std::size_t j = i; j < next; ++j)
-        if (touched_[j] != h) flows.push_back({h, touched_[j], TrafficFlow::direct, 0, need_[touched_[j]], false});
-    } else {
-      // One IB crossing to the relay, the node's device with h's local index.
-      const int relay = node * G + h % G;
-      const std::size_t parent = flows.size();
-      flows.push_back({h, relay, TrafficFlow::to_relay, 0, node_need_[node], need_[relay] > 0});
-      for (std::size_t j = i; j < next; ++j)
-        if (touched_[j] != relay) flows.push_back({relay, touched_[j], TrafficFlow::fan_out, 0, need_[touched_[j]], false});
-      flows[parent].children = int(flows.size() - parent - 1);
+  std::size_t parent = 0;  // the open to_relay flow of the current node
+  int node = -1;           // the node whose flows are being emitted
+  for (std::size_t w = 0; w < touched_.size(); ++w)
+    for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
+      const int d = int(w * 64) + std::countr_zero(bits);
+      if (node_of_[std::size_t(d)] != node) {
+        node = node_of_[std::size_t(d)];
+        if (node != home_node && hw_.forwarding) {
+          // One IB crossing to the relay, the node's device with h's local index.
+          const int relay = node * G + h % G;
+          parent = flows.size();
+          flows.push_back({h, relay, TrafficFlow::to_relay, 0, double(node_need_[std::size_t(node)]),
+                          need_[std::size_t(relay)] > 0});
+        }
+      }
+      if (node == home_node || !hw_.forwarding) {
+        if (d != h) flows.push_back({h, d, TrafficFlow::direct, 0, double(need_[std::size_t(d)]), false});
+      } else if (d != flows[parent].dst) {
+        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, 0, double(need_[std::size_t(d)]), false});
+        ++flows[parent].children;
+      }
     }
-    i = next;
+  // Cleared after the loop: a relay's need_ is read when its node opens, possibly before its own bit.
+  for (std::size_t w = 0; w < touched_.size(); ++w) {
+    for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
+      const int d = int(w * 64) + std::countr_zero(bits);
+      need_[std::size_t(d)] = 0;
+      node_need_[std::size_t(node_of_[std::size_t(d)])] = 0;
+    }
+    touched_[w] = 0;
   }
-  for (int d : touched_) {
-    need_[std::size_t(d)] = 0.0;
-    node_need_[std::size_t(d / G)] = 0.0;
-  }
-  touched_.clear();
 }
 
 }  // namespace moesim

@@ -37,6 +37,29 @@ class TrafficBuilder {
  private:
   // Emits cell flows for the tokens of home h counted in need_ / node_need_.
   void emit_flows(int h);
+  // Flattens the layer's placement into replica_* and slot_device_.
+  void index_placement(const PlacementMap& map);
+  // The slot serving token `tok`'s assignment to `expert`: replica tok mod r
+  // (PlacementMap::slot_for), the remainder without a division or a branch
+  // (Lemire, Kaser and Kurz 2019, "Faster remainder by direct computation";
+  // exact for 32-bit tok, and 0 for r = 1, where the multiplier wraps to 0).
+  int slot_for(int expert, std::uint32_t tok) const {
+    const auto e = std::size_t(expert);
+    const auto r = std::uint64_t(replica_begin_[e + 1] - replica_begin_[e]);
+    const std::uint64_t low = replica_mod_[e] * tok;
+    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * r) >> 64);
+    return replica_slot_[std::size_t(replica_begin_[e]) + rank];
+  }
+  // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into the *_count_ and need_ arrays.
+  void count_home(std::size_t begin, std::size_t end, const StepData& data);
+  // 1 the first time the current token reaches `x` (a device or a node), else 0;
+  // branch-free, as whether a token revisits a device is a coin toss.
+  int first_visit(std::vector<std::uint32_t>& stamps, int x) {
+    const int first = stamps[std::size_t(x)] != stamp_;
+    stamps[std::size_t(x)] = stamp_;
+    return first;
+  }
+  void next_token();
   // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
   void group_tokens(std::span<const std::int32_t> home, std::span<const std::int32_t> batch);
 
@@ -49,10 +72,19 @@ class TrafficBuilder {
   Shape shape_;
   ClusterHardware hw_;
   int layers_added_ = 0;
-  std::vector<double> need_;       // D: copies home h sends to each device
-  std::vector<double> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
-  std::vector<int> token_devices_, token_nodes_;  // ≤ k each: where the current token already goes
-  std::vector<int> touched_;                      // devices with need_ > 0 for the current home
+  // Integer counts (exact, and cheaper to bump than doubles), turned into the traffic's doubles once.
+  std::vector<std::int32_t> need_;       // D: copies home h sends to each device
+  std::vector<std::int32_t> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
+  std::vector<std::int32_t> load_count_, dropped_count_;  // D: the layer's processed / dropped assignments
+  std::vector<std::int32_t> slot_count_;                  // the cell's processed assignments per slot
+  std::vector<int> node_of_;                              // D: node of each device
+  // Per device / node: stamp_ when the current token already goes there (no search, no clearing per token).
+  std::vector<std::uint32_t> device_stamp_, node_stamp_;
+  std::uint32_t stamp_ = 0;
+  std::vector<std::uint64_t> touched_;  // bit per device with need_ > 0 for the current home
+  // The layer's placement, flat: expert e's replicas are replica_slot_[replica_begin_[e] .. replica_begin_[e+1]).
+  std::vector<int> replica_begin_, replica_slot_, slot_device_;
+  std::vector<std::uint64_t> replica_mod_;  // per expert: 2⁶⁴/r rounded up, slot_for's multiplier
   StepTraffic traffic_;
 };
 

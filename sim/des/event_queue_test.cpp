@@ -2,7 +2,9 @@
 // events scheduled from handlers, the clock, and misuse.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "moesim/des.hpp"
@@ -37,6 +39,30 @@ TEST_CASE("des: many simultaneous events keep FIFO order through heap reshuffles
   for (int i = 0; i < 100; ++i)
     if (i % 3 == 0) expected.push_back(i);
   CHECK(order == expected);
+}
+
+TEST_CASE("des: random times with many ties pop in (time, insertion) order", "[des]") {
+  // The 4-ary heap against a stable sort of the same events, with pops
+  // interleaved with pushes so that sift-down meets partly filled levels.
+  EventQueue<int> q;
+  std::vector<std::pair<double, int>> pending, popped;
+  unsigned x = 12345;
+  auto next = [&] { return x = x * 1103515245u + 12345u, (x >> 16) % 16; };
+  int id = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (unsigned n = next() % 7; n > 0; --n) {
+      const double t = q.now() + double(next() % 5);  // few distinct times: many ties
+      q.schedule(t, id);
+      pending.push_back({t, id++});
+    }
+    for (unsigned n = next() % 5; n > 0 && !q.empty(); --n)
+      q.step([&](int& i) { popped.push_back({q.now(), i}); });
+  }
+  q.run([&](int& i) { popped.push_back({q.now(), i}); });
+  REQUIRE(popped.size() == pending.size());
+  // Times never go back (each is ≥ now when pushed) and ties pop in
+  // insertion order, so the whole sequence is sorted by (time, id).
+  CHECK(std::is_sorted(popped.begin(), popped.end()));
 }
 
 TEST_CASE("des: handlers schedule further events and see the clock", "[des]") {
