@@ -7,36 +7,49 @@
 namespace moesim {
 
 void count_loads(StepData& data, const Shape& shape, std::span<const std::uint8_t> protected_seq) {
-  const int L = shape.seq_len, k = shape.top_k, E = shape.experts;
-  std::fill(data.routed.begin(), data.routed.end(), 0.0);
-  std::fill(data.processed.begin(), data.processed.end(), 0.0);
-  data.dropped = data.tokens_fully_dropped = data.sequences_with_drops = data.protected_drops = 0;
-  // Per-sequence MaxVio needs the sequence's own counts: c̄ per sequence = L·k/E.
-  std::vector<double>& seq_counts = data.scratch_counts;
-  seq_counts.resize(E);
+  const int B = shape.sequences, L = shape.seq_len, k = shape.top_k, E = shape.experts;
+  // Each sequence counts into its own rows (its MaxVio needs its own counts,
+  // c̄ per sequence = L·k/E), in parallel; the step's totals add the rows.
+  // The counts are whole numbers, exact in a double in any order, so the
+  // result does not depend on the thread count.
+  const std::size_t row = 2 * std::size_t(E) + 1;  // a sequence's routed E, processed E, drops
+  std::vector<double>& counts = data.scratch_counts;
+  counts.assign(row * B, 0.0);
   const double seq_mean = double(L) * k / E;
-  for (int n = 0; n < shape.sequences; ++n) {
-    std::fill(seq_counts.begin(), seq_counts.end(), 0.0);
+  std::int64_t fully_dropped = 0;
+#pragma omp parallel for schedule(static) reduction(+ : fully_dropped)
+  for (int n = 0; n < B; ++n) {
+    double* routed = &counts[row * n];
+    double* processed = routed + E;
     std::int64_t seq_drops = 0;
-    for (int j = 0; j < L; ++j) {
-      const std::size_t t = std::size_t(n) * L + j;
+    for (std::size_t t = std::size_t(n) * L; t < std::size_t(n + 1) * L; ++t) {
       int kept = 0;
       for (int r = 0; r < k; ++r) {
         const std::int32_t e = data.expert[t * k + r];
-        data.routed[e] += 1.0;
-        seq_counts[e] += 1.0;
-        if (data.keep[t * k + r]) {
-          data.processed[e] += 1.0;
-          ++kept;
-        }
+        routed[e] += 1.0;
+        const bool keep = data.keep[t * k + r] != 0;
+        processed[e] += keep;
+        kept += keep;
       }
       seq_drops += k - kept;
-      if (kept == 0) ++data.tokens_fully_dropped;
+      fully_dropped += kept == 0;
     }
+    processed[E] = double(seq_drops);
+    data.seq_max_vio[n] = maxvio({routed, std::size_t(E)}, seq_mean);
+  }
+  std::fill(data.routed.begin(), data.routed.end(), 0.0);
+  std::fill(data.processed.begin(), data.processed.end(), 0.0);
+  data.dropped = data.sequences_with_drops = data.protected_drops = 0;
+  data.tokens_fully_dropped = fully_dropped;
+  for (int n = 0; n < B; ++n) {
+    const double* routed = &counts[row * n];
+    const double* processed = routed + E;
+    const auto seq_drops = std::int64_t(processed[E]);
+    for (int e = 0; e < E; ++e) data.routed[e] += routed[e];
+    for (int e = 0; e < E; ++e) data.processed[e] += processed[e];
     data.dropped += seq_drops;
     if (seq_drops > 0) ++data.sequences_with_drops;
     if (!protected_seq.empty() && protected_seq[n]) data.protected_drops += seq_drops;
-    data.seq_max_vio[n] = maxvio(seq_counts, seq_mean);
   }
 }
 

@@ -35,12 +35,42 @@ void MoeLayer::placed() {
 
 void MoeLayer::route(TokenSource& source, int step, int layer, StepData& data) const {
   std::copy(expert_device.begin(), expert_device.end(), data.expert_device.begin());
+  if (source.output() == SourceOutput::hidden && source.by_sequence()) return route_by_sequence(source, step, layer, data);
   source.next(step, layer, data);
   if (source.output() == SourceOutput::hidden) router.logits(data);
   if (source.output() != SourceOutput::choices) {
     router.scores(data);
     router.select(data, bias, *constraint, map);
   }
+}
+
+void MoeLayer::route_by_sequence(TokenSource& source, int step, int layer, StepData& data) const {
+  // One parallel region for the whole layer: each thread generates its
+  // sequences a chunk at a time and routes each chunk while it is in cache,
+  // instead of one pass (and barrier) per stage over T×E matrices.
+  struct RouteChunk final : TokenSink {
+    const MoeLayer& layer;
+    StepData& data;
+    Router::Scratch& scratch;
+    bool complete = true;
+    RouteChunk(const MoeLayer& l, StepData& d, Router::Scratch& s) : layer(l), data(d), scratch(s) {}
+    void tokens(int t0, int t1) override {
+      complete = layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.map, scratch) && complete;
+    }
+  };
+  const Shape& shape = router.shape();
+  if (constraint->restricts()) data.allowed.resize(std::size_t(shape.tokens()) * shape.experts);
+  source.prepare(step);
+  bool complete = true;
+#pragma omp parallel reduction(&& : complete)
+  {
+    thread_local Router::Scratch scratch;  // per thread, kept from layer to layer and step to step
+    RouteChunk sink(*this, data, scratch);
+#pragma omp for schedule(static)
+    for (int n = 0; n < shape.sequences; ++n) source.next_sequence(step, layer, n, data, sink);
+    complete = sink.complete;
+  }
+  router.check_selection(complete);
 }
 
 }  // namespace moesim
