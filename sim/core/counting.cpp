@@ -14,13 +14,14 @@ void count_loads(StepData& data, const Shape& shape, std::span<const std::uint8_
   // result does not depend on the thread count.
   const std::size_t row = 2 * std::size_t(E) + 1;  // a sequence's routed E, processed E, drops
   std::vector<double>& counts = data.scratch_counts;
-  counts.assign(row * B, 0.0);
+  counts.resize(row * B);
   const double seq_mean = double(L) * k / E;
   std::int64_t fully_dropped = 0;
 #pragma omp parallel for schedule(static) reduction(+ : fully_dropped)
   for (int n = 0; n < B; ++n) {
     double* routed = &counts[row * n];
     double* processed = routed + E;
+    std::fill_n(routed, row, 0.0);
     std::int64_t seq_drops = 0;
     for (std::size_t t = std::size_t(n) * L; t < std::size_t(n + 1) * L; ++t) {
       int kept = 0;

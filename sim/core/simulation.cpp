@@ -41,11 +41,12 @@ struct Gradients {
 
 // Rows of the router's logits and scores that something reads after the
 // selection; the router keeps the others only in cache. All of them for a
-// source that gives logits, a balance loss on scores or logits, or a softmax
-// router's gradient; with sigmoid scores training reads the selected scores
-// (data.affinity) and the first sequence's logits (the divergence check).
+// source that gives logits (or choices), a balance loss on scores or logits,
+// or a softmax router's gradient; with sigmoid scores training reads the
+// selected scores (data.affinity) and the first sequence's logits (the
+// divergence check); inference reads none.
 int score_rows(const Scenario& sc, const TokenSource& source, const std::vector<std::unique_ptr<Balancer>>& balancers) {
-  const bool all = source.output() != SourceOutput::hidden || !source.by_sequence() ||
+  const bool all = source.output() != SourceOutput::hidden ||
                    (sc.train && sc.model.score == ScoreFunction::softmax) ||
                    std::any_of(balancers.begin(), balancers.end(), [](const auto& b) { return b->needs_scores(); });
   if (all) return sc.shape.tokens();

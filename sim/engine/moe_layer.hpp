@@ -38,9 +38,9 @@ class MoeLayer {
   void route(TokenSource& source, int step, int layer, StepData& data) const;
 
  private:
-  // route() for a source that generates by sequence: generation, logits,
-  // scores and selection fused per chunk of tokens.
-  void route_by_sequence(TokenSource& source, int step, int layer, StepData& data) const;
+  // route() for a source of hidden vectors: logits, scores and selection
+  // fused per chunk of tokens (and generation too, by sequence).
+  void route_hidden(TokenSource& source, int step, int layer, StepData& data) const;
 };
 
 }  // namespace moesim
