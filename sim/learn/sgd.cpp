@@ -67,6 +67,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
 }
 
 void parallel_zero(std::span<float> v) {
+  if (v.empty()) return;  // no thread team for nothing (most strategies keep no T×E gradient)
 #pragma omp parallel for schedule(static)
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.0f;
 }
