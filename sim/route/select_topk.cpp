@@ -51,10 +51,19 @@ inline void insert(const float* value, int i, int k, int& n, std::int32_t* out) 
 // vectorise): those with fewer than k are exactly the ones ≥ the k-th largest.
 float kth_lane_max(const float* value, int E, int k) {
   alignas(64) float maxima[kLanes];
-  std::copy_n(value, kLanes, maxima);
   const int full = E / kLanes * kLanes;
+#if defined(__AVX512F__)
+  // Written out: GCC keeps the loop below scalar, 16 maxss per 16 values.
+  // vmaxps(a, b) is a > b ? a : b, the loop's expression (in its zero-masked
+  // form: GCC 12 warns about the plain one's undefined pass-through).
+  __m512 m = _mm512_loadu_ps(value);
+  for (int c = kLanes; c < full; c += kLanes) m = _mm512_maskz_max_ps(0xffff, _mm512_loadu_ps(value + c), m);
+  _mm512_store_ps(maxima, m);
+#else
+  std::copy_n(value, kLanes, maxima);
   for (int c = kLanes; c < full; c += kLanes)
     for (int j = 0; j < kLanes; ++j) maxima[j] = value[c + j] > maxima[j] ? value[c + j] : maxima[j];
+#endif
   for (int i = full; i < E; ++i) maxima[i - full] = std::max(maxima[i - full], value[i]);
   int greater[kLanes] = {};
   for (int j = 0; j < kLanes; ++j)
