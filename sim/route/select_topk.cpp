@@ -124,6 +124,17 @@ void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, 
     }
     return;
   }
+  if (allowed == nullptr && k <= E && E < kLanes) {
+    // A few values (a token's groups or devices in limited routing): every
+    // one is a candidate, ranked by counting rather than by branches.
+    alignas(64) float cv[kMaxRanked];
+    alignas(64) std::int32_t ci[kMaxRanked];
+    std::copy_n(value, E, cv);
+    std::fill(cv + E, cv + kMaxRanked, -kInf);
+    for (int i = 0; i < E; ++i) ci[i] = i;
+    rank_candidates(cv, ci, E, k, out);
+    return;
+  }
   int n = 0;
   for (int i = 0; i < E; ++i)
     if (allowed == nullptr || allowed[i] != 0) insert(value, i, k, n, out);
