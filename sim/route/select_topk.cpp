@@ -65,12 +65,30 @@ float kth_lane_max(const float* value, int E, int k) {
     for (int j = 0; j < kLanes; ++j) maxima[j] = value[c + j] > maxima[j] ? value[c + j] : maxima[j];
 #endif
   for (int i = full; i < E; ++i) maxima[i - full] = std::max(maxima[i - full], value[i]);
+#if defined(__AVX512F__)
+  // Written out too: GCC makes horizontal sums and 16 data-dependent branches
+  // of the loops below. Counts in one register, then the smallest maximum
+  // among those with fewer than k greater (the others set to +inf).
+  const __m512 lanes = _mm512_load_ps(maxima);  // with the tail's values
+  __m512i greater = _mm512_setzero_si512();
+  for (int j = 0; j < kLanes; ++j) {
+    const __mmask16 gt = _mm512_cmp_ps_mask(_mm512_set1_ps(maxima[j]), lanes, _CMP_GT_OQ);
+    greater = _mm512_mask_add_epi32(greater, gt, greater, _mm512_set1_epi32(1));
+  }
+  const __mmask16 top = _mm512_cmplt_epi32_mask(greater, _mm512_set1_epi32(k));
+  alignas(64) float candidates[kLanes];
+  _mm512_store_ps(candidates, _mm512_mask_blend_ps(top, _mm512_set1_ps(kInf), lanes));
+  float bound = kInf;
+  for (int i = 0; i < kLanes; ++i) bound = std::min(bound, candidates[i]);
+  return bound;
+#else
   int greater[kLanes] = {};
   for (int j = 0; j < kLanes; ++j)
     for (int i = 0; i < kLanes; ++i) greater[i] += maxima[j] > maxima[i];
   float bound = kInf;
   for (int i = 0; i < kLanes; ++i) bound = greater[i] < k && maxima[i] < bound ? maxima[i] : bound;
   return bound;
+#endif
 }
 
 // Values ≥ bound and their indices, in index order; returns how many.
@@ -99,7 +117,7 @@ int collect(const float* value, int E, float bound, float* cv, std::int32_t* ci)
 // Places each of n ≤ kMaxRanked candidates (in index order, cv padded to
 // kMaxRanked with −inf) at its rank when that rank is below k: the number of
 // candidates with a greater value, or an equal one at a lower index.
-void rank_candidates(const float* cv, const std::int32_t* ci, int n, int k, std::int32_t* out) {
+[[gnu::always_inline]] inline void rank_candidates(const float* cv, const std::int32_t* ci, int n, int k, std::int32_t* out) {
   int rank[kMaxRanked] = {};
   for (int j = 0; j < n; ++j)  // vectorised over c: no horizontal sums
     for (int c = 0; c < kMaxRanked; ++c) rank[c] += (cv[j] > cv[c]) | ((cv[j] == cv[c]) & (j < c));
