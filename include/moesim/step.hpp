@@ -64,7 +64,7 @@ struct StepData {
   std::int64_t tokens_fully_dropped = 0;
   std::int64_t sequences_with_drops = 0;
   std::int64_t protected_drops = 0;
-  std::vector<double> scratch_counts;  // B×(2E+1), reused by count_loads
+  std::vector<double> scratch_counts;  // threads×3E, reused by count_loads
 
   // Sizes every buffer for `shape`; z and s get `rows` rows (all T when negative).
   void resize(const Shape& shape, int rows = -1);

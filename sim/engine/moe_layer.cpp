@@ -50,9 +50,9 @@ void MoeLayer::route_hidden(TokenSource& source, int step, int layer, StepData& 
   // selection follow each other on a chunk of tokens while it is in cache,
   // rather than one pass (and barrier) per stage over T×E matrices. A source
   // that generates by sequence also makes the chunks in the same region, if
-  // there are sequences enough to keep every thread busy. Tasks are handed
-  // out dynamically (a busy core delays no one); every token's result is the
-  // same whichever thread routes it.
+  // there are sequences enough to keep every thread busy, and long enough.
+  // Tasks are handed out dynamically (a busy core delays no one); every
+  // token's result is the same whichever thread routes it.
   struct RouteChunk final : TokenSink {
     const MoeLayer& layer;
     StepData& data;
@@ -67,7 +67,10 @@ void MoeLayer::route_hidden(TokenSource& source, int step, int layer, StepData& 
   const Shape& shape = router.shape();
   const int T = shape.tokens();
   if (constraint->restricts()) data.allowed.resize(std::size_t(T) * shape.experts);
-  const bool by_sequence = source.by_sequence() && shape.sequences >= omp_get_max_threads();
+  // Short sequences go by chunks of the whole step: the gating kernel needs
+  // several tokens at a time to reuse each weight it loads.
+  const bool by_sequence =
+      source.by_sequence() && shape.sequences >= omp_get_max_threads() && shape.seq_len >= kChunk;
   if (by_sequence) source.prepare(step);
   else source.next(step, layer, data);
   const int tasks = by_sequence ? shape.sequences : (T + kChunk - 1) / kChunk;
