@@ -19,12 +19,30 @@ namespace moesim {
 // calls next() once per MoE layer, layers 0..L−1 in order: layer 0 starts the
 // step's tokens, a later layer may build on what the previous one left in
 // `data` (the synthetic hidden state evolves from layer to layer).
+// Receives a source's tokens a few at a time (TokenSource::next_sequence).
+class TokenSink {
+ public:
+  // Tokens [t0, t1) of the step are in StepData (x and domain).
+  virtual void tokens(int t0, int t1) = 0;
+
+ protected:
+  ~TokenSink() = default;
+};
+
 class TokenSource {
  public:
   virtual ~TokenSource() = default;
   virtual SourceOutput output() const = 0;
   virtual void seed(std::uint64_t seed) = 0;
   virtual void next(int step, int layer, StepData& data) = 0;
+  // Sources whose sequences are independent streams may also produce the
+  // step one sequence at a time: prepare(step) once (not concurrently), then
+  // next_sequence for each sequence n, concurrently, which hands the tokens to
+  // `sink` in chunks as soon as they are written, so that the router uses
+  // them while they are still in cache. The same data as next().
+  virtual bool by_sequence() const { return false; }
+  virtual void prepare(int /*step*/) {}
+  virtual void next_sequence(int step, int layer, int n, StepData& data, TokenSink& sink) const;
   // Per-layer parameters (`stream.layers`): entry l is the source's
   // parameters with layer l's overrides applied. Throws ParamError naming a
   // parameter that cannot differ between layers. Default: no overrides allowed.

@@ -38,8 +38,12 @@ struct StepData {
   // Source output: hidden vectors + domains, or logits, or final choices.
   std::vector<float> x;            // T×d
   std::vector<std::int32_t> domain;// T, -1 when the source has no domains
-  std::vector<float> z;            // T×E router logits
-  std::vector<float> s;            // T×E scores (softmax or sigmoid of z)
+  // Router logits and scores of the first score_rows tokens (all T unless
+  // resize was told otherwise): the router stores only the rows a consumer
+  // reads, the rest stay in its per-thread scratch.
+  std::vector<float> z;            // score_rows×E router logits
+  std::vector<float> s;            // score_rows×E scores (softmax or sigmoid of z)
+  int score_rows = 0;
   // Where each expert lives (its first replica's device) in the current
   // layer's placement, kept current by the simulation; device-level losses
   // group by it.
@@ -60,9 +64,10 @@ struct StepData {
   std::int64_t tokens_fully_dropped = 0;
   std::int64_t sequences_with_drops = 0;
   std::int64_t protected_drops = 0;
-  std::vector<double> scratch_counts;  // E, reused by count_loads
+  std::vector<double> scratch_counts;  // threads×3E, reused by count_loads
 
-  void resize(const Shape& shape);
+  // Sizes every buffer for `shape`; z and s get `rows` rows (all T when negative).
+  void resize(const Shape& shape, int rows = -1);
 };
 
 }  // namespace moesim

@@ -39,12 +39,26 @@ struct Gradients {
   }
 };
 
+// Rows of the router's logits and scores that something reads after the
+// selection; the router keeps the others only in cache. All of them for a
+// source that gives logits (or choices), a balance loss on scores or logits,
+// or a softmax router's gradient; with sigmoid scores training reads the
+// selected scores (data.affinity) and the first sequence's logits (the
+// divergence check); inference reads none.
+int score_rows(const Scenario& sc, const TokenSource& source, const std::vector<std::unique_ptr<Balancer>>& balancers) {
+  const bool all = source.output() != SourceOutput::hidden ||
+                   (sc.train && sc.model.score == ScoreFunction::softmax) ||
+                   std::any_of(balancers.begin(), balancers.end(), [](const auto& b) { return b->needs_scores(); });
+  if (all) return sc.shape.tokens();
+  return sc.train ? sc.shape.seq_len : 0;
+}
+
 // One training step of a layer's router: SGD on its task loss and balance
 // losses; throws DivergenceError when the router blows up (MODEL.md §3).
 void train_layer(const Scenario& sc, MoeLayer& layer, StepData& data, Gradients& grad, const StepLosses& losses) {
   const Shape& shape = sc.shape;
-  weight_gradient(sc.model.score, data.x, data.s, {data.expert, grad.selected, grad.s, grad.z}, shape, grad.w,
-                  grad.partials);
+  weight_gradient(sc.model.score, data.x, data.s, {data.expert, grad.selected, grad.s, grad.z, data.affinity}, shape,
+                  grad.w, grad.partials);
   // Unstable SGD shows as logits growing without bound (stable runs stay
   // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
   // Logits blow up for every token at once, so the first sequence suffices.
@@ -77,7 +91,7 @@ Result simulate(const Scenario& sc, const StrategySpec& strategy, const Progress
   layers.reserve(std::size_t(L));
   for (int l = 0; l < L; ++l) layers.emplace_back(sc, strategy, l);
   StepData data;
-  data.resize(shape);
+  data.resize(shape, score_rows(sc, *source, layers[0].balancers));
   TrafficBuilder traffic(shape, sc.cluster.hardware);
   Gradients grad(sc, layers[0].balancers);
   Recorder recorder(sc, layers[0].balancers);

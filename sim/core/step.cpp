@@ -27,12 +27,13 @@ void assign_large(std::vector<T>& v, std::size_t n) {
 
 }  // namespace
 
-void StepData::resize(const Shape& shape) {
+void StepData::resize(const Shape& shape, int rows) {
   const std::size_t T = shape.tokens(), E = shape.experts, k = shape.top_k;
   assign_large(x, T * shape.hidden);
   domain.assign(T, -1);
-  assign_large(z, T * E);
-  assign_large(s, T * E);
+  score_rows = rows < 0 ? int(T) : rows;
+  assign_large(z, std::size_t(score_rows) * E);
+  assign_large(s, std::size_t(score_rows) * E);
   allowed.clear();  // sized by the router when a constraint restricts
   expert.resize(T * k);
   gate.resize(T * k);

@@ -1,5 +1,7 @@
 #include "moe_layer.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 
 namespace moesim {
@@ -35,12 +37,56 @@ void MoeLayer::placed() {
 
 void MoeLayer::route(TokenSource& source, int step, int layer, StepData& data) const {
   std::copy(expert_device.begin(), expert_device.end(), data.expert_device.begin());
+  if (source.output() == SourceOutput::hidden) return route_hidden(source, step, layer, data);
   source.next(step, layer, data);
-  if (source.output() == SourceOutput::hidden) router.logits(data);
-  if (source.output() != SourceOutput::choices) {
+  if (source.output() == SourceOutput::logits) {
     router.scores(data);
     router.select(data, bias, *constraint, map);
   }
+}
+
+void MoeLayer::route_hidden(TokenSource& source, int step, int layer, StepData& data) const {
+  // One parallel region for the whole layer, in which logits, scores and
+  // selection follow each other on a chunk of tokens while it is in cache,
+  // rather than one pass (and barrier) per stage over T×E matrices. A source
+  // that generates by sequence also makes the chunks in the same region, if
+  // there are sequences enough to keep every thread busy, and long enough.
+  // Tasks are handed out dynamically (a busy core delays no one); every
+  // token's result is the same whichever thread routes it.
+  struct RouteChunk final : TokenSink {
+    const MoeLayer& layer;
+    StepData& data;
+    Router::Scratch& scratch;
+    bool complete = true;
+    RouteChunk(const MoeLayer& l, StepData& d, Router::Scratch& s) : layer(l), data(d), scratch(s) {}
+    void tokens(int t0, int t1) override {
+      complete = layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.map, scratch) && complete;
+    }
+  };
+  constexpr int kChunk = 64;  // tokens a task routes when the source made the whole step
+  const Shape& shape = router.shape();
+  const int T = shape.tokens();
+  if (constraint->restricts()) data.allowed.resize(std::size_t(T) * shape.experts);
+  // Short sequences go by chunks of the whole step: the gating kernel needs
+  // several tokens at a time to reuse each weight it loads.
+  const bool by_sequence =
+      source.by_sequence() && shape.sequences >= omp_get_max_threads() && shape.seq_len >= kChunk;
+  if (by_sequence) source.prepare(step);
+  else source.next(step, layer, data);
+  const int tasks = by_sequence ? shape.sequences : (T + kChunk - 1) / kChunk;
+  bool complete = true;
+#pragma omp parallel reduction(&& : complete)
+  {
+    thread_local Router::Scratch scratch;  // per thread, kept from layer to layer and step to step
+    RouteChunk sink(*this, data, scratch);
+#pragma omp for schedule(dynamic)
+    for (int i = 0; i < tasks; ++i) {
+      if (by_sequence) source.next_sequence(step, layer, i, data, sink);
+      else sink.tokens(i * kChunk, std::min(T, (i + 1) * kChunk));
+    }
+    complete = sink.complete;
+  }
+  router.check_selection(complete);
 }
 
 }  // namespace moesim

@@ -36,6 +36,11 @@ class MoeLayer {
   // (MODEL.md §2): the source's output, then logits, scores and top-k
   // selection as far as the source leaves them to the router.
   void route(TokenSource& source, int step, int layer, StepData& data) const;
+
+ private:
+  // route() for a source of hidden vectors: logits, scores and selection
+  // fused per chunk of tokens (and generation too, by sequence).
+  void route_hidden(TokenSource& source, int step, int layer, StepData& data) const;
 };
 
 }  // namespace moesim

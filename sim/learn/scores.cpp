@@ -7,22 +7,22 @@
 
 namespace moesim {
 
+void score_row(ScoreFunction f, const float* z, float* s, int E) {
+  if (f == ScoreFunction::softmax) {
+    const float m = *std::max_element(z, z + E);
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) s[e] = fast_exp(z[e] - m);
+    for (int e = 0; e < E; ++e) sum += s[e];
+    const float inv = 1.0f / sum;
+    for (int e = 0; e < E; ++e) s[e] *= inv;
+  } else {
+    for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + fast_exp(-z[e]));
+  }
+}
+
 void compute_scores(ScoreFunction f, std::span<const float> zs, std::span<float> ss, int T, int E) {
 #pragma omp parallel for schedule(static)
-  for (int t = 0; t < T; ++t) {
-    const float* z = &zs[std::size_t(t) * E];
-    float* s = &ss[std::size_t(t) * E];
-    if (f == ScoreFunction::softmax) {
-      const float m = *std::max_element(z, z + E);
-      float sum = 0.0f;
-      for (int e = 0; e < E; ++e) s[e] = fast_exp(z[e] - m);
-      for (int e = 0; e < E; ++e) sum += s[e];
-      const float inv = 1.0f / sum;
-      for (int e = 0; e < E; ++e) s[e] *= inv;
-    } else {
-      for (int e = 0; e < E; ++e) s[e] = 1.0f / (1.0f + fast_exp(-z[e]));
-    }
-  }
+  for (int t = 0; t < T; ++t) score_row(f, &zs[std::size_t(t) * E], &ss[std::size_t(t) * E], E);
 }
 
 void score_row_backward(ScoreFunction f, const float* s, const float* g, float* out, int E) {

@@ -22,10 +22,11 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
   const int T = shape.tokens(), d = shape.hidden, E = shape.experts, k = shape.top_k;
   const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
   const std::size_t size = std::size_t(d) * E, stride = size + 2 * std::size_t(E);
-  scratch.assign(stride * kChunks, 0.0f);  // per chunk: an E×d partial, one ∂L/∂s and one ∂L/∂z row
+  scratch.resize(stride * kChunks);  // per chunk: an E×d partial, one ∂L/∂s and one ∂L/∂z row
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < kChunks; ++c) {
     float* part = &scratch[stride * c];
+    std::fill_n(part, size, 0.0f);  // by the chunk's thread, not serially before the loop
     float* gs = part + size;
     float* gz = gs + E;
     auto axpy = [&](int e, float ge, const float* xt) {
@@ -40,7 +41,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       const float* xt = &x[std::size_t(t) * d];
       if (sparse) {  // sigmoid: ∂s_e/∂z_e = s_e(1 − s_e), no other entry
         for (int r = 0; r < k; ++r) {
-          const float se = s[row + ex[r]];
+          const float se = g.affinity.empty() ? s[row + ex[r]] : g.affinity[std::size_t(t) * k + r];
           const float ge = sel[r] * se * (1.0f - se);
           if (ge != 0.0f) axpy(ex[r], ge, xt);
         }
@@ -66,6 +67,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
 }
 
 void parallel_zero(std::span<float> v) {
+  if (v.empty()) return;  // no thread team for nothing (most strategies keep no T×E gradient)
 #pragma omp parallel for schedule(static)
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.0f;
 }

@@ -13,6 +13,9 @@ struct StepGradient {
   std::span<const float> selected;       // T×k ∂L/∂s at those experts (the task loss)
   std::span<const float> s;              // T×E dense ∂L/∂s (balance losses), or empty
   std::span<const float> z;              // T×E ∂L/∂z (losses on logits), or empty
+  // T×k the scores at the selected experts (StepData::affinity), or empty:
+  // the sparse pass then reads them from the T×E scores.
+  std::span<const float> affinity = {};
 };
 
 // grad_w (d×E, overwritten) = Σ_t x_tᵀ·∂L/∂z_t, bit-identical for any thread

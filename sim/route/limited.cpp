@@ -22,6 +22,30 @@ namespace moesim {
 
 int group_top_values(int k, int M) { return (k + M - 1) / M; }
 
+namespace {
+
+// The sum of the n ≤ size largest of v[0..size), largest first, in float as
+// torch's topk(...).sum() on float32. The n largest are kept in descending
+// order by a branch-free insertion of each value (the general top-k's
+// branches mispredicted on every other value of these 8-expert groups); they
+// are the values of select_topk's ranking, in its order (tied values are equal).
+float top_sum(const float* v, int size, int n, float* top) {
+  std::fill_n(top, n, -std::numeric_limits<float>::infinity());
+  for (int i = 0; i < size; ++i) {
+    float x = v[i];
+    for (int j = 0; j < n; ++j) {
+      const float high = std::max(top[j], x);
+      x = std::min(top[j], x);
+      top[j] = high;
+    }
+  }
+  float sum = 0.0f;
+  for (int j = 0; j < n; ++j) sum += top[j];
+  return sum;
+}
+
+}  // namespace
+
 void device_limited_allowed(std::span<const float> s, std::span<const std::int32_t> device_of_expert,
                             int D, int M, int k, LimitedRoutingScratch& scratch,
                             std::span<std::uint8_t> allowed) {
@@ -62,15 +86,10 @@ void group_limited_allowed(std::span<const float> biased, int groups, int M, int
   const int size = E / groups;
   const int n = std::min(group_top_values(k, M), size);
   scratch.score.resize(static_cast<std::size_t>(groups));
-  scratch.top.resize(static_cast<std::size_t>(std::max(n, M)));
-  for (int g = 0; g < groups; ++g) {
-    const float* first = biased.data() + static_cast<std::ptrdiff_t>(g) * size;
-    select_topk(first, nullptr, size, n, scratch.top.data());
-    // Summed in float, largest first, as torch's topk(...).sum() on float32.
-    float sum = 0.0f;
-    for (int j = 0; j < n; ++j) sum += first[scratch.top[j]];
-    scratch.score[g] = sum;
-  }
+  scratch.top.resize(static_cast<std::size_t>(M));
+  scratch.values.resize(static_cast<std::size_t>(n));
+  for (int g = 0; g < groups; ++g)
+    scratch.score[g] = top_sum(biased.data() + static_cast<std::ptrdiff_t>(g) * size, size, n, scratch.values.data());
   select_topk(scratch.score.data(), nullptr, groups, M, scratch.top.data());
   std::fill(allowed.begin(), allowed.end(), std::uint8_t{0});
   for (int j = 0; j < M; ++j) {

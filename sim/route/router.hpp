@@ -23,12 +23,37 @@ class Router {
   void select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
               const PlacementMap& map) const;
 
+  // Per-thread buffers of route_tokens, reused from call to call.
+  struct Scratch {
+    std::vector<float> z, s, biased;
+    std::vector<std::int32_t> device_row;
+  };
+  // Logits, scores and selection of tokens [t0, t1) of `data` (x written),
+  // a cache-sized block at a time: the rows of tokens below data.score_rows
+  // are stored in data.z and data.s, the others only pass through `scratch`.
+  // The same results as logits, scores and select. Returns false if the
+  // constraint allowed some token fewer than top_k experts (see select).
+  // Called concurrently on disjoint tokens.
+  bool route_tokens(StepData& data, int t0, int t1, std::span<const float> bias, const RoutingConstraint& constraint,
+                    const PlacementMap& map, Scratch& scratch) const;
+  // Throws the internal error of a constraint that broke its contract.
+  void check_selection(bool complete) const;
+
   // Router weights stored transposed, d×E (row i = input dimension i), so
   // z_t = Σ_i x_{t,i}·W[i,:] is a contiguous, vectorisable axpy over experts.
   std::vector<float>& weights() { return W_; }
   const Shape& shape() const { return shape_; }
 
  private:
+  // z rows of tokens [t0, t0 + n), n ≤ kBlock, from their hidden vectors x.
+  void logits_block(const float* x, int n, float* z) const;
+  // One token's selection from its scores s; false if short (see select).
+  bool select_token(StepData& data, int t, const float* s, std::span<const float> bias,
+                    const RoutingConstraint& constraint, const PlacementMap& map, bool replicated,
+                    Scratch& scratch) const;
+  // Whether the constraint must see each token's own row of devices.
+  bool replicated(const RoutingConstraint& constraint, const PlacementMap& map) const;
+
   Shape shape_;
   ModelSpec model_;
   std::vector<float> W_;

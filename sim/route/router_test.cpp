@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "../testing/fixtures.hpp"
@@ -111,5 +112,48 @@ TEST_CASE("logits are x·W for every tile shape, bit-identical across thread cou
         for (int i = 0; i < d; ++i) z += double(data.x[t * d + i]) * W[i * E + e];
         REQUIRE(data.z[std::size_t(t) * E + e] == Approx(z).epsilon(1e-5).margin(1e-6));
       }
+  }
+}
+
+TEST_CASE("route_tokens gives the bits of logits, scores and select, storing only the rows asked for", "[router]") {
+  // Unrestricted and node-limited routing; chunks of uneven sizes; the first
+  // 20 rows of logits and scores stored (a block straddles the boundary).
+  const Scenario sc = testing::tiny_scenario(
+      R"({"model":{"experts":64,"top_k":6,"hidden":16,"score":"sigmoid"},"batch":{"sequences":3,"seq_len":50},
+          "cluster":{"nodes":4,"devices_per_node":2},
+          "strategies":[{"name":"free"},{"name":"limited","routing":{"type":"node_limited","m":2}}]})");
+  for (const StrategySpec& strategy : sc.strategies) {
+    const Shape& shape = sc.shape;
+    const int T = shape.tokens(), E = shape.experts, k = shape.top_k;
+    auto constraint = ConstraintRegistry::instance().find(strategy.routing.type)->make(strategy.routing.params, shape);
+    const PlacementMap map = contiguous(E, shape.devices());
+    Router router(sc, 5);
+    std::vector<float> bias(E);
+    for (int e = 0; e < E; ++e) bias[e] = 0.01f * float(e % 7);
+    StepData whole, chunked;
+    whole.resize(shape);
+    chunked.resize(shape, 20);
+    Rng rng(3);
+    for (float& v : whole.x) v = float(rng.normal());
+    chunked.x = whole.x;
+    router.logits(whole);
+    router.scores(whole);
+    router.select(whole, bias, *constraint, map);
+    if (constraint->restricts()) chunked.allowed.resize(std::size_t(T) * E);
+    Router::Scratch scratch;
+    bool complete = true;
+    for (int t0 = 0, n = 1; t0 < T; t0 += n, n = n % 61 + 7)
+      complete = router.route_tokens(chunked, t0, std::min(T, t0 + n), bias, *constraint, map, scratch) && complete;
+    CHECK(complete);
+    CHECK(chunked.expert == whole.expert);
+    CHECK(chunked.gate == whole.gate);
+    CHECK(chunked.affinity == whole.affinity);
+    CHECK(chunked.allowed == whole.allowed);
+    REQUIRE(chunked.z.size() == std::size_t(20) * E);
+    CHECK(std::equal(chunked.z.begin(), chunked.z.end(), whole.z.begin()));
+    CHECK(std::equal(chunked.s.begin(), chunked.s.end(), whole.s.begin()));
+    CHECK(constraint->restricts() == (strategy.name == "limited"));
+    CHECK(std::count(whole.expert.begin(), whole.expert.end(), -1) == 0);
+    CHECK(int(whole.expert.size()) == T * k);
   }
 }

@@ -51,17 +51,44 @@ inline void insert(const float* value, int i, int k, int& n, std::int32_t* out) 
 // vectorise): those with fewer than k are exactly the ones ≥ the k-th largest.
 float kth_lane_max(const float* value, int E, int k) {
   alignas(64) float maxima[kLanes];
-  std::copy_n(value, kLanes, maxima);
   const int full = E / kLanes * kLanes;
+#if defined(__AVX512F__)
+  // Written out: GCC keeps the loop below scalar, 16 maxss per 16 values.
+  // vmaxps(a, b) is a > b ? a : b, the loop's expression (in its zero-masked
+  // form: GCC 12 warns about the plain one's undefined pass-through).
+  __m512 m = _mm512_loadu_ps(value);
+  for (int c = kLanes; c < full; c += kLanes) m = _mm512_maskz_max_ps(0xffff, _mm512_loadu_ps(value + c), m);
+  _mm512_store_ps(maxima, m);
+#else
+  std::copy_n(value, kLanes, maxima);
   for (int c = kLanes; c < full; c += kLanes)
     for (int j = 0; j < kLanes; ++j) maxima[j] = value[c + j] > maxima[j] ? value[c + j] : maxima[j];
+#endif
   for (int i = full; i < E; ++i) maxima[i - full] = std::max(maxima[i - full], value[i]);
+#if defined(__AVX512F__)
+  // Written out too: GCC makes horizontal sums and 16 data-dependent branches
+  // of the loops below. Counts in one register, then the smallest maximum
+  // among those with fewer than k greater (the others set to +inf).
+  const __m512 lanes = _mm512_load_ps(maxima);  // with the tail's values
+  __m512i greater = _mm512_setzero_si512();
+  for (int j = 0; j < kLanes; ++j) {
+    const __mmask16 gt = _mm512_cmp_ps_mask(_mm512_set1_ps(maxima[j]), lanes, _CMP_GT_OQ);
+    greater = _mm512_mask_add_epi32(greater, gt, greater, _mm512_set1_epi32(1));
+  }
+  const __mmask16 top = _mm512_cmplt_epi32_mask(greater, _mm512_set1_epi32(k));
+  alignas(64) float candidates[kLanes];
+  _mm512_store_ps(candidates, _mm512_mask_blend_ps(top, _mm512_set1_ps(kInf), lanes));
+  float bound = kInf;
+  for (int i = 0; i < kLanes; ++i) bound = std::min(bound, candidates[i]);
+  return bound;
+#else
   int greater[kLanes] = {};
   for (int j = 0; j < kLanes; ++j)
     for (int i = 0; i < kLanes; ++i) greater[i] += maxima[j] > maxima[i];
   float bound = kInf;
   for (int i = 0; i < kLanes; ++i) bound = greater[i] < k && maxima[i] < bound ? maxima[i] : bound;
   return bound;
+#endif
 }
 
 // Values ≥ bound and their indices, in index order; returns how many.
@@ -90,7 +117,7 @@ int collect(const float* value, int E, float bound, float* cv, std::int32_t* ci)
 // Places each of n ≤ kMaxRanked candidates (in index order, cv padded to
 // kMaxRanked with −inf) at its rank when that rank is below k: the number of
 // candidates with a greater value, or an equal one at a lower index.
-void rank_candidates(const float* cv, const std::int32_t* ci, int n, int k, std::int32_t* out) {
+[[gnu::always_inline]] inline void rank_candidates(const float* cv, const std::int32_t* ci, int n, int k, std::int32_t* out) {
   int rank[kMaxRanked] = {};
   for (int j = 0; j < n; ++j)  // vectorised over c: no horizontal sums
     for (int c = 0; c < kMaxRanked; ++c) rank[c] += (cv[j] > cv[c]) | ((cv[j] == cv[c]) & (j < c));
@@ -113,6 +140,17 @@ void select_topk(const float* value, const std::uint8_t* allowed, int E, int k, 
       int filled = 0;
       for (int c = 0; c < n; ++c) insert(value, ci[c], k, filled, out);
     }
+    return;
+  }
+  if (allowed == nullptr && k <= E && E < kLanes) {
+    // A few values (a token's groups or devices in limited routing): every
+    // one is a candidate, ranked by counting rather than by branches.
+    alignas(64) float cv[kMaxRanked];
+    alignas(64) std::int32_t ci[kMaxRanked];
+    std::copy_n(value, E, cv);
+    std::fill(cv + E, cv + kMaxRanked, -kInf);
+    for (int i = 0; i < E; ++i) ci[i] = i;
+    rank_candidates(cv, ci, E, k, out);
     return;
   }
   int n = 0;

@@ -3,7 +3,9 @@
 // layers the hidden state evolves as x⁽ˡ⁾ = ρ·x⁽ˡ⁻¹⁾ + sqrt(1−ρ²)·(μ⁽ˡ⁾_c + σ·ε⁽ˡ⁾).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "moesim/components.hpp"
 #include "moesim/error.hpp"
@@ -55,60 +57,76 @@ class SyntheticSource final : public TokenSource {
     }
   }
 
+  // Every sequence of the step, in parallel, with nothing to hand the tokens to.
   void next(int step, int layer, StepData& data) override {
-    if (layer == 0) first_layer(step, data);
-    else next_layer(step, layer, data);
+    struct Ignore final : TokenSink {
+      void tokens(int, int) override {}
+    } ignore;
+    prepare(step);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < shape_.sequences; ++n) next_sequence(step, layer, n, data, ignore);
+  }
+
+  bool by_sequence() const override { return true; }
+  void prepare(int step) override { cdf_ = &popularity_.cdf(step); }
+
+  // One stream per (step, sequence) at layer 0, per (step, sequence, layer)
+  // above: sequences are independent, so they can be generated in any order
+  // or in parallel with identical results.
+  void next_sequence(int step, int layer, int n, StepData& data, TokenSink& sink) const override {
+    if (layer == 0) first_layer(step, n, data, sink);
+    else next_layer(step, layer, n, data, sink);
   }
 
  private:
   struct LayerGeometry {
     double spread, noise, correlation;
   };
+  // Tokens handed to the sink at a time: the chunk's hidden vectors (16 KiB
+  // at d = 64) stay in L1 for the router.
+  static constexpr int kChunk = 64;
 
   const float* centre(int layer, int domain) const {
     return &centres_[(std::size_t(layer) * domains_ + domain) * shape_.hidden];
   }
 
   // x⁽ˡ⁾ = ρ·x⁽ˡ⁻¹⁾ + sqrt(1−ρ²)·(μ⁽ˡ⁾_c + σ·ε⁽ˡ⁾), in place over data.x.
-  void next_layer(int step, int layer, StepData& data) const {
+  void next_layer(int step, int layer, int n, StepData& data, TokenSink& sink) const {
     const int d = shape_.hidden, L = shape_.seq_len;
     const LayerGeometry& g = layer_[layer];
     const float rho = float(g.correlation), fresh = float(std::sqrt(1.0 - g.correlation * g.correlation));
-#pragma omp parallel
-    {
-      std::vector<float> e(d);  // per thread, not per token
-#pragma omp for schedule(static)
-      for (int n = 0; n < shape_.sequences; ++n) {
-        Rng rng = Rng::stream(seed_, "generator/layer_tokens", std::uint64_t(step),
-                              (std::uint64_t(n) << 20) | std::uint64_t(layer));
-        for (int j = 0; j < L; ++j) {
-          const std::size_t t = std::size_t(n) * L + j;
-          rng.add_normals(centre(layer, data.domain[t]), g.noise, e.data(), d);  // e = μ⁽ˡ⁾_c + σ·ε
-          float* x = &data.x[t * d];
-          for (int i = 0; i < d; ++i) x[i] = rho * x[i] + fresh * e[i];
-        }
+    thread_local std::vector<float> e;  // μ⁽ˡ⁾_c + σ·ε of one token; per thread, allocated once
+    e.resize(std::size_t(d));
+    Rng rng = Rng::stream(seed_, "generator/layer_tokens", std::uint64_t(step),
+                          (std::uint64_t(n) << 20) | std::uint64_t(layer));
+    for (int j0 = 0; j0 < L; j0 += kChunk) {
+      const int j1 = std::min(L, j0 + kChunk);
+      for (int j = j0; j < j1; ++j) {
+        const std::size_t t = std::size_t(n) * L + j;
+        rng.add_normals(centre(layer, data.domain[t]), g.noise, e.data(), d);
+        float* x = &data.x[t * d];
+        for (int i = 0; i < d; ++i) x[i] = rho * x[i] + fresh * e[i];
       }
+      sink.tokens(n * L + j0, n * L + j1);
     }
   }
 
-  void first_layer(int step, StepData& data) {
+  void first_layer(int step, int n, StepData& data, TokenSink& sink) const {
     const int d = shape_.hidden, L = shape_.seq_len;
     const double noise = layer_[0].noise;
-    const std::vector<double>& cdf = popularity_.cdf(step);
-    // One stream per (step, sequence): sequences are independent, so they can
-    // be generated in any order or in parallel with identical results.
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < shape_.sequences; ++n) {
-      Rng rng = Rng::stream(seed_, "generator/tokens", std::uint64_t(step), std::uint64_t(n));
-      const int seq_domain = Popularity::draw(cdf, rng);
-      for (int j = 0; j < L; ++j) {
+    const std::vector<double>& cdf = *cdf_;
+    Rng rng = Rng::stream(seed_, "generator/tokens", std::uint64_t(step), std::uint64_t(n));
+    const int seq_domain = Popularity::draw(cdf, rng);
+    for (int j0 = 0; j0 < L; j0 += kChunk) {
+      const int j1 = std::min(L, j0 + kChunk);
+      for (int j = j0; j < j1; ++j) {
         const std::size_t t = std::size_t(n) * L + j;
         int c = seq_domain;
         if (mix_ > 0 && rng.uniform() < mix_) c = Popularity::draw(cdf, rng);
         data.domain[t] = c;
-        float* x = &data.x[t * d];
-        rng.add_normals(centre(0, c), noise, x, d);
+        rng.add_normals(centre(0, c), noise, &data.x[t * d], d);
       }
+      sink.tokens(n * L + j0, n * L + j1);
     }
   }
 
@@ -119,6 +137,7 @@ class SyntheticSource final : public TokenSource {
   std::uint64_t seed_ = 0;
   std::vector<LayerGeometry> layer_;  // L
   std::vector<float> centres_;        // L×C×d
+  const std::vector<double>* cdf_ = nullptr;  // popularity at the prepared step
 };
 
 const Registration<TokenSource> registration{{

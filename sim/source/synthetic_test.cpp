@@ -1,6 +1,8 @@
 // Synthetic stream (MODEL.md §1): Zipf popularity, coherent sequences, drift, determinism.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "../testing/fixtures.hpp"
 #include "moesim/components.hpp"
@@ -102,4 +104,35 @@ TEST_CASE("the stream depends only on the seed and the step", "[source]") {
   auto c = make_source(other);
   c->next(1, 0, db);
   CHECK(da.x != db.x);
+}
+
+TEST_CASE("next_sequence hands out next()'s tokens, each sequence in order and in chunks", "[source]") {
+  // Two layers (layer 1 evolves layer 0's hidden state); 300 tokens a
+  // sequence is several chunks, the last one partial.
+  Scenario sc = testing::tiny_scenario(R"({"model":{"layers":2},"batch":{"sequences":3,"seq_len":300},
+                                          "stream":{"mix":0.3}})");
+  auto a = make_source(sc), b = make_source(sc);
+  REQUIRE(b->by_sequence());
+  StepData whole, by_sequence;
+  whole.resize(sc.shape);
+  by_sequence.resize(sc.shape);
+  struct Chunks final : TokenSink {
+    std::vector<std::pair<int, int>> seen;
+    void tokens(int t0, int t1) override { seen.emplace_back(t0, t1); }
+  } chunks;
+  const int L = sc.shape.seq_len;
+  for (int layer = 0; layer < 2; ++layer) {
+    a->next(4, layer, whole);
+    b->prepare(4);
+    for (int n = sc.shape.sequences - 1; n >= 0; --n) {  // any order
+      chunks.seen.clear();
+      b->next_sequence(4, layer, n, by_sequence, chunks);
+      REQUIRE(chunks.seen.size() > 1);
+      CHECK(chunks.seen.front().first == n * L);
+      CHECK(chunks.seen.back().second == (n + 1) * L);
+      for (std::size_t c = 1; c < chunks.seen.size(); ++c) CHECK(chunks.seen[c].first == chunks.seen[c - 1].second);
+    }
+    CHECK(by_sequence.x == whole.x);
+    CHECK(by_sequence.domain == whole.domain);
+  }
 }
