@@ -141,8 +141,8 @@ struct StepTiming {
   std::vector<double> bytes_sent, bytes_received;
   // The critical device's schedule, one entry per cell (what timing.png draws).
   std::vector<CellTimes> timeline;
-  // What the simulation did, for benchmarks: events it executed, flows it moved (dispatch and combine).
-  std::uint64_t events = 0, flows_moved = 0;
+  // Diagnostic for benchmarks, not a model output: the discrete events the simulation executed.
+  std::uint64_t events = 0;
 };
 
 // Runs the discrete-event model of one step (MODEL.md §6). Throws ParamError

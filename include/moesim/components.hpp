@@ -13,15 +13,12 @@
 
 namespace moesim {
 
-// Produces each step's tokens (MODEL.md §1, §9). Deterministic in (seed,
-// step): the simulation gives every strategy its own source built from the
-// same parameters and seed, so all strategies see the same stream. Each step
-// calls next() once per MoE layer, layers 0..L−1 in order: layer 0 starts the
-// step's tokens, a later layer may build on what the previous one left in
-// `data` (the synthetic hidden state evolves from layer to layer).
 // Receives a source's tokens a few at a time (TokenSource::next_sequence).
 class TokenSink {
  public:
+  // Tokens handed over at a time, and routed per task when a source makes
+  // the whole step: a chunk's hidden vectors (16 KiB at d = 64) stay in L1.
+  static constexpr int kChunk = 64;
   // Tokens [t0, t1) of the step are in StepData (x and domain).
   virtual void tokens(int t0, int t1) = 0;
 
@@ -29,6 +26,13 @@ class TokenSink {
   ~TokenSink() = default;
 };
 
+// Produces each step's tokens (MODEL.md §1, §9). Deterministic in (seed,
+// step): the simulation gives every strategy its own source built from the
+// same parameters and seed, so all strategies see the same stream. Each step
+// produces every MoE layer's tokens, layers 0..L−1 in order, by next() or by
+// prepare() and next_sequence(): layer 0 starts the step's tokens, a later
+// layer may build on what the previous one left in `data` (the synthetic
+// hidden state evolves from layer to layer).
 class TokenSource {
  public:
   virtual ~TokenSource() = default;

@@ -44,7 +44,8 @@ enum Phase { dispatch_phase = 0, combine_phase = 1 };
 // both are sealed at the end of the instant that released it: so its arrival
 // time is known then. Rather than one event per drained group and per flow,
 // each waiter (a device's expert compute, its layer end, a relay's combine
-// gather) counts down at the seal and gets one event at its last arrival.
+// gather) counts down at the seal and gets one event at its last arrival;
+// with forwarding, each flow to a relay also gets one (the relay fans out).
 // That event lands in the instant the last per-flow arrival would have: the
 // first instant at that time if it is later than the seal, else the instant
 // right after the seal (where a zero-byte, zero-latency arrival would land);
@@ -447,7 +448,6 @@ class StepModel {
     r.bytes_sent = bytes_sent_;
     r.bytes_received = bytes_received_;
     r.events = q_.executed();
-    r.flows_moved = 2 * std::uint64_t(flows());
     r.timeline.assign(times_.begin() + std::ptrdiff_t(key(r.critical_device, 0)),
                       times_.begin() + std::ptrdiff_t(key(r.critical_device, 0) + cells_));
     return r;

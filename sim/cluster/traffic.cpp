@@ -20,13 +20,14 @@ TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : 
   // Sequence n lives on device n mod D; micro-batches are contiguous runs of
   // sequences, [b·B/m, (b+1)·B/m), split by sequence rather than by token.
   const int D = shape.devices(), B = shape.sequences, L = shape.seq_len, m = hw.micro_batches;
-  std::vector<std::int32_t> home(std::size_t(shape.tokens())), batch(std::size_t(shape.tokens()));
+  std::vector<std::int32_t> home(std::size_t(shape.tokens()));
+  batch_.resize(std::size_t(shape.tokens()));
   for (int b = 0; b < m; ++b)
     for (int n = int(static_cast<long long>(b) * B / m); n < int(static_cast<long long>(b + 1) * B / m); ++n) {
       std::fill_n(&home[std::size_t(n) * L], L, n % D);
-      std::fill_n(&batch[std::size_t(n) * L], L, b);
+      std::fill_n(&batch_[std::size_t(n) * L], L, b);
     }
-  group_tokens(home, batch);
+  group_tokens(home, batch_);
 }
 
 void TrafficBuilder::set_homes(std::span<const std::int32_t> home) {
@@ -48,7 +49,7 @@ void TrafficBuilder::group_tokens(std::span<const std::int32_t> home, std::span<
   auto cell_of = [&](std::int64_t t) { return std::size_t(batch[std::size_t(t)]) * D + std::size_t(home[std::size_t(t)]); };
   for (std::int64_t t = 0; t < T; ++t) {
     if (home[std::size_t(t)] < 0 || home[std::size_t(t)] >= D)
-      throw std::invalid_argument("TrafficBuilder::set_homes: home device out of range");
+      throw std::invalid_argument("TrafficBuilder: home device out of range");
     ++cell_begin_[cell_of(t) + 1];
   }
   for (std::size_t c = 1; c < cell_begin_.size(); ++c) cell_begin_[c] += cell_begin_[c - 1];
@@ -71,13 +72,15 @@ void TrafficBuilder::begin_step(int layers) {
 void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& map, double padded_capacity) {
   if (layer != layers_added_ || layer >= traffic_.layers)
     throw std::logic_error("TrafficBuilder::add_layer: layers must be added in order, within begin_step's count");
-  ++layers_added_;
   const int D = shape_.devices(), k = shape_.top_k;
   const int m = traffic_.micro_batches;
   StepTraffic& t = traffic_;
   if (data.expert.size() < std::size_t(tokens_) * k || data.keep.size() < std::size_t(tokens_) * k)
     throw std::invalid_argument("TrafficBuilder::add_layer: fewer choices than tokens");
+  if (data.device_load.size() < std::size_t(D) || data.device_dropped.size() < std::size_t(D))
+    throw std::invalid_argument("TrafficBuilder::add_layer: device loads shorter than the devices");
   index_placement(map);
+  ++layers_added_;  // after the checks: a refused layer may be added again
   load_count_.assign(std::size_t(D), 0);
   dropped_count_.assign(std::size_t(D), 0);
   for (int b = 0; b < m; ++b) {
@@ -100,12 +103,8 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
       for (std::size_t j = 0; j < slot_count_.size(); ++j) t.slot_copies[slots + j] = double(slot_count_[j]);
     t.flow_begin.push_back(int(t.flows.size()));
   }
-  std::fill(data.device_load.begin(), data.device_load.end(), 0.0);
-  std::fill(data.device_dropped.begin(), data.device_dropped.end(), 0.0);
-  for (int d = 0; d < D; ++d) {
-    data.device_load[std::size_t(d)] = double(load_count_[std::size_t(d)]);
-    data.device_dropped[std::size_t(d)] = double(dropped_count_[std::size_t(d)]);
-  }
+  std::copy(load_count_.begin(), load_count_.end(), data.device_load.begin());
+  std::copy(dropped_count_.begin(), dropped_count_.end(), data.device_dropped.begin());
 }
 
 void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepData& data) {
@@ -139,6 +138,12 @@ void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepDa
 }
 
 void TrafficBuilder::index_placement(const PlacementMap& map) {
+  // Once a layer, so free: a map of another shape, or an expert without a
+  // replica, would index past the counters (a caller bug, not bad input).
+  if (map.devices != shape_.devices() || map.experts() != shape_.experts ||
+      map.phy2log.size() != std::size_t(map.slots_per_device) * std::size_t(map.devices) ||
+      std::any_of(map.log2phy.begin(), map.log2phy.end(), [](const auto& r) { return r.empty(); }))
+    throw std::invalid_argument("TrafficBuilder::add_layer: the placement does not match the shape");
   replica_begin_.assign(1, 0);
   replica_slot_.clear();
   replica_mod_.clear();

@@ -66,7 +66,7 @@ class TrafficBuilder {
   // Tokens grouped by (micro-batch, home): cell_tokens_[cell_begin_[b·D + h] ..
   // cell_begin_[b·D + h + 1]) are micro-batch b's tokens homed on device h.
   std::vector<std::int32_t> cell_tokens_, cell_begin_;
-  std::vector<std::int32_t> batch_, next_;  // set_homes' micro-batch per token; the sort's fill positions
+  std::vector<std::int32_t> batch_, next_;  // micro-batch per token (constructor, set_homes); the sort's fill positions
   std::int64_t tokens_ = 0;
 
   Shape shape_;

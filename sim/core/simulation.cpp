@@ -48,7 +48,10 @@ struct Gradients {
 int score_rows(const Scenario& sc, const TokenSource& source, const std::vector<std::unique_ptr<Balancer>>& balancers) {
   const bool all = source.output() != SourceOutput::hidden ||
                    (sc.train && sc.model.score == ScoreFunction::softmax) ||
-                   std::any_of(balancers.begin(), balancers.end(), [](const auto& b) { return b->needs_scores(); });
+                   std::any_of(balancers.begin(), balancers.end(), [](const auto& b) {
+                     // weight_gradient reads every row when a loss has a score or logit gradient.
+                     return b->needs_scores() || b->uses_score_gradient() || b->uses_logit_gradient();
+                   });
   if (all) return sc.shape.tokens();
   return sc.train ? sc.shape.seq_len : 0;
 }

@@ -63,7 +63,7 @@ void MoeLayer::route_hidden(TokenSource& source, int step, int layer, StepData& 
       complete = layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.map, scratch) && complete;
     }
   };
-  constexpr int kChunk = 64;  // tokens a task routes when the source made the whole step
+  constexpr int kChunk = TokenSink::kChunk;
   const Shape& shape = router.shape();
   const int T = shape.tokens();
   if (constraint->restricts()) data.allowed.resize(std::size_t(T) * shape.experts);

@@ -49,16 +49,24 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
             "domain centres (layers × domains × hidden)");
     {
       // The timing model: per (layer, micro-batch) cell at most one flow per
-      // device pair that exchanges tokens, ≈ 92 B each in StepTraffic and the
-      // step model; serving times iterations on each instance's devices.
+      // device pair that exchanges tokens, and no more than the cell's copies
+      // (twice that with forwarding: to the relay, then fanned out). Each
+      // instance's StepTraffic holds 32 B a flow (TrafficFlow); the step
+      // model, one per thread and reused, ≈ 68 B (its lists, countdowns and
+      // released records) for the largest instance.
       const ServeSpec& v = sc.serve;
-      const double devices = !v.enabled || !v.disaggregated
-                                 ? D
-                                 : double(std::max(v.prefill.nodes * v.prefill.devices_per_node,
-                                                   v.decode.nodes * v.decode.devices_per_node));
+      const ClusterHardware& hw = sc.cluster.hardware;
+      const double m = hw.micro_batches, per_copy = hw.forwarding ? 2.0 : 1.0;
       const double tokens = v.enabled ? double(v.max_batch_tokens) + v.max_running : T;
-      t.add(92.0 * L * sc.cluster.hardware.micro_batches * std::min(devices * devices, tokens * k), "/cluster/nodes",
-            "timing-model flows (layers × device pairs)");
+      auto flows = [&](double devices) { return L * m * std::min(devices * devices, per_copy * k * tokens / m); };
+      double all = flows(D), largest = all;
+      if (v.enabled && v.disaggregated) {
+        const double prefill = flows(v.prefill.nodes * v.prefill.devices_per_node);
+        const double decode = flows(v.decode.nodes * v.decode.devices_per_node);
+        all = prefill + decode;
+        largest = std::max(prefill, decode);
+      }
+      t.add(32.0 * all + 68.0 * largest, "/cluster/nodes", "timing-model flows (layers × device pairs)");
     }
     if (sc.serve.enabled) {  // sim/serve/: requests, their routes, per-iteration series
       const ServeSpec& v = sc.serve;

@@ -23,6 +23,7 @@ namespace {
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicLen = 6;
 constexpr std::uint32_t kMaxHeaderBytes = 1 << 16;
+constexpr std::int64_t kMaxDimension = 1 << 20;  // layers, experts or k
 constexpr char kExpected[] = "expected an array saved with numpy.save";
 
 // A value of the header dict: a string, a boolean or a tuple of integers —
@@ -226,10 +227,16 @@ NpyReader NpyReader::open(const std::string& path) {
   r.rows_ = shape.ints[0];
   r.cols_ = 1;
   for (std::size_t i = 1; i < shape.ints.size(); ++i) {
+    // Bounded here, once for every reader: layers, experts and k come from
+    // these dimensions and are narrowed to int.
     if (shape.ints[i] < 1)
       throw InputError(path, "",
                        fmt::format("expected every dimension after the first to be at least 1, got shape {}",
                                    shape.text));
+    if (shape.ints[i] > kMaxDimension)
+      throw InputError(path, "",
+                       fmt::format("expected every dimension after the first (layers, experts or k) to be at most "
+                                   "{}, got shape {}", kMaxDimension, shape.text));
     if (r.cols_ > (std::int64_t(1) << 40) / shape.ints[i])
       throw InputError(path, "", fmt::format("shape {} is too large", shape.text));
     r.cols_ *= shape.ints[i];

@@ -132,6 +132,10 @@ TEST_CASE("NPY reader names every malformed header precisely", "[trace][npy]") {
         "expected a 2-D shape (tokens, experts or k) or a 3-D shape (tokens, layers, experts or k), got (2, 2, 2, 2)");
   CHECK(open_error(raw_npy("0col.npy", header_of("'<f4'", "False", "(5, 0)"), 0)) ==
         "expected every dimension after the first to be at least 1, got shape (5, 0)");
+  // A header's dimensions are bounded before any reader narrows them to int (layers, experts, k).
+  CHECK(open_error(raw_npy("wide.npy", header_of("'<i4'", "False", "(1, 3000000000, 2)"), 0)) ==
+        "expected every dimension after the first (layers, experts or k) to be at most 1048576, got shape "
+        "(1, 3000000000, 2)");
   CHECK(open_error(raw_npy("v3.npy", ok, 60, 3, 0)) ==
         "unsupported NPY format version 3.0: expected 1.0 or 2.0");
   CHECK(open_error(raw_npy("v11.npy", ok, 60, 1, 1)) ==

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "moesim/components.hpp"
@@ -68,7 +69,10 @@ class SyntheticSource final : public TokenSource {
   }
 
   bool by_sequence() const override { return true; }
-  void prepare(int step) override { cdf_ = &popularity_.cdf(step); }
+  void prepare(int step) override {
+    cdf_ = &popularity_.cdf(step);
+    prepared_step_ = step;
+  }
 
   // One stream per (step, sequence) at layer 0, per (step, sequence, layer)
   // above: sequences are independent, so they can be generated in any order
@@ -82,9 +86,7 @@ class SyntheticSource final : public TokenSource {
   struct LayerGeometry {
     double spread, noise, correlation;
   };
-  // Tokens handed to the sink at a time: the chunk's hidden vectors (16 KiB
-  // at d = 64) stay in L1 for the router.
-  static constexpr int kChunk = 64;
+  static constexpr int kChunk = TokenSink::kChunk;
 
   const float* centre(int layer, int domain) const {
     return &centres_[(std::size_t(layer) * domains_ + domain) * shape_.hidden];
@@ -114,6 +116,8 @@ class SyntheticSource final : public TokenSource {
   void first_layer(int step, int n, StepData& data, TokenSink& sink) const {
     const int d = shape_.hidden, L = shape_.seq_len;
     const double noise = layer_[0].noise;
+    if (cdf_ == nullptr || step != prepared_step_)  // the interface's contract (components.hpp)
+      throw std::logic_error("SyntheticSource: next_sequence for a step that prepare() did not start");
     const std::vector<double>& cdf = *cdf_;
     Rng rng = Rng::stream(seed_, "generator/tokens", std::uint64_t(step), std::uint64_t(n));
     const int seq_domain = Popularity::draw(cdf, rng);
@@ -138,6 +142,7 @@ class SyntheticSource final : public TokenSource {
   std::vector<LayerGeometry> layer_;  // L
   std::vector<float> centres_;        // L×C×d
   const std::vector<double>* cdf_ = nullptr;  // popularity at the prepared step
+  int prepared_step_ = -1;
 };
 
 const Registration<TokenSource> registration{{

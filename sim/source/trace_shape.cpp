@@ -26,14 +26,8 @@ TraceShape peek_trace_shape(const std::string& path, const std::string& format) 
   }
   NpyReader npy = NpyReader::open(path);
   const auto& dims = npy.shape();
-  // Bounded before use: the header's dimensions are the file's word, and a
-  // scenario takes its layers and experts from them.
-  constexpr std::int64_t kMaxDim = 1 << 20;
-  const std::int64_t L = dims.size() == 3 ? dims[1] : 1;
-  if (L > kMaxDim || dims.back() > kMaxDim)
-    throw InputError(path, "", fmt::format("expected at most {} layers and {} columns per layer, the header says "
-                                           "{} and {}", kMaxDim, kMaxDim, L, dims.back()));
-  for (int l = 0; l < int(L); ++l) t.layer_ids.push_back(l);
+  const int L = dims.size() == 3 ? int(dims[1]) : 1;  // NpyReader bounds every dimension
+  for (int l = 0; l < L; ++l) t.layer_ids.push_back(l);
   t.tokens = npy.rows();
   if (npy.is_float()) {
     t.kind = TraceShape::logits;
