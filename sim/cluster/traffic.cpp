@@ -4,16 +4,13 @@
 #include <bit>
 #include <stdexcept>
 
+#include <omp.h>
+
 namespace moesim {
 
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
-  need_.assign(std::size_t(shape.devices()), 0);
-  node_need_.assign(std::size_t(shape.nodes), 0);
   node_of_.resize(std::size_t(shape.devices()));
   for (int d = 0; d < shape.devices(); ++d) node_of_[std::size_t(d)] = d / shape.devices_per_node;
-  touched_.assign(std::size_t(shape.devices() + 63) / 64, 0);
-  device_stamp_.assign(std::size_t(shape.devices()), 0);
-  node_stamp_.assign(std::size_t(shape.nodes), 0);
   traffic_.devices = shape.devices();
   traffic_.micro_batches = hw.micro_batches;
   traffic_.shared_experts = shape.shared_experts;
@@ -69,6 +66,17 @@ void TrafficBuilder::begin_step(int layers) {
   layers_added_ = 0;
 }
 
+void TrafficBuilder::HomeCounter::size_for(const Shape& shape) {
+  need.assign(std::size_t(shape.devices()), 0);
+  node_need.assign(std::size_t(shape.nodes), 0);
+  load_count.assign(std::size_t(shape.devices()), 0);
+  dropped_count.assign(std::size_t(shape.devices()), 0);
+  touched.assign(std::size_t(shape.devices() + 63) / 64, 0);
+  device_stamp.assign(std::size_t(shape.devices()), 0);
+  node_stamp.assign(std::size_t(shape.nodes), 0);
+  stamp = 0;
+}
+
 void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& map, double padded_capacity) {
   if (layer != layers_added_ || layer >= traffic_.layers)
     throw std::logic_error("TrafficBuilder::add_layer: layers must be added in order, within begin_step's count");
@@ -81,57 +89,95 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
     throw std::invalid_argument("TrafficBuilder::add_layer: device loads shorter than the devices");
   index_placement(map);
   ++layers_added_;  // after the checks: a refused layer may be added again
-  load_count_.assign(std::size_t(D), 0);
-  dropped_count_.assign(std::size_t(D), 0);
+  const int team = std::max(1, std::min(omp_get_max_threads(), D));
+  while (counters_.size() < std::size_t(team)) counters_.emplace_back().size_for(shape_);
+  for (int i = 0; i < team; ++i) {
+    std::fill(counters_[i].load_count.begin(), counters_[i].load_count.end(), 0);
+    std::fill(counters_[i].dropped_count.begin(), counters_[i].dropped_count.end(), 0);
+  }
   for (int b = 0; b < m; ++b) {
     const int cell = layer * m + b;
     const std::size_t slots = t.slot_copies.size();
     t.slot_begin.push_back(int(slots));
     t.slots_per_device.push_back(map.slots_per_device);
     t.slot_copies.resize(slots + map.phy2log.size(), padded_capacity > 0 ? padded_capacity / m : 0.0);
-    slot_count_.assign(map.phy2log.size(), 0);
+    for (int i = 0; i < team; ++i) counters_[i].slot_count.assign(map.phy2log.size(), 0);
     double* home_tokens = &t.home_tokens[std::size_t(cell) * D];
-    for (int h = 0; h < D; ++h) {
-      const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
-      const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
-      if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
-      home_tokens[h] += double(end - begin);
-      count_home(begin, end, data);
-      emit_flows(h);
+    // A team only where it pays for its start (≈ µs): a serving decode
+    // iteration's few tokens run on one thread. Results do not depend on it.
+    const std::int64_t assignments = std::int64_t(cell_begin_[std::size_t(b + 1) * D] - cell_begin_[std::size_t(b) * D]) * k;
+    const int threads = assignments >= kParallelAssignments ? team : 1;
+    const std::size_t base = t.flows.size();
+    flow_offset_.assign(std::size_t(team) + 1, 0);
+#pragma omp parallel num_threads(threads)
+    {
+      const int i = omp_get_thread_num(), n = omp_get_num_threads();  // n may fall short of `threads`
+      HomeCounter& w = counters_[std::size_t(i)];
+      count_homes(w, b, D * i / n, D * (i + 1) / n, data, home_tokens);
+      flow_offset_[std::size_t(i) + 1] = w.flows.size();
+#pragma omp barrier
+#pragma omp single
+      {
+        for (int j = 0; j < n; ++j) flow_offset_[std::size_t(j) + 1] += flow_offset_[std::size_t(j)];
+        t.flows.resize(base + flow_offset_[std::size_t(n)]);
+      }  // implicit barrier: every thread sees the offsets and the room
+      std::copy(w.flows.begin(), w.flows.end(), t.flows.begin() + std::ptrdiff_t(base + flow_offset_[std::size_t(i)]));
     }
     if (padded_capacity <= 0)
-      for (std::size_t j = 0; j < slot_count_.size(); ++j) t.slot_copies[slots + j] = double(slot_count_[j]);
+      for (std::size_t j = 0; j < map.phy2log.size(); ++j) {
+        std::int32_t n = 0;
+        for (int i = 0; i < team; ++i) n += counters_[i].slot_count[j];
+        t.slot_copies[slots + j] = double(n);
+      }
     t.flow_begin.push_back(int(t.flows.size()));
   }
-  std::copy(load_count_.begin(), load_count_.end(), data.device_load.begin());
-  std::copy(dropped_count_.begin(), dropped_count_.end(), data.device_dropped.begin());
+  for (int d = 0; d < D; ++d) {
+    std::int32_t load = 0, dropped = 0;
+    for (int i = 0; i < team; ++i) load += counters_[i].load_count[d], dropped += counters_[i].dropped_count[d];
+    data.device_load[d] = load;
+    data.device_dropped[d] = dropped;
+  }
 }
 
-void TrafficBuilder::count_home(std::size_t begin, std::size_t end, const StepData& data) {
+void TrafficBuilder::count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data,
+                                 double* home_tokens) const {
+  const int D = shape_.devices();
+  w.flows.clear();
+  for (int h = h0; h < h1; ++h) {
+    const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
+    const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
+    if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
+    home_tokens[h] += double(end - begin);
+    count_home(w, begin, end, data);
+    emit_flows(w, h);
+  }
+}
+
+void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data) const {
   const int k = shape_.top_k;
   const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
   const std::int32_t* expert = data.expert.data();
   const std::uint8_t* keep = data.keep.data();
   for (std::size_t i = begin; i < end; ++i) {
     const auto tok = std::uint32_t(cell_tokens_[i]);
-    next_token();
+    w.next_token();
     for (int r = 0; r < k; ++r) {
       const std::size_t a = std::size_t(tok) * k + r;
       const int slot = slot_for(expert[a], tok);
       const int dev = slot_device_[std::size_t(slot)];
       if (!keep[a]) {
-        ++dropped_count_[std::size_t(dev)];
+        ++w.dropped_count[std::size_t(dev)];
         continue;
       }
-      ++load_count_[std::size_t(dev)];
-      ++slot_count_[std::size_t(slot)];
+      ++w.load_count[std::size_t(dev)];
+      ++w.slot_count[std::size_t(slot)];
       // DeepEP sends one copy per destination device (and per node when forwarding).
-      const int copy = first_visit(device_stamp_, dev) | !per_token;
-      need_[std::size_t(dev)] += copy;
-      touched_[std::size_t(dev) / 64] |= std::uint64_t(copy) << (dev % 64);
+      const int copy = w.first_visit(w.device_stamp, dev) | !per_token;
+      w.need[std::size_t(dev)] += copy;
+      w.touched[std::size_t(dev) / 64] |= std::uint64_t(copy) << (dev % 64);
       if (forwarding) {  // IB crossings per node: only forwarding reads them
         const int node = node_of_[std::size_t(dev)];
-        node_need_[std::size_t(node)] += first_visit(node_stamp_, node) | !per_token;
+        w.node_need[std::size_t(node)] += w.first_visit(w.node_stamp, node) | !per_token;
       }
     }
   }
@@ -156,50 +202,50 @@ void TrafficBuilder::index_placement(const PlacementMap& map) {
   for (std::size_t j = 0; j < slot_device_.size(); ++j) slot_device_[j] = map.device_of_slot(int(j));
 }
 
-void TrafficBuilder::next_token() {
-  if (++stamp_ != 0) return;
+void TrafficBuilder::HomeCounter::next_token() {
+  if (++stamp != 0) return;
   // Wrapped after 2³² tokens: old stamps could collide, so start over.
-  std::fill(device_stamp_.begin(), device_stamp_.end(), 0);
-  std::fill(node_stamp_.begin(), node_stamp_.end(), 0);
-  stamp_ = 1;
+  std::fill(device_stamp.begin(), device_stamp.end(), 0);
+  std::fill(node_stamp.begin(), node_stamp.end(), 0);
+  stamp = 1;
 }
 
-void TrafficBuilder::emit_flows(int h) {
+void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
   // Only the devices this home's tokens reach, ascending (the bits in order),
   // so flows come out in device order whatever the batch size; each is
   // cleared for the next home once emitted.
   const int G = shape_.devices_per_node, home_node = h / G;
-  std::vector<TrafficFlow>& flows = traffic_.flows;
+  std::vector<TrafficFlow>& flows = w.flows;
   std::size_t parent = 0;  // the open to_relay flow of the current node
   int node = -1;           // the node whose flows are being emitted
-  for (std::size_t w = 0; w < touched_.size(); ++w)
-    for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
-      const int d = int(w * 64) + std::countr_zero(bits);
+  for (std::size_t word = 0; word < w.touched.size(); ++word)
+    for (std::uint64_t bits = w.touched[word]; bits != 0; bits &= bits - 1) {
+      const int d = int(word * 64) + std::countr_zero(bits);
       if (node_of_[std::size_t(d)] != node) {
         node = node_of_[std::size_t(d)];
         if (node != home_node && hw_.forwarding) {
           // One IB crossing to the relay, the node's device with h's local index.
           const int relay = node * G + h % G;
           parent = flows.size();
-          flows.push_back({h, relay, TrafficFlow::to_relay, 0, double(node_need_[std::size_t(node)]),
-                          need_[std::size_t(relay)] > 0});
+          flows.push_back({h, relay, TrafficFlow::to_relay, 0, double(w.node_need[std::size_t(node)]),
+                          w.need[std::size_t(relay)] > 0});
         }
       }
       if (node == home_node || !hw_.forwarding) {
-        if (d != h) flows.push_back({h, d, TrafficFlow::direct, 0, double(need_[std::size_t(d)]), false});
+        if (d != h) flows.push_back({h, d, TrafficFlow::direct, 0, double(w.need[std::size_t(d)]), false});
       } else if (d != flows[parent].dst) {
-        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, 0, double(need_[std::size_t(d)]), false});
+        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, 0, double(w.need[std::size_t(d)]), false});
         ++flows[parent].children;
       }
     }
-  // Cleared after the loop: a relay's need_ is read when its node opens, possibly before its own bit.
-  for (std::size_t w = 0; w < touched_.size(); ++w) {
-    for (std::uint64_t bits = touched_[w]; bits != 0; bits &= bits - 1) {
-      const int d = int(w * 64) + std::countr_zero(bits);
-      need_[std::size_t(d)] = 0;
-      node_need_[std::size_t(node_of_[std::size_t(d)])] = 0;
+  // Cleared after the loop: a relay's need is read when its node opens, possibly before its own bit.
+  for (std::size_t word = 0; word < w.touched.size(); ++word) {
+    for (std::uint64_t bits = w.touched[word]; bits != 0; bits &= bits - 1) {
+      const int d = int(word * 64) + std::countr_zero(bits);
+      w.need[std::size_t(d)] = 0;
+      w.node_need[std::size_t(node_of_[std::size_t(d)])] = 0;
     }
-    touched_[w] = 0;
+    w.touched[word] = 0;
   }
 }
 

@@ -33,10 +33,40 @@ class TrafficBuilder {
   // replica that serves each token.
   void add_layer(int layer, StepData& data, const PlacementMap& map, double padded_capacity);
   const StepTraffic& traffic() const { return traffic_; }
+  // Cells with at least this many assignments are counted by a thread team.
+  static constexpr std::int64_t kParallelAssignments = 8192;
 
  private:
-  // Emits cell flows for the tokens of home h counted in need_ / node_need_.
-  void emit_flows(int h);
+  // One thread's share of a cell: its homes' counts and flows. Threads take
+  // contiguous runs of homes, so their flows, concatenated in thread order,
+  // come out in home order whatever the thread count; integer counts sum
+  // exactly in any order.
+  struct alignas(64) HomeCounter {  // a cache line of its own: threads bump their stamps and sizes
+    // Integer counts (exact, and cheaper to bump than doubles), turned into the traffic's doubles once.
+    std::vector<std::int32_t> need;       // D: copies the current home sends to each device
+    std::vector<std::int32_t> node_need;  // N: copies the current home sends to each node (forwarding's IB crossing)
+    std::vector<std::int32_t> load_count, dropped_count;  // D: the layer's processed / dropped assignments
+    std::vector<std::int32_t> slot_count;                 // the cell's processed assignments per slot
+    // Per device / node: stamp when the current token already goes there (no search, no clearing per token).
+    std::vector<std::uint32_t> device_stamp, node_stamp;
+    std::uint32_t stamp = 0;
+    std::vector<std::uint64_t> touched;  // bit per device with need > 0 for the current home
+    std::vector<TrafficFlow> flows;      // the cell's flows of this thread's homes
+
+    void size_for(const Shape& shape);
+    // 1 the first time the current token reaches `x` (a device or a node), else 0;
+    // branch-free, as whether a token revisits a device is a coin toss.
+    int first_visit(std::vector<std::uint32_t>& stamps, int x) {
+      const int first = stamps[std::size_t(x)] != stamp;
+      stamps[std::size_t(x)] = stamp;
+      return first;
+    }
+    void next_token();
+  };
+  // Counts and emits the flows of cell (layer, b)'s homes [h0, h1) into w.
+  void count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data, double* home_tokens) const;
+  // Emits cell flows for the tokens of home h counted in w.need / w.node_need.
+  void emit_flows(HomeCounter& w, int h) const;
   // Flattens the layer's placement into replica_* and slot_device_.
   void index_placement(const PlacementMap& map);
   // The slot serving token `tok`'s assignment to `expert`: replica tok mod r
@@ -50,16 +80,8 @@ class TrafficBuilder {
     const auto rank = std::size_t((static_cast<unsigned __int128>(low) * r) >> 64);
     return replica_slot_[std::size_t(replica_begin_[e]) + rank];
   }
-  // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into the *_count_ and need_ arrays.
-  void count_home(std::size_t begin, std::size_t end, const StepData& data);
-  // 1 the first time the current token reaches `x` (a device or a node), else 0;
-  // branch-free, as whether a token revisits a device is a coin toss.
-  int first_visit(std::vector<std::uint32_t>& stamps, int x) {
-    const int first = stamps[std::size_t(x)] != stamp_;
-    stamps[std::size_t(x)] = stamp_;
-    return first;
-  }
-  void next_token();
+  // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into w's counts.
+  void count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data) const;
   // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
   void group_tokens(std::span<const std::int32_t> home, std::span<const std::int32_t> batch);
 
@@ -72,16 +94,9 @@ class TrafficBuilder {
   Shape shape_;
   ClusterHardware hw_;
   int layers_added_ = 0;
-  // Integer counts (exact, and cheaper to bump than doubles), turned into the traffic's doubles once.
-  std::vector<std::int32_t> need_;       // D: copies home h sends to each device
-  std::vector<std::int32_t> node_need_;  // N: copies home h sends to each node (forwarding's IB crossing)
-  std::vector<std::int32_t> load_count_, dropped_count_;  // D: the layer's processed / dropped assignments
-  std::vector<std::int32_t> slot_count_;                  // the cell's processed assignments per slot
-  std::vector<int> node_of_;                              // D: node of each device
-  // Per device / node: stamp_ when the current token already goes there (no search, no clearing per token).
-  std::vector<std::uint32_t> device_stamp_, node_stamp_;
-  std::uint32_t stamp_ = 0;
-  std::vector<std::uint64_t> touched_;  // bit per device with need_ > 0 for the current home
+  std::vector<HomeCounter> counters_;  // one per thread of the widest team so far
+  std::vector<std::size_t> flow_offset_;  // per thread: where its flows go in the cell
+  std::vector<int> node_of_;           // D: node of each device
   // The layer's placement, flat: expert e's replicas are replica_slot_[replica_begin_[e] .. replica_begin_[e+1]).
   std::vector<int> replica_begin_, replica_slot_, slot_device_;
   std::vector<std::uint64_t> replica_mod_;  // per expert: 2⁶⁴/r rounded up, slot_for's multiplier

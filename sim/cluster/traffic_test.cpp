@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
+
+#include <omp.h>
 
 #include "moesim/cluster.hpp"
 #include "moesim/placement.hpp"
@@ -278,6 +281,55 @@ TEST_CASE("traffic: bytes per link class match a count by token", "[cluster][tra
         // The schedule never beats the busiest device's compute.
         CHECK(r.step_time >= *std::max_element(r.busy.begin(), r.busy.end()));
       }
+}
+
+TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[cluster][traffic][threads]") {
+  // Cells of 4 096 tokens × top-4 (twice TrafficBuilder::kParallelAssignments)
+  // on 3 nodes × 4 devices: teams of 2, 3, 5 and 12 threads split the 12
+  // homes unevenly; flows, counts and loads must equal the one-thread build's.
+  const Shape s = make_shape(3, 4, 16, 4, 32, 256);
+  REQUIRE(std::int64_t(s.tokens()) * s.top_k / 2 >= TrafficBuilder::kParallelAssignments);
+  std::vector<int> phy2log(24);
+  for (int j = 0; j < 24; ++j) phy2log[j] = (j * 5) % 16;
+  const PlacementMap map = placement_from_phy2log(phy2log, 16, 12);
+  for (bool forwarding : {false, true}) {
+    auto hw = unit_hardware(s);
+    hw.forwarding = forwarding;
+    hw.micro_batches = 2;
+    std::vector<StepData> layers{random_routing(s, 11), random_routing(s, 12)};
+    auto build = [&](int threads) {
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      TrafficBuilder b(s, hw);
+      b.begin_step(2);
+      std::vector<std::vector<double>> loads;
+      for (int l = 0; l < 2; ++l) {
+        b.add_layer(l, layers[std::size_t(l)], map, 0);
+        loads.push_back(layers[std::size_t(l)].device_load);
+        loads.push_back(layers[std::size_t(l)].device_dropped);
+      }
+      omp_set_num_threads(before);
+      return std::pair{b.traffic(), loads};
+    };
+    const auto [one, one_loads] = build(1);
+    REQUIRE(one.flows.size() > 200);
+    for (int threads : {2, 3, 5, 12}) {
+      INFO("forwarding " << forwarding << ", " << threads << " threads");
+      const auto [team, team_loads] = build(threads);
+      REQUIRE(team.flows.size() == one.flows.size());
+      bool same = true;
+      for (std::size_t i = 0; i < one.flows.size(); ++i) {
+        const TrafficFlow &a = one.flows[i], &b = team.flows[i];
+        same = same && a.src == b.src && a.dst == b.dst && a.kind == b.kind && a.children == b.children &&
+               a.copies == b.copies && a.relay_processes == b.relay_processes;
+      }
+      CHECK(same);
+      CHECK(team.flow_begin == one.flow_begin);
+      CHECK(team.slot_copies == one.slot_copies);
+      CHECK(team.home_tokens == one.home_tokens);
+      CHECK(team_loads == one_loads);
+    }
+  }
 }
 
 TEST_CASE("traffic: two micro-batches never beat the busiest device's compute", "[cluster][traffic][micro_batches]") {
