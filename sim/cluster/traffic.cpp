@@ -69,7 +69,6 @@ void TrafficBuilder::begin_step(int layers) {
 void TrafficBuilder::HomeCounter::size_for(const Shape& shape) {
   need.assign(std::size_t(shape.devices()), 0);
   node_need.assign(std::size_t(shape.nodes), 0);
-  load_count.assign(std::size_t(shape.devices()), 0);
   dropped_count.assign(std::size_t(shape.devices()), 0);
   touched.assign(std::size_t(shape.devices() + 63) / 64, 0);
   device_stamp.assign(std::size_t(shape.devices()), 0);
@@ -92,9 +91,9 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
   const int team = std::max(1, std::min(omp_get_max_threads(), D));
   while (counters_.size() < std::size_t(team)) counters_.emplace_back().size_for(shape_);
   for (int i = 0; i < team; ++i) {
-    std::fill(counters_[i].load_count.begin(), counters_[i].load_count.end(), 0);
     std::fill(counters_[i].dropped_count.begin(), counters_[i].dropped_count.end(), 0);
   }
+  load_count_.assign(std::size_t(D), 0);
   for (int b = 0; b < m; ++b) {
     const int cell = layer * m + b;
     const std::size_t slots = t.slot_copies.size();
@@ -123,18 +122,18 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
       }  // implicit barrier: every thread sees the offsets and the room
       std::copy(w.flows.begin(), w.flows.end(), t.flows.begin() + std::ptrdiff_t(base + flow_offset_[std::size_t(i)]));
     }
-    if (padded_capacity <= 0)
-      for (std::size_t j = 0; j < map.phy2log.size(); ++j) {
-        std::int32_t n = 0;
-        for (int i = 0; i < team; ++i) n += counters_[i].slot_count[j];
-        t.slot_copies[slots + j] = double(n);
-      }
+    for (std::size_t j = 0; j < map.phy2log.size(); ++j) {
+      std::int32_t n = 0;
+      for (int i = 0; i < team; ++i) n += counters_[i].slot_count[j];
+      load_count_[std::size_t(slot_device_[j])] += n;
+      if (padded_capacity <= 0) t.slot_copies[slots + j] = double(n);
+    }
     t.flow_begin.push_back(int(t.flows.size()));
   }
   for (int d = 0; d < D; ++d) {
-    std::int32_t load = 0, dropped = 0;
-    for (int i = 0; i < team; ++i) load += counters_[i].load_count[d], dropped += counters_[i].dropped_count[d];
-    data.device_load[d] = load;
+    std::int32_t dropped = 0;
+    for (int i = 0; i < team; ++i) dropped += counters_[i].dropped_count[d];
+    data.device_load[d] = load_count_[std::size_t(d)];
     data.device_dropped[d] = dropped;
   }
 }
@@ -163,13 +162,11 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
     w.next_token();
     for (int r = 0; r < k; ++r) {
       const std::size_t a = std::size_t(tok) * k + r;
-      const int slot = slot_for(expert[a], tok);
-      const int dev = slot_device_[std::size_t(slot)];
+      const auto [slot, dev] = replica_for(expert[a], tok);
       if (!keep[a]) {
         ++w.dropped_count[std::size_t(dev)];
         continue;
       }
-      ++w.load_count[std::size_t(dev)];
       ++w.slot_count[std::size_t(slot)];
       // DeepEP sends one copy per destination device (and per node when forwarding).
       const int copy = w.first_visit(w.device_stamp, dev) | !per_token;
@@ -190,13 +187,11 @@ void TrafficBuilder::index_placement(const PlacementMap& map) {
       map.phy2log.size() != std::size_t(map.slots_per_device) * std::size_t(map.devices) ||
       std::any_of(map.log2phy.begin(), map.log2phy.end(), [](const auto& r) { return r.empty(); }))
     throw std::invalid_argument("TrafficBuilder::add_layer: the placement does not match the shape");
-  replica_begin_.assign(1, 0);
-  replica_slot_.clear();
-  replica_mod_.clear();
-  for (const auto& replicas : map.log2phy) {
-    replica_slot_.insert(replica_slot_.end(), replicas.begin(), replicas.end());
-    replica_begin_.push_back(int(replica_slot_.size()));
-    replica_mod_.push_back(~std::uint64_t(0) / replicas.size() + 1);
+  experts_.clear();
+  replicas_.clear();
+  for (const auto& slots : map.log2phy) {
+    experts_.push_back({~std::uint64_t(0) / slots.size() + 1, std::int32_t(replicas_.size()), std::int32_t(slots.size())});
+    for (int slot : slots) replicas_.push_back({slot, map.device_of_slot(slot)});
   }
   slot_device_.resize(map.phy2log.size());
   for (std::size_t j = 0; j < slot_device_.size(); ++j) slot_device_[j] = map.device_of_slot(int(j));

@@ -41,12 +41,15 @@ class TrafficBuilder {
   // contiguous runs of homes, so their flows, concatenated in thread order,
   // come out in home order whatever the thread count; integer counts sum
   // exactly in any order.
+  struct Replica {
+    std::int32_t slot, device;
+  };
   struct alignas(64) HomeCounter {  // a cache line of its own: threads bump their stamps and sizes
     // Integer counts (exact, and cheaper to bump than doubles), turned into the traffic's doubles once.
     std::vector<std::int32_t> need;       // D: copies the current home sends to each device
     std::vector<std::int32_t> node_need;  // N: copies the current home sends to each node (forwarding's IB crossing)
-    std::vector<std::int32_t> load_count, dropped_count;  // D: the layer's processed / dropped assignments
-    std::vector<std::int32_t> slot_count;                 // the cell's processed assignments per slot
+    std::vector<std::int32_t> dropped_count;  // D: the layer's dropped assignments
+    std::vector<std::int32_t> slot_count;     // the cell's processed assignments per slot (device loads derive from them)
     // Per device / node: stamp when the current token already goes there (no search, no clearing per token).
     std::vector<std::uint32_t> device_stamp, node_stamp;
     std::uint32_t stamp = 0;
@@ -67,18 +70,17 @@ class TrafficBuilder {
   void count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data, double* home_tokens) const;
   // Emits cell flows for the tokens of home h counted in w.need / w.node_need.
   void emit_flows(HomeCounter& w, int h) const;
-  // Flattens the layer's placement into replica_* and slot_device_.
+  // Flattens the layer's placement into experts_, replicas_ and slot_device_.
   void index_placement(const PlacementMap& map);
-  // The slot serving token `tok`'s assignment to `expert`: replica tok mod r
+  // Where token `tok`'s assignment to `expert` goes: replica tok mod r
   // (PlacementMap::slot_for), the remainder without a division or a branch
   // (Lemire, Kaser and Kurz 2019, "Faster remainder by direct computation";
   // exact for 32-bit tok, and 0 for r = 1, where the multiplier wraps to 0).
-  int slot_for(int expert, std::uint32_t tok) const {
-    const auto e = std::size_t(expert);
-    const auto r = std::uint64_t(replica_begin_[e + 1] - replica_begin_[e]);
-    const std::uint64_t low = replica_mod_[e] * tok;
-    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * r) >> 64);
-    return replica_slot_[std::size_t(replica_begin_[e]) + rank];
+  const Replica& replica_for(int expert, std::uint32_t tok) const {
+    const ExpertReplicas& x = experts_[std::size_t(expert)];
+    const std::uint64_t low = x.mod * tok;
+    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * std::uint64_t(x.count)) >> 64);
+    return replicas_[std::size_t(x.begin) + rank];
   }
   // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into w's counts.
   void count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data) const;
@@ -96,10 +98,17 @@ class TrafficBuilder {
   int layers_added_ = 0;
   std::vector<HomeCounter> counters_;  // one per thread of the widest team so far
   std::vector<std::size_t> flow_offset_;  // per thread: where its flows go in the cell
+  std::vector<std::int32_t> load_count_;  // D: the layer's processed assignments
   std::vector<int> node_of_;           // D: node of each device
-  // The layer's placement, flat: expert e's replicas are replica_slot_[replica_begin_[e] .. replica_begin_[e+1]).
-  std::vector<int> replica_begin_, replica_slot_, slot_device_;
-  std::vector<std::uint64_t> replica_mod_;  // per expert: 2⁶⁴/r rounded up, slot_for's multiplier
+  // The layer's placement, flat: expert e's replicas are replicas_[experts_[e].begin ..
+  // + experts_[e].count), each read with the one record the hot loop needs.
+  struct ExpertReplicas {
+    std::uint64_t mod;  // 2⁶⁴/count rounded up: replica_for's multiplier
+    std::int32_t begin, count;
+  };
+  std::vector<ExpertReplicas> experts_;
+  std::vector<Replica> replicas_;
+  std::vector<int> slot_device_;  // per slot
   StepTraffic traffic_;
 };
 
