@@ -210,6 +210,16 @@ class StepModel {
     const int begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
     std::fill(fill_.begin(), fill_.end(), 0);
     std::fill(fill2_.begin(), fill2_.end(), 0);
+    // Consecutive flows share their home: count its run in a register, not
+    // with an increment through memory that waits for the previous one.
+    int home = -1, run = 0;
+    auto count_home = [&](int src) {
+      if (src != home) {
+        if (home >= 0) fill_[std::size_t(home)] += run;
+        home = src, run = 0;
+      }
+      ++run;
+    };
     for (int i = begin; i < end; ++i) {
       const TrafficFlow& f = flow(i);
       check_flow(f);
@@ -225,14 +235,16 @@ class StepModel {
           ++fill2_[g.dst];  // a fan-out: the relay sends it, its destination computes
         }
         gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
-        ++fill_[f.src];
+        count_home(f.src);
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
         if (f.relay_processes) ++fill2_[f.dst];
         i += f.children;
         continue;
       }
-      ++fill_[f.src], ++fill2_[f.dst];
+      count_home(f.src);
+      ++fill2_[f.dst];
     }
+    if (home >= 0) fill_[std::size_t(home)] += run;
     // Waits: own dense part (+ dispatch flows in) and own expert compute (+ combine flows home).
     for (int d = 0, dense = begin, expert = begin; d < D_; ++d) {
       ready_wait_[std::size_t(base + d)] = Countdown{1 + fill2_[d], 0};
@@ -242,12 +254,21 @@ class StepModel {
       dense += fill_[d], expert += fill2_[d];
     }
     // An expert list holds what its release reads: its flows lie scattered.
+    home = -1;
+    int at = 0;  // home's next position in the dense list, in a register for the same reason
     for (int i = begin; i < end; ++i) {
       const TrafficFlow& f = flow(i);
-      if (f.kind != TrafficFlow::fan_out) dense_list_[std::size_t(dense_range_[std::size_t(base + f.src)].end++)] = i;
+      if (f.kind != TrafficFlow::fan_out) {
+        if (f.src != home) {
+          if (home >= 0) dense_range_[std::size_t(base + home)].end = at;
+          home = f.src, at = dense_range_[std::size_t(base + home)].end;
+        }
+        dense_list_[std::size_t(at++)] = i;
+      }
       if (f.kind != TrafficFlow::to_relay || f.relay_processes)
         expert_list_[std::size_t(expert_range_[std::size_t(base + f.dst)].end++)] = {f.copies, i, f.src, f.kind};
     }
+    if (home >= 0) dense_range_[std::size_t(base + home)].end = at;
   }
 
   void check_flow(const TrafficFlow& f) const {
