@@ -282,9 +282,14 @@ class StepModel {
       case Event::ready: expert_ready(e.a % D_, e.a / D_); break;
       case Event::layer_end: layer_end(e.a % D_, e.a / D_); break;
       case Event::gathered: release_one(e.a, combine_phase, e.b); break;
-      case Event::relayed:  // the relay fans the tokens out over NVLink
-        for (int j = e.a + 1; j <= e.a + flow(e.a).children; ++j) release_one(j, dispatch_phase, e.b);
+      case Event::relayed: {  // the relay fans the tokens out over NVLink
+        const int first = e.a + 1;
+        release<true>(flow(e.a).children, [&](int j) {
+          const TrafficFlow& f = flow(first + j);
+          return Outgoing{f.copies, first + j, f.dst, f.kind};
+        }, flow(e.a).dst, dispatch_phase, e.b);
         break;
+      }
     }
   }
 
@@ -298,7 +303,9 @@ class StepModel {
   // Releases n flows, out(0 .. n−1), from device `self` at this instant. The
   // receive side is per flow; the send side is one port per class, so its
   // bytes are summed here and joined once (no chain of dependent updates).
-  template <class Out>
+  // each_send: joined flow by flow instead, as releasing them one at a time
+  // did (a relay's fan-out): the same additions in the same order.
+  template <bool each_send = false, class Out>
   void release(int n, Out out, int self, int phase, int cell) {
     if (n == 0) return;
     if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
@@ -319,15 +326,19 @@ class StepModel {
       bytes_received_[peer] += bytes;
       const auto [waiter, target] = waiter_of(o, phase, cell);
       released_.push_back({port_index(self, c, 0), recv_port, target, std::uint32_t(cell) << 2 | std::uint32_t(waiter)});
+      if constexpr (each_send) send(self, c, phase, bytes);
     }
+    if constexpr (each_send) return;
     const double sent[2] = {sent_intra, sent_inter};
     const bool joined[2] = {any_intra, any_inter};
-    for (int c : {intra, inter}) {
-      if (!joined[c]) continue;
-      join(port_index(self, c, 0), sent[c]);
-      bytes_[phase][c] += sent[c];
-      bytes_sent_[self] += sent[c];
-    }
+    for (int c : {intra, inter})
+      if (joined[c]) send(self, c, phase, sent[c]);
+  }
+
+  void send(int self, int c, int phase, double bytes) {
+    join(port_index(self, c, 0), bytes);
+    bytes_[phase][c] += bytes;
+    bytes_sent_[self] += bytes;
   }
 
   // Whom the flow's arrival serves (MODEL.md §6), and its target.
