@@ -41,8 +41,10 @@ class EventQueue {
   void schedule(Time time, Payload payload) {
     if (!std::isfinite(time) || time < now_)
       throw std::logic_error("des::EventQueue::schedule: time is in the past or not finite");
-    heap_.push_back(Entry{time, next_seq_++, std::move(payload)});
-    sift_up(heap_.size() - 1);
+    // The entry goes straight to its place: written at the back and read
+    // again at once, it would wait for its own stores to drain.
+    heap_.emplace_back();
+    sift_up(heap_.size() - 1, Entry{time, next_seq_++, std::move(payload)});
   }
   void schedule_in(Time delay, Payload payload) { schedule(now_ + delay, std::move(payload)); }
 
@@ -108,8 +110,8 @@ class EventQueue {
   // four children share a cache line or two. (time, seq) is a total order,
   // so the pop order is that order whatever the heap's shape.
   static constexpr std::size_t kArity = 4;
-  void sift_up(std::size_t i) {
-    Entry e = std::move(heap_[i]);
+  // Places `e` at the hole i, moving later parents down.
+  void sift_up(std::size_t i, Entry e) {
     while (i > 0) {
       const std::size_t parent = (i - 1) / kArity;
       if (!later(heap_[parent], e)) break;
