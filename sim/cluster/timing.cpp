@@ -194,8 +194,8 @@ class StepModel {
     expert_range_.resize(std::size_t(D_) * cells_);
     dense_list_.resize(std::size_t(F));
     expert_list_.resize(std::size_t(F));
-    fill_.resize(std::size_t(D_));
-    fill2_.resize(std::size_t(D_));
+    sends_.resize(std::size_t(D_));
+    computes_.resize(std::size_t(D_));
   }
 
   // Cells are prepared in order, each before its first flow is released.
@@ -208,14 +208,14 @@ class StepModel {
   // acted on when the expert compute ends.
   void prepare_cell(int c) {
     const int begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
-    std::fill(fill_.begin(), fill_.end(), 0);
-    std::fill(fill2_.begin(), fill2_.end(), 0);
+    std::fill(sends_.begin(), sends_.end(), 0);
+    std::fill(computes_.begin(), computes_.end(), 0);
     // Consecutive flows share their home: count its run in a register, not
     // with an increment through memory that waits for the previous one.
     int home = -1, run = 0;
     auto count_home = [&](int src) {
       if (src != home) {
-        if (home >= 0) fill_[std::size_t(home)] += run;
+        if (home >= 0) sends_[std::size_t(home)] += run;
         home = src, run = 0;
       }
       ++run;
@@ -232,26 +232,26 @@ class StepModel {
           if (g.kind != TrafficFlow::fan_out || g.src != f.dst) bad_traffic("a fan_out flow does not leave its relay");
           check_flow(g);
           parent_[j] = i;
-          ++fill2_[g.dst];  // a fan-out: the relay sends it, its destination computes
+          ++computes_[g.dst];  // a fan-out: the relay sends it, its destination computes
         }
         gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
         count_home(f.src);
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
-        if (f.relay_processes) ++fill2_[f.dst];
+        if (f.relay_processes) ++computes_[f.dst];
         i += f.children;
         continue;
       }
       count_home(f.src);
-      ++fill2_[f.dst];
+      ++computes_[f.dst];
     }
-    if (home >= 0) fill_[std::size_t(home)] += run;
+    if (home >= 0) sends_[std::size_t(home)] += run;
     // Waits: own dense part (+ dispatch flows in) and own expert compute (+ combine flows home).
     for (int d = 0, dense = begin, expert = begin; d < D_; ++d) {
-      ready_wait_[std::size_t(base + d)] = Countdown{1 + fill2_[d], 0};
-      end_wait_[std::size_t(base + d)] = Countdown{1 + fill_[d], 0};
+      ready_wait_[std::size_t(base + d)] = Countdown{1 + computes_[d], 0};
+      end_wait_[std::size_t(base + d)] = Countdown{1 + sends_[d], 0};
       dense_range_[std::size_t(base + d)] = {dense, dense};
       expert_range_[std::size_t(base + d)] = {expert, expert};
-      dense += fill_[d], expert += fill2_[d];
+      dense += sends_[d], expert += computes_[d];
     }
     // An expert list holds what its release reads: its flows lie scattered.
     home = -1;
@@ -554,7 +554,8 @@ class StepModel {
   std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
   std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
   std::vector<int> node_;  // per device
-  std::vector<int> dense_list_, fill_, fill2_, wake_, open_ports_;
+  std::vector<int> dense_list_, wake_, open_ports_;
+  std::vector<int> sends_, computes_;  // per device, in the cell being prepared: flows it sends as home, flows it computes
   std::vector<Outgoing> expert_list_;              // per (device, cell), ranges given by expert_range_
   std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;
