@@ -59,9 +59,13 @@ struct Event {
     layer_end,  // a: key(device, cell): own compute and every combine flow home
     gathered,   // a: to_relay flow; b: cell: every combine contribution at the relay
     relayed,    // a: to_relay flow; b: cell: its dispatch reached the relay
-  } kind;
+  };
   int a;
-  int b;
+  std::uint32_t b_kind;  // b · 8 + kind: 8 bytes in all, so a heap entry is 24
+  Event() = default;
+  Event(Kind kind, int a_, int b) : a(a_), b_kind(std::uint32_t(b) << 3 | kind) {}
+  Kind kind() const { return Kind(b_kind & 7); }
+  int b() const { return int(b_kind >> 3); }
 };
 
 // Arrivals still awaited and the latest known one.
@@ -277,17 +281,17 @@ class StepModel {
   }
 
   void handle(const Event& e) {
-    switch (e.kind) {
-      case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
+    switch (e.kind()) {
+      case Event::task_end: task_end(e.a, e.b() / 2, e.b() % 2 == 1); break;
       case Event::ready: expert_ready(e.a % D_, e.a / D_); break;
       case Event::layer_end: layer_end(e.a % D_, e.a / D_); break;
-      case Event::gathered: release_one(e.a, combine_phase, e.b); break;
+      case Event::gathered: release_one(e.a, combine_phase, e.b()); break;
       case Event::relayed: {  // the relay fans the tokens out over NVLink
         const int first = e.a + 1;
         release<true>(flow(e.a).children, [&](int j) {
           const TrafficFlow& f = flow(first + j);
           return Outgoing{f.copies, first + j, f.dst, f.kind};
-        }, flow(e.a).dst, dispatch_phase, e.b);
+        }, flow(e.a).dst, dispatch_phase, e.b());
         break;
       }
     }
