@@ -41,8 +41,10 @@ class EventQueue {
   void schedule(Time time, Payload payload) {
     if (!std::isfinite(time) || time < now_)
       throw std::logic_error("des::EventQueue::schedule: time is in the past or not finite");
-    heap_.push_back(Entry{time, next_seq_++, std::move(payload)});
-    sift_up(heap_.size() - 1);
+    // The entry goes straight to its place: written at the back and read
+    // again at once, it would wait for its own stores to drain.
+    heap_.emplace_back();
+    sift_up(heap_.size() - 1, Entry{time, next_seq_++, std::move(payload)});
   }
   void schedule_in(Time delay, Payload payload) { schedule(now_ + delay, std::move(payload)); }
 
@@ -99,14 +101,17 @@ class EventQueue {
     std::uint64_t seq;  // insertion order: the deterministic tie-break (ns-3 m_uid)
     Payload payload;
   };
-  static bool later(const Entry& a, const Entry& b) { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
+  // Without branches: simultaneous events are common, so which field decides is unpredictable.
+  static bool later(const Entry& a, const Entry& b) {
+    return (a.time > b.time) | ((a.time == b.time) & (a.seq > b.seq));
+  }
 
   // A 4-ary heap, earliest on top: half the depth of a binary heap and its
   // four children share a cache line or two. (time, seq) is a total order,
   // so the pop order is that order whatever the heap's shape.
   static constexpr std::size_t kArity = 4;
-  void sift_up(std::size_t i) {
-    Entry e = std::move(heap_[i]);
+  // Places `e` at the hole i, moving later parents down.
+  void sift_up(std::size_t i, Entry e) {
     while (i > 0) {
       const std::size_t parent = (i - 1) / kArity;
       if (!later(heap_[parent], e)) break;
@@ -123,8 +128,14 @@ class EventQueue {
       const std::size_t first = i * kArity + 1;
       if (first >= n) break;
       std::size_t best = first;
-      for (std::size_t c = first + 1; c < std::min(first + kArity, n); ++c)
-        if (later(heap_[best], heap_[c])) best = c;
+      if (first + kArity <= n) {  // all four: two independent pairs, then their winners
+        const std::size_t a = later(heap_[first], heap_[first + 1]) ? first + 1 : first;
+        const std::size_t b = later(heap_[first + 2], heap_[first + 3]) ? first + 3 : first + 2;
+        best = later(heap_[a], heap_[b]) ? b : a;
+      } else {
+        for (std::size_t c = first + 1; c < n; ++c)
+          if (later(heap_[best], heap_[c])) best = c;
+      }
       if (!later(e, heap_[best])) break;
       heap_[i] = std::move(heap_[best]);
       i = best;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "moesim/cluster.hpp"
 #include "moesim/des.hpp"
@@ -58,9 +59,13 @@ struct Event {
     layer_end,  // a: key(device, cell): own compute and every combine flow home
     gathered,   // a: to_relay flow; b: cell: every combine contribution at the relay
     relayed,    // a: to_relay flow; b: cell: its dispatch reached the relay
-  } kind;
+  };
   int a;
-  int b;
+  std::uint32_t b_kind;  // b · 8 + kind: 8 bytes in all, so a heap entry is 24
+  Event() = default;
+  Event(Kind kind, int a_, int b) : a(a_), b_kind(std::uint32_t(b) << 3 | kind) {}
+  Kind kind() const { return Kind(b_kind & 7); }
+  int b() const { return int(b_kind >> 3); }
 };
 
 // Arrivals still awaited and the latest known one.
@@ -85,20 +90,37 @@ enum class Waiter : std::uint8_t {
   relay,   // target: the to_relay flow whose dispatch reached the relay
 };
 
-// A flow released in the current instant: its two ports and its waiter.
+// A flow released in the current instant: its two ports and its waiter,
+// 16 bytes built in registers (a struct filled field by field in memory and
+// then copied stalled on store forwarding).
 struct Released {
-  int send_port, recv_port;
-  int target, cell;
-  Waiter waiter;
-  std::uint8_t phase;
+  int send_port, recv_port, target;
+  std::uint32_t tag;  // cell · 4 + waiter
+  int cell() const { return int(tag >> 2); }
+  Waiter waiter() const { return Waiter(tag & 3); }
+  // ready and relay wait for dispatch flows, end and gather for combine flows.
+  int phase() const { return waiter() == Waiter::ready || waiter() == Waiter::relay ? 0 : 1; }
 };
 
-// A flow as a device's list releases it: from that device to `peer`.
+// A flow as a device's list releases it: from that device to `peer`. 16
+// bytes: the expert lists hold one per flow.
 struct Outgoing {
   double copies;
-  int flow, peer;
-  TrafficFlow::Kind kind;
+  int flow;
+  std::uint32_t peer_ : 30, kind_ : 2;  // a device index fits: its four port indices are ints
+  Outgoing() = default;
+  Outgoing(double c, int f, int peer, TrafficFlow::Kind kind)
+      : copies(c), flow(f), peer_(std::uint32_t(peer)), kind_(std::uint32_t(kind)) {}
+  int peer() const { return int(peer_); }
+  TrafficFlow::Kind kind() const { return TrafficFlow::Kind(kind_); }
 };
+
+// Positions [begin, end) in a per-flow list.
+struct Range {
+  int begin, end;
+};
+
+[[noreturn]] void bad_traffic(const char* what) { throw std::invalid_argument(std::string("simulate_step: ") + what); }
 
 // A compute task waiting for the unit: micro-batch b's next task.
 struct Ready {
@@ -133,7 +155,8 @@ class StepModel {
  private:
   int flows() const { return int(t_->flows.size()); }
   const TrafficFlow& flow(int i) const { return t_->flows[std::size_t(i)]; }
-  int key(int device, int cell) const { return device * cells_ + cell; }
+  // Cell-major, so a cell's per-device state is contiguous.
+  int key(int device, int cell) const { return cell * D_ + device; }
   // Four ports per device: (class intra/inter) × (direction send 0 / receive 1).
   static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
   static int port_class(int pi) { return (pi / 2) % 2; }
@@ -142,7 +165,9 @@ class StepModel {
   double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
   double latency(int c) const { return c == intra ? hw_->intra_latency : hw_->inter_latency; }
 
-  // Sizes and fills every per-step buffer (capacity kept across calls).
+  // Sizes every per-step buffer (capacity kept across calls). A cell's flow
+  // lists are built when its first dense part ends (prepare_cell), so its
+  // flows are read while they are hot rather than in passes over the step.
   void prepare() {
     const int F = flows();
     q_.reset();
@@ -151,8 +176,8 @@ class StepModel {
     for (int d = 0; d < D_; ++d) node_[std::size_t(d)] = hw_->node_of(d);
     parent_.resize(std::size_t(F));
     gather_.resize(std::size_t(F));
-    ready_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});  // own dense part
-    end_wait_.assign(std::size_t(D_) * cells_, Countdown{1, 0});    // own expert compute
+    ready_wait_.resize(std::size_t(D_) * cells_);  // filled per cell
+    end_wait_.resize(std::size_t(D_) * cells_);
     times_.assign(std::size_t(D_) * cells_, CellTimes{});
     busy_.assign(std::size_t(D_) * 2, 0.0);  // dense, expert
     unit_busy_.assign(std::size_t(D_), 0);
@@ -162,55 +187,113 @@ class StepModel {
     released_.clear();
     ready_.assign(std::size_t(D_) * m_, Ready{});
     done_ = 0;
+    prepared_ = 0;
     first_release_[0] = first_release_[1] = -1;
     last_arrival_[0] = last_arrival_[1] = -1;
     bytes_[0][0] = bytes_[0][1] = bytes_[1][0] = bytes_[1][1] = 0;
     bytes_sent_.assign(std::size_t(D_), 0.0);
     bytes_received_.assign(std::size_t(D_), 0.0);
-    // Lists per (device, cell): flows released when the dense part ends, and
-    // flows acted on when the expert compute ends.
-    dense_out_.assign(std::size_t(D_) * cells_ + 1, 0);
-    expert_out_.assign(std::size_t(D_) * cells_ + 1, 0);
-    for (int c = 0; c < cells_; ++c)
-      for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
-        const TrafficFlow& f = flow(i);
-        if (f.kind == TrafficFlow::to_relay) {
-          for (int j = i + 1; j <= i + f.children; ++j) parent_[j] = i;
-          gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
+    // A cell's lists fit in its own flow range: each flow is in at most one of each.
+    dense_range_.resize(std::size_t(D_) * cells_);
+    expert_range_.resize(std::size_t(D_) * cells_);
+    dense_list_.resize(std::size_t(F));
+    expert_list_.resize(std::size_t(F));
+    sends_.resize(std::size_t(D_));
+    computes_.resize(std::size_t(D_));
+  }
+
+  // Cells are prepared in order, each before its first flow is released.
+  void ensure_prepared(int c) {
+    while (prepared_ <= c) prepare_cell(prepared_++);
+  }
+
+  // Checks cell c's flows (check_traffic checked the rest) and builds its
+  // lists per device: flows released when the dense part ends, and flows
+  // acted on when the expert compute ends.
+  void prepare_cell(int c) {
+    const int begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
+    std::fill(sends_.begin(), sends_.end(), 0);
+    std::fill(computes_.begin(), computes_.end(), 0);
+    // Consecutive flows share their home: count its run in a register, not
+    // with an increment through memory that waits for the previous one.
+    int home = -1, run = 0;
+    auto count_home = [&](int src) {
+      if (src != home) {
+        if (home >= 0) sends_[std::size_t(home)] += run;
+        home = src, run = 0;
+      }
+      ++run;
+    };
+    for (int i = begin; i < end; ++i) {
+      const TrafficFlow& f = flow(i);
+      check_flow(f);
+      if (f.kind == TrafficFlow::fan_out) bad_traffic("a fan_out flow does not follow its to_relay flow");
+      if (f.kind == TrafficFlow::to_relay) {
+        if (f.children < 0 || i + f.children >= end) bad_traffic("a to_relay flow's children leave its cell");
+        if (f.children == 0 && !f.relay_processes) bad_traffic("a to_relay flow serves nobody");
+        for (int j = i + 1; j <= i + f.children; ++j) {
+          const TrafficFlow& g = flow(j);
+          if (g.kind != TrafficFlow::fan_out || g.src != f.dst) bad_traffic("a fan_out flow does not leave its relay");
+          check_flow(g);
+          parent_[j] = i;
+          ++computes_[g.dst];  // a fan-out: the relay sends it, its destination computes
         }
-        const bool home_sends = f.kind != TrafficFlow::fan_out;
+        gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
+        count_home(f.src);
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
-        const bool dst_computes = f.kind != TrafficFlow::to_relay || f.relay_processes;
-        if (home_sends) ++dense_out_[key(f.src, c) + 1], ++end_wait_[key(f.src, c)].left;
-        if (dst_computes) ++expert_out_[key(f.dst, c) + 1], ++ready_wait_[key(f.dst, c)].left;
+        if (f.relay_processes) ++computes_[f.dst];
+        i += f.children;
+        continue;
       }
-    for (std::size_t k = 1; k < dense_out_.size(); ++k) {
-      dense_out_[k] += dense_out_[k - 1];
-      expert_out_[k] += expert_out_[k - 1];
+      count_home(f.src);
+      ++computes_[f.dst];
     }
-    dense_list_.resize(std::size_t(dense_out_.back()));
-    expert_list_.resize(std::size_t(expert_out_.back()));
-    fill_.assign(dense_out_.begin(), dense_out_.end() - 1);
-    fill2_.assign(expert_out_.begin(), expert_out_.end() - 1);
+    if (home >= 0) sends_[std::size_t(home)] += run;
+    // Waits: own dense part (+ dispatch flows in) and own expert compute (+ combine flows home).
+    for (int d = 0, dense = begin, expert = begin; d < D_; ++d) {
+      ready_wait_[std::size_t(base + d)] = Countdown{1 + computes_[d], 0};
+      end_wait_[std::size_t(base + d)] = Countdown{1 + sends_[d], 0};
+      dense_range_[std::size_t(base + d)] = {dense, dense};
+      expert_range_[std::size_t(base + d)] = {expert, expert};
+      dense += sends_[d], expert += computes_[d];
+    }
     // An expert list holds what its release reads: its flows lie scattered.
-    for (int c = 0; c < cells_; ++c)
-      for (int i = t_->flow_begin[c]; i < t_->flow_begin[c + 1]; ++i) {
-        const TrafficFlow& f = flow(i);
-        if (f.kind != TrafficFlow::fan_out) dense_list_[fill_[key(f.src, c)]++] = i;
-        if (f.kind != TrafficFlow::to_relay || f.relay_processes)
-          expert_list_[fill2_[key(f.dst, c)]++] = {f.copies, i, f.src, f.kind};
+    home = -1;
+    int at = 0;  // home's next position in the dense list, in a register for the same reason
+    for (int i = begin; i < end; ++i) {
+      const TrafficFlow& f = flow(i);
+      if (f.kind != TrafficFlow::fan_out) {
+        if (f.src != home) {
+          if (home >= 0) dense_range_[std::size_t(base + home)].end = at;
+          home = f.src, at = dense_range_[std::size_t(base + home)].end;
+        }
+        dense_list_[std::size_t(at++)] = i;
       }
+      if (f.kind != TrafficFlow::to_relay || f.relay_processes)
+        expert_list_[std::size_t(expert_range_[std::size_t(base + f.dst)].end++)] = {f.copies, i, f.src, f.kind};
+    }
+    if (home >= 0) dense_range_[std::size_t(base + home)].end = at;
+  }
+
+  void check_flow(const TrafficFlow& f) const {
+    if (f.src < 0 || f.src >= D_ || f.dst < 0 || f.dst >= D_ || f.src == f.dst || !(std::isfinite(f.copies) && f.copies >= 0))
+      bad_traffic("a flow has a bad device or count");
   }
 
   void handle(const Event& e) {
-    switch (e.kind) {
-      case Event::task_end: task_end(e.a, e.b / 2, e.b % 2 == 1); break;
-      case Event::ready: expert_ready(e.a / cells_, e.a % cells_); break;
-      case Event::layer_end: layer_end(e.a / cells_, e.a % cells_); break;
-      case Event::gathered: release_one(e.a, combine_phase, e.b); break;
-      case Event::relayed:  // the relay fans the tokens out over NVLink
-        for (int j = e.a + 1; j <= e.a + flow(e.a).children; ++j) release_one(j, dispatch_phase, e.b);
+    switch (e.kind()) {
+      case Event::task_end: task_end(e.a, e.b() / 2, e.b() % 2 == 1); break;
+      case Event::ready: expert_ready(e.a % D_, e.a / D_); break;
+      case Event::layer_end: layer_end(e.a % D_, e.a / D_); break;
+      case Event::gathered: release_one(e.a, combine_phase, e.b()); break;
+      case Event::relayed: {  // the relay fans the tokens out over NVLink
+        const int first = e.a + 1;
+        release<true>(flow(e.a).children, [&](int j) {
+          const TrafficFlow& f = flow(first + j);
+          return Outgoing{f.copies, first + j, f.dst, f.kind};
+        }, flow(e.a).dst, dispatch_phase, e.b());
         break;
+      }
     }
   }
 
@@ -224,43 +307,52 @@ class StepModel {
   // Releases n flows, out(0 .. n−1), from device `self` at this instant. The
   // receive side is per flow; the send side is one port per class, so its
   // bytes are summed here and joined once (no chain of dependent updates).
-  template <class Out>
+  // each_send: joined flow by flow instead, as releasing them one at a time
+  // did (a relay's fan-out): the same additions in the same order.
+  template <bool each_send = false, class Out>
   void release(int n, Out out, int self, int phase, int cell) {
     if (n == 0) return;
     if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
     const double unit = copy_bytes(phase);
-    double sent[2] = {0, 0};
-    int joined[2] = {0, 0};
+    // Scalars, not arrays indexed by class: an array in memory would make
+    // each flow wait for the previous flow's store.
+    double sent_intra = 0, sent_inter = 0;
+    bool any_intra = false, any_inter = false;
     for (int j = 0; j < n; ++j) {
       const Outgoing o = out(j);
-      const int c = cls(self, o.peer);
+      const int peer = o.peer();
+      const int c = cls(self, peer);
       const double bytes = o.copies * unit;
-      sent[c] += bytes;
-      ++joined[c];
-      Released r{port_index(self, c, 0), port_index(o.peer, c, 1), 0, cell, Waiter::ready, std::uint8_t(phase)};
-      set_waiter(r, o, phase);
-      join(r.recv_port, bytes);
-      bytes_received_[o.peer] += bytes;
-      released_.push_back(r);
+      if (c == intra) sent_intra += bytes, any_intra = true;
+      else sent_inter += bytes, any_inter = true;
+      const int recv_port = port_index(peer, c, 1);
+      join(recv_port, bytes);
+      bytes_received_[peer] += bytes;
+      const auto [waiter, target] = waiter_of(o, phase, cell);
+      released_.push_back({port_index(self, c, 0), recv_port, target, std::uint32_t(cell) << 2 | std::uint32_t(waiter)});
+      if constexpr (each_send) send(self, c, phase, bytes);
     }
-    for (int c : {intra, inter}) {
-      if (joined[c] == 0) continue;
-      join(port_index(self, c, 0), sent[c]);
-      bytes_[phase][c] += sent[c];
-      bytes_sent_[self] += sent[c];
-    }
+    if constexpr (each_send) return;
+    const double sent[2] = {sent_intra, sent_inter};
+    const bool joined[2] = {any_intra, any_inter};
+    for (int c : {intra, inter})
+      if (joined[c]) send(self, c, phase, sent[c]);
   }
 
-  // Whom the flow's arrival serves (MODEL.md §6).
-  void set_waiter(Released& r, const Outgoing& o, int phase) const {
+  void send(int self, int c, int phase, double bytes) {
+    join(port_index(self, c, 0), bytes);
+    bytes_[phase][c] += bytes;
+    bytes_sent_[self] += bytes;
+  }
+
+  // Whom the flow's arrival serves (MODEL.md §6), and its target.
+  std::pair<Waiter, int> waiter_of(const Outgoing& o, int phase, int cell) const {
     if (phase == dispatch_phase) {
-      if (o.kind == TrafficFlow::to_relay) r.waiter = Waiter::relay, r.target = o.flow;
-      else r.waiter = Waiter::ready, r.target = key(o.peer, r.cell);
-    } else if (o.kind == TrafficFlow::fan_out) {
-      r.waiter = Waiter::gather, r.target = parent_[o.flow];
-    } else {
-      r.waiter = Waiter::end, r.target = key(o.peer, r.cell);
+      if (o.kind() == TrafficFlow::to_relay) return {Waiter::relay, o.flow};
+      return {Waiter::ready, key(o.peer(), cell)};
     }
+    if (o.kind() == TrafficFlow::fan_out) return {Waiter::gather, parent_[o.flow]};
+    return {Waiter::end, key(o.peer(), cell)};
   }
 
   void join(int pi, double bytes) {
@@ -285,15 +377,16 @@ class StepModel {
   void arrive(const Released& r) {
     const double t =
         std::max(ports_[r.send_port].free_at, ports_[r.recv_port].free_at) + latency(port_class(r.send_port));
-    if (r.cell == 0) last_arrival_[r.phase] = std::max(last_arrival_[r.phase], t);
-    switch (r.waiter) {
+    const int cell = r.cell();
+    if (cell == 0) last_arrival_[r.phase()] = std::max(last_arrival_[r.phase()], t);
+    switch (r.waiter()) {
       case Waiter::ready: count_down(ready_wait_[r.target], t, {Event::ready, r.target, 0}); break;
       case Waiter::end: count_down(end_wait_[r.target], t, {Event::layer_end, r.target, 0}); break;
-      case Waiter::gather: count_down(gather_[r.target], t, {Event::gathered, r.target, r.cell}); break;
+      case Waiter::gather: count_down(gather_[r.target], t, {Event::gathered, r.target, cell}); break;
       case Waiter::relay: {
-        q_.schedule(t, {Event::relayed, r.target, r.cell});
+        q_.schedule(t, {Event::relayed, r.target, cell});
         const TrafficFlow& f = flow(r.target);
-        const int k = key(f.dst, r.cell);
+        const int k = key(f.dst, cell);
         if (f.relay_processes) count_down(ready_wait_[k], t, {Event::ready, k, 0});
         break;
       }
@@ -368,9 +461,10 @@ class StepModel {
     const double now = q_.now();
     if (!expert) {
       times_[k].dense_end = now;
+      ensure_prepared(c);
       // Home-sent flows lie in flow order, so reading them is a sequential scan.
-      const int* list = dense_list_.data() + dense_out_[k];
-      release(dense_out_[k + 1] - dense_out_[k], [&](int j) {
+      const int* list = dense_list_.data() + dense_range_[std::size_t(k)].begin;
+      release(dense_range_[std::size_t(k)].end - dense_range_[std::size_t(k)].begin, [&](int j) {
         const TrafficFlow& f = flow(list[j]);
         return Outgoing{f.copies, list[j], f.dst, f.kind};
       }, d, dispatch_phase, c);
@@ -380,16 +474,16 @@ class StepModel {
     times_[k].expert_end = now;
     // Results go back to their homes; a relay's own part of a forwarded
     // combine counts towards that flow's gather instead.
-    const Outgoing* first = expert_list_.data() + expert_out_[k];
-    const Outgoing* last = expert_list_.data() + expert_out_[k + 1];
+    const Outgoing* first = expert_list_.data() + expert_range_[std::size_t(k)].begin;
+    const Outgoing* last = expert_list_.data() + expert_range_[std::size_t(k)].end;
     for (const Outgoing* o = first; o != last;) {
-      if (o->kind == TrafficFlow::to_relay) {
+      if (o->kind() == TrafficFlow::to_relay) {
         if (count_down(gather_[o->flow], now, {Event::gathered, o->flow, c}, true)) release_one(o->flow, combine_phase, c);
         ++o;
         continue;
       }
       const Outgoing* run = o;  // a run of flows that go back right away
-      while (o != last && o->kind != TrafficFlow::to_relay) ++o;
+      while (o != last && o->kind() != TrafficFlow::to_relay) ++o;
       release(int(o - run), [&](int j) { return run[j]; }, d, combine_phase, c);
     }
     if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
@@ -448,14 +542,14 @@ class StepModel {
     r.bytes_sent = bytes_sent_;
     r.bytes_received = bytes_received_;
     r.events = q_.executed();
-    r.timeline.assign(times_.begin() + std::ptrdiff_t(key(r.critical_device, 0)),
-                      times_.begin() + std::ptrdiff_t(key(r.critical_device, 0) + cells_));
+    r.timeline.resize(std::size_t(cells_));
+    for (int c = 0; c < cells_; ++c) r.timeline[std::size_t(c)] = times_[std::size_t(key(r.critical_device, c))];
     return r;
   }
 
   const ClusterHardware* hw_ = nullptr;
   const StepTraffic* t_ = nullptr;
-  int D_ = 0, m_ = 1, cells_ = 0, done_ = 0;
+  int D_ = 0, m_ = 1, cells_ = 0, done_ = 0, prepared_ = 0;
   des::EventQueue<Event> q_;
   std::vector<Port> ports_;
   std::vector<Released> released_;  // flows released in the current instant
@@ -464,8 +558,10 @@ class StepModel {
   std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
   std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
   std::vector<int> node_;  // per device
-  std::vector<int> dense_out_, expert_out_, dense_list_, fill_, fill2_, wake_, open_ports_;
-  std::vector<Outgoing> expert_list_;  // per (device, cell), ranges given by expert_out_
+  std::vector<int> dense_list_, wake_, open_ports_;
+  std::vector<int> sends_, computes_;  // per device, in the cell being prepared: flows it sends as home, flows it computes
+  std::vector<Outgoing> expert_list_;              // per (device, cell), ranges given by expert_range_
+  std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
   std::vector<Ready> ready_;
@@ -473,41 +569,28 @@ class StepModel {
   double bytes_[2][2] = {};
 };
 
+// The step's shape and counts; each cell's flows are checked as it is
+// prepared (StepModel::prepare_cell), before any of them is released.
 void check_traffic(const ClusterHardware& hw, const StepTraffic& t) {
   if (t.devices != hw.devices())
     throw ParamError("devices", "the step has " + std::to_string(t.devices) + " devices but the cluster has nodes × devices_per_node = " +
                                     std::to_string(hw.devices()));
-  auto bad = [](const char* what) { throw std::invalid_argument(std::string("simulate_step: ") + what); };
   const int D = t.devices, C = t.cells();
-  if (t.layers < 0 || t.micro_batches < 1) bad("layers must be ≥ 0 and micro_batches ≥ 1");
+  if (t.layers < 0 || t.micro_batches < 1) bad_traffic("layers must be ≥ 0 and micro_batches ≥ 1");
   if (int(t.flow_begin.size()) != C + 1 || t.flow_begin.front() != 0 || t.flow_begin.back() != int(t.flows.size()) ||
       !std::is_sorted(t.flow_begin.begin(), t.flow_begin.end()))
-    bad("flow_begin does not index the flows per cell");
+    bad_traffic("flow_begin does not index the flows per cell");
   if (int(t.slot_begin.size()) != C || int(t.slots_per_device.size()) != C ||
       t.home_tokens.size() != std::size_t(C) * D)
-    bad("per-cell arrays do not match layers × micro_batches");
-  auto count_ok = [](double v) { return std::isfinite(v) && v >= 0; };
-  for (int c = 0; c < C; ++c) {
+    bad_traffic("per-cell arrays do not match layers × micro_batches");
+  for (int c = 0; c < C; ++c)
     if (t.slots_per_device[c] < 0 || t.slot_begin[c] < 0 ||
         std::size_t(t.slot_begin[c]) + std::size_t(t.slots_per_device[c]) * D > t.slot_copies.size())
-      bad("slot range out of bounds");
-    for (int i = t.flow_begin[c]; i < t.flow_begin[c + 1]; ++i) {
-      const TrafficFlow& f = t.flows[i];
-      if (f.src < 0 || f.src >= D || f.dst < 0 || f.dst >= D || f.src == f.dst || !(count_ok(f.copies)))
-        bad("a flow has a bad device or count");
-      const bool is_parent = f.kind == TrafficFlow::to_relay;
-      if (f.kind == TrafficFlow::fan_out) bad("a fan_out flow does not follow its to_relay flow");
-      if (!is_parent) continue;
-      if (f.children < 0 || i + f.children >= t.flow_begin[c + 1]) bad("a to_relay flow's children leave its cell");
-      if (f.children == 0 && !f.relay_processes) bad("a to_relay flow serves nobody");
-      for (int j = i + 1; j <= i + f.children; ++j)
-        if (t.flows[j].kind != TrafficFlow::fan_out || t.flows[j].src != f.dst) bad("a fan_out flow does not leave its relay");
-      i += f.children;
-    }
-  }
+      bad_traffic("slot range out of bounds");
+  auto count_ok = [](double v) { return std::isfinite(v) && v >= 0; };
   if (!std::all_of(t.slot_copies.begin(), t.slot_copies.end(), count_ok) ||
       !std::all_of(t.home_tokens.begin(), t.home_tokens.end(), count_ok))
-    bad("counts must be finite and ≥ 0");
+    bad_traffic("counts must be finite and ≥ 0");
 }
 
 }  // namespace

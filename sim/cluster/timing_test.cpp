@@ -296,6 +296,22 @@ TEST_CASE("timing: bad input is refused", "[cluster][timing]") {
   CHECK_THROWS_AS(simulate_step(hw, one_cell({direct(1, 1, 1)}, {0, 0})), std::invalid_argument);
   CHECK_THROWS_AS(simulate_step(hw, one_cell({{0, 1, TrafficFlow::fan_out, 0, 1, false}}, {0, 0})),
                   std::invalid_argument);
+  // A fan-out is checked like any flow: here it leaves the relay for a device that does not exist.
+  auto fw = unit_hardware(2, 1, 1, 1);
+  CHECK_THROWS_AS(simulate_step(fw, one_cell({{0, 1, TrafficFlow::to_relay, 1, 1, false},
+                                              {1, 7, TrafficFlow::fan_out, 0, 1, false}}, {0, 0})),
+                  std::invalid_argument);
+  // Each cell's flows are checked as the simulation reaches the cell: a bad
+  // flow in the second layer is refused as surely as one in the first.
+  StepTraffic two = one_cell({direct(0, 1, 1), direct(0, 1, -1)}, {1, 1});
+  two.layers = 2;
+  two.flow_begin = {0, 1, 2};
+  two.slot_begin = {0, 0};
+  two.slots_per_device = {1, 1};
+  two.home_tokens.assign(4, 0.0);
+  CHECK_THROWS_AS(simulate_step(hw, two), std::invalid_argument);
+  two.flows[1].copies = 1;  // the same step with a good second layer runs
+  CHECK(simulate_step(hw, two).layer_time.size() == 2);
   hw.efficiency = 1.5;
   try {
     simulate_step(hw, one_cell({}, {0, 0}));
