@@ -5,65 +5,162 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace moesim {
 
-void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
-                     const Shape& shape, std::span<float> grad_w, std::vector<float>& scratch) {
-  // A fixed number of token chunks, whatever the thread count: each sums its
-  // tokens in order into its own partial, and the partials are added in chunk
-  // order, so the result is bit-identical for any number of threads.
-  // Partials are expert-major (E×d): a token's gradient for expert e is one
-  // contiguous axpy of x_t, and experts with a zero gradient are skipped.
-  // Each expert's partial sums the same terms in token order on both paths,
-  // so the sparse path gives the same bits as the dense one.
-  constexpr int kChunks = 8;
-  const int T = shape.tokens(), d = shape.hidden, E = shape.experts, k = shape.top_k;
-  const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
-  const std::size_t size = std::size_t(d) * E, stride = size + 2 * std::size_t(E);
-  scratch.resize(stride * kChunks);  // per chunk: an E×d partial, one ∂L/∂s and one ∂L/∂z row
-#pragma omp parallel for schedule(static)
-  for (int c = 0; c < kChunks; ++c) {
-    float* part = &scratch[stride * c];
-    std::fill_n(part, size, 0.0f);  // by the chunk's thread, not serially before the loop
-    float* gs = part + size;
-    float* gz = gs + E;
-    auto axpy = [&](int e, float ge, const float* xt) {
-      float* pe = &part[std::size_t(e) * d];
-      for (int i = 0; i < d; ++i) pe[i] += ge * xt[i];
-    };
-    const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
-    for (int t = t0; t < t1; ++t) {
+namespace {
+
+// Every grad_w[i,e] is Σ over a fixed number of token chunks, added in chunk
+// order from 0.0f, of the chunk's partial Σ_t x_t,i·∂L/∂z_t,e taken in token
+// order from 0.0f (one fused multiply-add a term): bit-identical for any
+// number of threads, and whatever the tiling below, which only changes where
+// a partial waits between terms (a register or memory), never its order.
+constexpr int kChunks = 8;
+// Dense ∂L/∂z: register tiles of kRows input dimensions × kCols experts (16 of
+// the 32 AVX-512 vector registers) sum a block of kBlock tokens, whose ∂L/∂z
+// rows (kBlock × E) stay in cache while every tile reads them.
+constexpr int kRows = 8, kCols = 32, kBlock = 64;
+// Sparse ∂L/∂z: an expert's terms add into kSpan input dimensions in registers.
+constexpr int kSpan = 64;
+
+// part[i0.., e0..] (d×E, i-major) += Σ_{t < n} x_t[i0..]·gz_t[e0..] over the
+// block's tokens in order; `first` starts from zero instead of part.
+template <class Rows, class Cols>
+void dense_tile(const float* x, const float* gz, int n, int d, int E, int i0, int e0, Rows rows, Cols cols, bool first,
+                float* part) {
+  float acc[kRows][kCols];
+  for (int i = 0; i < rows; ++i)
+    for (int e = 0; e < cols; ++e) acc[i][e] = first ? 0.0f : part[std::size_t(i0 + i) * E + e0 + e];
+  for (int t = 0; t < n; ++t) {
+    const float* xt = &x[std::size_t(t) * d + i0];
+    const float* gt = &gz[std::size_t(t) * E + e0];
+    for (int i = 0; i < rows; ++i) {
+      const float xi = xt[i];
+      for (int e = 0; e < cols; ++e) acc[i][e] += gt[e] * xi;
+    }
+  }
+  for (int i = 0; i < rows; ++i) std::copy_n(acc[i], int(cols), &part[std::size_t(i0 + i) * E + e0]);
+}
+
+// A chunk's partial from the dense ∂L/∂z rows, kBlock tokens at a time. A term
+// whose ∂L/∂z is zero adds ±0: the partials may differ from skipping it only
+// in the sign of a zero, which the chunk sum's 0.0f start erases (for finite x).
+void dense_chunk(ScoreFunction f, const float* x, std::span<const float> s, const StepGradient& g, int t0, int t1,
+                 int d, int E, int k, float* rows, float* part) {
+  float* gs = rows + std::size_t(kBlock) * E;
+  if (t0 == t1) std::fill_n(part, std::size_t(d) * E, 0.0f);  // a chunk without tokens (T < kChunks)
+  for (int b0 = t0; b0 < t1; b0 += kBlock) {
+    const int n = std::min(kBlock, t1 - b0);
+    for (int t = b0; t < b0 + n; ++t) {  // ∂L/∂z_t = J_sᵀ·∂L/∂s_t + g.z_t
       const std::size_t row = std::size_t(t) * E;
-      const std::int32_t* ex = &g.expert[std::size_t(t) * k];
-      const float* sel = &g.selected[std::size_t(t) * k];
-      const float* xt = &x[std::size_t(t) * d];
-      if (sparse) {  // sigmoid: ∂s_e/∂z_e = s_e(1 − s_e), no other entry
-        for (int r = 0; r < k; ++r) {
-          const float se = g.affinity.empty() ? s[row + ex[r]] : g.affinity[std::size_t(t) * k + r];
-          const float ge = sel[r] * se * (1.0f - se);
-          if (ge != 0.0f) axpy(ex[r], ge, xt);
-        }
-        continue;
-      }
+      float* gz = &rows[std::size_t(t - b0) * E];
       if (g.s.empty()) std::fill_n(gs, E, 0.0f);
       else std::copy_n(&g.s[row], E, gs);
-      for (int r = 0; r < k; ++r) gs[ex[r]] += sel[r];
+      for (int r = 0; r < k; ++r) gs[g.expert[std::size_t(t) * k + r]] += g.selected[std::size_t(t) * k + r];
       if (g.z.empty()) std::fill_n(gz, E, 0.0f);
       else std::copy_n(&g.z[row], E, gz);
       score_row_backward(f, &s[row], gs, gz, E);
-      for (int e = 0; e < E; ++e)
-        if (gz[e] != 0.0f) axpy(e, gz[e], xt);
+    }
+    const float* xb = &x[std::size_t(b0) * d];
+    for (int e0 = 0; e0 < E; e0 += kCols)
+      for (int i0 = 0; i0 < d; i0 += kRows) {
+        const int rn = std::min(kRows, d - i0), cn = std::min(kCols, E - e0);
+        if (rn == kRows && cn == kCols)  // constant trip counts vectorise
+          dense_tile(xb, rows, n, d, E, i0, e0, std::integral_constant<int, kRows>{},
+                     std::integral_constant<int, kCols>{}, b0 == t0, part);
+        else
+          dense_tile(xb, rows, n, d, E, i0, e0, rn, cn, b0 == t0, part);
+      }
+  }
+}
+
+// part[i0.., e] = Σ over the expert's terms in token order of factor·x_t[i0..].
+template <class Span>
+void sparse_expert(const float* x, const std::int32_t* token, const float* factor, int terms, int d, int E, int i0,
+                   Span span, int e, float* part) {
+  float acc[kSpan];
+  for (int i = 0; i < span; ++i) acc[i] = 0.0f;
+  for (int j = 0; j < terms; ++j) {
+    const float* xt = &x[std::size_t(token[j]) * d + i0];
+    const float ge = factor[j];
+    for (int i = 0; i < span; ++i) acc[i] += ge * xt[i];
+  }
+  for (int i = 0; i < span; ++i) part[std::size_t(i0 + i) * E + e] = acc[i];
+}
+
+// A chunk's partial from sigmoid scores and the selected experts' ∂L/∂s only
+// (∂s_e/∂z_e = s_e(1 − s_e), no other entry): the non-zero terms, grouped by
+// expert in token order (a stable counting sort), each expert's summed in
+// registers. `index` holds 2E + 1 offsets then a token per term.
+void sparse_chunk(const float* x, std::span<const float> s, const StepGradient& g, int t0, int t1, int d, int E,
+                  int k, float* factor, std::int32_t* index, float* part) {
+  std::int32_t* start = index;          // E + 1: the expert's first term
+  std::int32_t* next = start + E + 1;   // E: where its next term goes
+  std::int32_t* token = next + E;       // one per term
+  auto for_terms = [&](auto&& term) {
+    for (int t = t0; t < t1; ++t)
+      for (int r = 0; r < k; ++r) {
+        const std::size_t j = std::size_t(t) * k + r;
+        const int e = g.expert[j];
+        const float se = g.affinity.empty() ? s[std::size_t(t) * E + e] : g.affinity[j];
+        const float ge = g.selected[j] * se * (1.0f - se);
+        if (ge != 0.0f) term(t, e, ge);
+      }
+  };
+  std::fill_n(start, E + 1, 0);
+  for_terms([&](int, int e, float) { ++start[e + 1]; });
+  for (int e = 0; e < E; ++e) start[e + 1] += start[e];
+  std::copy_n(start, E, next);
+  for_terms([&](int t, int e, float ge) {
+    const std::int32_t at = next[e]++;
+    token[at] = t;
+    factor[at] = ge;
+  });
+  for (int e = 0; e < E; ++e)
+    for (int i0 = 0; i0 < d; i0 += kSpan) {
+      const std::int32_t* tk = token + start[e];
+      const float* fe = factor + start[e];
+      const int terms = start[e + 1] - start[e];
+      if (d - i0 >= kSpan) sparse_expert(x, tk, fe, terms, d, E, i0, std::integral_constant<int, kSpan>{}, e, part);
+      else sparse_expert(x, tk, fe, terms, d, E, i0, d - i0, e, part);
+    }
+}
+
+}  // namespace
+
+void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
+                     const Shape& shape, std::span<float> grad_w, GradientScratch& scratch) {
+  const int T = shape.tokens(), d = shape.hidden, E = shape.experts, k = shape.top_k;
+  const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
+  const std::size_t size = std::size_t(d) * E, chunk_terms = std::size_t(T / kChunks + 1) * k;
+  const std::size_t rows = sparse ? chunk_terms : std::size_t(kBlock + 1) * E;
+  const std::size_t index = sparse ? 2 * std::size_t(E) + 1 + chunk_terms : 0;
+  if (scratch.partials.size() < size * kChunks) scratch.partials.resize(size * kChunks);
+  if (scratch.rows.size() < rows * kChunks) scratch.rows.resize(rows * kChunks);
+  if (scratch.index.size() < index * kChunks) scratch.index.resize(index * kChunks);
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int c = 0; c < kChunks; ++c) {
+      const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
+      float* part = &scratch.partials[size * c];
+      if (sparse)
+        sparse_chunk(x.data(), s, g, t0, t1, d, E, k, &scratch.rows[rows * c], &scratch.index[index * c], part);
+      else
+        dense_chunk(f, x.data(), s, g, t0, t1, d, E, k, &scratch.rows[rows * c], part);
+    }
+#pragma omp for schedule(static)
+    for (int i = 0; i < d; ++i) {
+      float* out = &grad_w[std::size_t(i) * E];
+      std::fill_n(out, E, 0.0f);
+      for (int c = 0; c < kChunks; ++c) {
+        const float* p = &scratch.partials[size * c + std::size_t(i) * E];
+        for (int e = 0; e < E; ++e) out[e] += p[e];
+      }
     }
   }
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < d; ++i)
-    for (int e = 0; e < E; ++e) {
-      float sum = 0.0f;
-      for (int c = 0; c < kChunks; ++c) sum += scratch[stride * c + std::size_t(e) * d + i];
-      grad_w[std::size_t(i) * E + e] = sum;
-    }
 }
 
 void parallel_zero(std::span<float> v) {

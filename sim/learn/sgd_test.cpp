@@ -43,7 +43,8 @@ struct Case {
     }
   }
   std::vector<float> run(ScoreFunction f, bool with_s, bool with_z) const {
-    std::vector<float> grad_w(std::size_t(shape.hidden) * shape.experts), scratch;
+    std::vector<float> grad_w(std::size_t(shape.hidden) * shape.experts);
+    GradientScratch scratch;
     const std::vector<float> none;
     weight_gradient(f, x, s, {expert, selected, with_s ? dense_s : none, with_z ? dense_z : none}, shape, grad_w,
                     scratch);
