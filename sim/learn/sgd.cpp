@@ -22,8 +22,7 @@ constexpr int kChunks = 8;
 // the 32 AVX-512 vector registers) sum a block of kBlock tokens, whose ∂L/∂z
 // rows (kBlock × E) stay in cache while every tile reads them.
 constexpr int kRows = 8, kCols = 32, kBlock = 64;
-// Sparse ∂L/∂z: an expert's terms add into kSpan input dimensions in registers.
-constexpr int kSpan = 64;
+constexpr int kColumns = 16;  // experts a thread reduces at a time: a 64-byte line of a grad_w row
 
 // part[i0.., e0..] (d×E, i-major) += Σ_{t < n} x_t[i0..]·gz_t[e0..] over the
 // block's tokens in order; `first` starts from zero instead of part.
@@ -76,56 +75,26 @@ void dense_chunk(ScoreFunction f, const float* x, std::span<const float> s, cons
   }
 }
 
-// part[i0.., e] = Σ over the expert's terms in token order of factor·x_t[i0..].
-template <class Span>
-void sparse_expert(const float* x, const std::int32_t* token, const float* factor, int terms, int d, int E, int i0,
-                   Span span, int e, float* part) {
-  float acc[kSpan];
-  for (int i = 0; i < span; ++i) acc[i] = 0.0f;
-  for (int j = 0; j < terms; ++j) {
-    const float* xt = &x[std::size_t(token[j]) * d + i0];
-    const float ge = factor[j];
-    for (int i = 0; i < span; ++i) acc[i] += ge * xt[i];
-  }
-  for (int i = 0; i < span; ++i) part[std::size_t(i0 + i) * E + e] = acc[i];
-}
-
-// A chunk's partial from sigmoid scores and the selected experts' ∂L/∂s only
-// (∂s_e/∂z_e = s_e(1 − s_e), no other entry): the non-zero terms, grouped by
-// expert in token order (a stable counting sort), each expert's summed in
-// registers. `index` holds 2E + 1 offsets then a token per term.
+// A chunk's partial (E×d, expert-major) from sigmoid scores and the selected
+// experts' ∂L/∂s only (∂s_e/∂z_e = s_e(1 − s_e), no other entry): k
+// contiguous multiply-adds of x_t a token. (Grouping the terms by expert to
+// sum them in registers was no faster: the scattered x_t rows cost what the
+// stores saved.)
 void sparse_chunk(const float* x, std::span<const float> s, const StepGradient& g, int t0, int t1, int d, int E,
-                  int k, float* factor, std::int32_t* index, float* part) {
-  std::int32_t* start = index;          // E + 1: the expert's first term
-  std::int32_t* next = start + E + 1;   // E: where its next term goes
-  std::int32_t* token = next + E;       // one per term
-  auto for_terms = [&](auto&& term) {
-    for (int t = t0; t < t1; ++t)
-      for (int r = 0; r < k; ++r) {
-        const std::size_t j = std::size_t(t) * k + r;
-        const int e = g.expert[j];
-        const float se = g.affinity.empty() ? s[std::size_t(t) * E + e] : g.affinity[j];
-        const float ge = g.selected[j] * se * (1.0f - se);
-        if (ge != 0.0f) term(t, e, ge);
-      }
-  };
-  std::fill_n(start, E + 1, 0);
-  for_terms([&](int, int e, float) { ++start[e + 1]; });
-  for (int e = 0; e < E; ++e) start[e + 1] += start[e];
-  std::copy_n(start, E, next);
-  for_terms([&](int t, int e, float ge) {
-    const std::int32_t at = next[e]++;
-    token[at] = t;
-    factor[at] = ge;
-  });
-  for (int e = 0; e < E; ++e)
-    for (int i0 = 0; i0 < d; i0 += kSpan) {
-      const std::int32_t* tk = token + start[e];
-      const float* fe = factor + start[e];
-      const int terms = start[e + 1] - start[e];
-      if (d - i0 >= kSpan) sparse_expert(x, tk, fe, terms, d, E, i0, std::integral_constant<int, kSpan>{}, e, part);
-      else sparse_expert(x, tk, fe, terms, d, E, i0, d - i0, e, part);
+                  int k, float* part) {
+  std::fill_n(part, std::size_t(E) * d, 0.0f);
+  for (int t = t0; t < t1; ++t) {
+    const float* xt = &x[std::size_t(t) * d];
+    for (int r = 0; r < k; ++r) {
+      const std::size_t j = std::size_t(t) * k + r;
+      const int e = g.expert[j];
+      const float se = g.affinity.empty() ? s[std::size_t(t) * E + e] : g.affinity[j];
+      const float ge = g.selected[j] * se * (1.0f - se);
+      if (ge == 0.0f) continue;
+      float* pe = &part[std::size_t(e) * d];
+      for (int i = 0; i < d; ++i) pe[i] += ge * xt[i];
     }
+  }
 }
 
 }  // namespace
@@ -134,12 +103,10 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
                      const Shape& shape, std::span<float> grad_w, GradientScratch& scratch) {
   const int T = shape.tokens(), d = shape.hidden, E = shape.experts, k = shape.top_k;
   const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
-  const std::size_t size = std::size_t(d) * E, chunk_terms = std::size_t(T / kChunks + 1) * k;
-  const std::size_t rows = sparse ? chunk_terms : std::size_t(kBlock + 1) * E;
-  const std::size_t index = sparse ? 2 * std::size_t(E) + 1 + chunk_terms : 0;
+  const std::size_t size = std::size_t(d) * E;
+  const std::size_t rows = sparse ? size : std::size_t(kBlock + 1) * E;  // sparse: the partials' sum
   if (scratch.partials.size() < size * kChunks) scratch.partials.resize(size * kChunks);
   if (scratch.rows.size() < rows * kChunks) scratch.rows.resize(rows * kChunks);
-  if (scratch.index.size() < index * kChunks) scratch.index.resize(index * kChunks);
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
@@ -147,17 +114,36 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
       float* part = &scratch.partials[size * c];
       if (sparse)
-        sparse_chunk(x.data(), s, g, t0, t1, d, E, k, &scratch.rows[rows * c], &scratch.index[index * c], part);
+        sparse_chunk(x.data(), s, g, t0, t1, d, E, k, part);
       else
         dense_chunk(f, x.data(), s, g, t0, t1, d, E, k, &scratch.rows[rows * c], part);
     }
+    // grad_w[i,e] = Σ_c part_c[i,e]: a sparse partial is expert-major (E×d),
+    // a dense one i-major (d×E).
+    if (sparse) {  // the sum in the partials' layout (vectors), then transposed
+      float* sum = scratch.rows.data();
 #pragma omp for schedule(static)
-    for (int i = 0; i < d; ++i) {
-      float* out = &grad_w[std::size_t(i) * E];
-      std::fill_n(out, E, 0.0f);
-      for (int c = 0; c < kChunks; ++c) {
-        const float* p = &scratch.partials[size * c + std::size_t(i) * E];
-        for (int e = 0; e < E; ++e) out[e] += p[e];
+      for (int e = 0; e < E; ++e) {
+        float* out = &sum[std::size_t(e) * d];
+        std::fill_n(out, d, 0.0f);
+        for (int c = 0; c < kChunks; ++c) {
+          const float* p = &scratch.partials[size * c + std::size_t(e) * d];
+          for (int i = 0; i < d; ++i) out[i] += p[i];
+        }
+      }
+#pragma omp for schedule(static)
+      for (int e0 = 0; e0 < E; e0 += kColumns)  // a cache line of each grad_w row per thread
+        for (int i = 0; i < d; ++i)
+          for (int e = e0; e < std::min(E, e0 + kColumns); ++e) grad_w[std::size_t(i) * E + e] = sum[std::size_t(e) * d + i];
+    } else {
+#pragma omp for schedule(static)
+      for (int i = 0; i < d; ++i) {
+        float* out = &grad_w[std::size_t(i) * E];
+        std::fill_n(out, E, 0.0f);
+        for (int c = 0; c < kChunks; ++c) {
+          const float* p = &scratch.partials[size * c + std::size_t(i) * E];
+          for (int e = 0; e < E; ++e) out[e] += p[e];
+        }
       }
     }
   }
