@@ -97,6 +97,15 @@ void sparse_chunk(const float* x, std::span<const float> s, const StepGradient& 
   }
 }
 
+// out[j] = Σ_c partials[c·size + offset + j] for j < n, chunks in order from 0.0f.
+void sum_chunks(const float* partials, std::size_t size, std::size_t offset, int n, float* out) {
+  std::fill_n(out, n, 0.0f);
+  for (int c = 0; c < kChunks; ++c) {
+    const float* p = &partials[size * c + offset];
+    for (int j = 0; j < n; ++j) out[j] += p[j];
+  }
+}
+
 }  // namespace
 
 void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
@@ -123,28 +132,14 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
     if (sparse) {  // the sum in the partials' layout (vectors), then transposed
       float* sum = scratch.rows.data();
 #pragma omp for schedule(static)
-      for (int e = 0; e < E; ++e) {
-        float* out = &sum[std::size_t(e) * d];
-        std::fill_n(out, d, 0.0f);
-        for (int c = 0; c < kChunks; ++c) {
-          const float* p = &scratch.partials[size * c + std::size_t(e) * d];
-          for (int i = 0; i < d; ++i) out[i] += p[i];
-        }
-      }
+      for (int e = 0; e < E; ++e) sum_chunks(scratch.partials.data(), size, std::size_t(e) * d, d, &sum[std::size_t(e) * d]);
 #pragma omp for schedule(static)
       for (int e0 = 0; e0 < E; e0 += kColumns)  // a cache line of each grad_w row per thread
         for (int i = 0; i < d; ++i)
           for (int e = e0; e < std::min(E, e0 + kColumns); ++e) grad_w[std::size_t(i) * E + e] = sum[std::size_t(e) * d + i];
     } else {
 #pragma omp for schedule(static)
-      for (int i = 0; i < d; ++i) {
-        float* out = &grad_w[std::size_t(i) * E];
-        std::fill_n(out, E, 0.0f);
-        for (int c = 0; c < kChunks; ++c) {
-          const float* p = &scratch.partials[size * c + std::size_t(i) * E];
-          for (int e = 0; e < E; ++e) out[e] += p[e];
-        }
-      }
+      for (int i = 0; i < d; ++i) sum_chunks(scratch.partials.data(), size, std::size_t(i) * E, E, &grad_w[std::size_t(i) * E]);
     }
   }
 }
