@@ -69,18 +69,18 @@ void Learner::update_competence(const StepData& data) {
   const int T = shape_.tokens(), k = shape_.top_k, E = shape_.experts, C = domains_;
   const std::size_t cells = std::size_t(E) * C;
   const double cbar = shape_.mean_load();
+  counts_.resize(cells * std::size_t(omp_get_max_threads()));
 #pragma omp parallel
   {
-#pragma omp single
-    counts_.assign(cells * std::size_t(omp_get_num_threads()), 0);
     std::int32_t* mine = &counts_[cells * std::size_t(omp_get_thread_num())];
+    std::fill_n(mine, cells, 0);
 #pragma omp for schedule(static)
     for (int t = 0; t < T; ++t) {
       const int c = std::max(0, data.domain[t]);
       for (int r = 0; r < k; ++r)
         if (data.keep[std::size_t(t) * k + r]) ++mine[std::size_t(data.expert[std::size_t(t) * k + r]) * C + c];
     }
-    const std::size_t tables = counts_.size() / cells;
+    const std::size_t tables = std::size_t(omp_get_num_threads());
 #pragma omp for schedule(static)
     for (int i = 0; i < E; ++i) {
       double* n = &n_[std::size_t(i) * C];

@@ -113,7 +113,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
   const int T = shape.tokens(), d = shape.hidden, E = shape.experts, k = shape.top_k;
   const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
   const std::size_t size = std::size_t(d) * E;
-  const std::size_t rows = sparse ? size : std::size_t(kBlock + 1) * E;  // sparse: the partials' sum
+  const std::size_t rows = sparse ? 0 : std::size_t(kBlock + 1) * E;
   if (scratch.partials.size() < size * kChunks) scratch.partials.resize(size * kChunks);
   if (scratch.rows.size() < rows * kChunks) scratch.rows.resize(rows * kChunks);
 #pragma omp parallel
@@ -129,14 +129,15 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
     }
     // grad_w[i,e] = Σ_c part_c[i,e]: a sparse partial is expert-major (E×d),
     // a dense one i-major (d×E).
-    if (sparse) {  // the sum in the partials' layout (vectors), then transposed
-      float* sum = scratch.rows.data();
+    if (sparse) {
 #pragma omp for schedule(static)
-      for (int e = 0; e < E; ++e) sum_chunks(scratch.partials.data(), size, std::size_t(e) * d, d, &sum[std::size_t(e) * d]);
-#pragma omp for schedule(static)
-      for (int e0 = 0; e0 < E; e0 += kColumns)  // a cache line of each grad_w row per thread
+      for (int e0 = 0; e0 < E; e0 += kColumns)  // a cache line of each grad_w row per thread; its partials in L1
         for (int i = 0; i < d; ++i)
-          for (int e = e0; e < std::min(E, e0 + kColumns); ++e) grad_w[std::size_t(i) * E + e] = sum[std::size_t(e) * d + i];
+          for (int e = e0; e < std::min(E, e0 + kColumns); ++e) {
+            float sum = 0.0f;
+            for (int c = 0; c < kChunks; ++c) sum += scratch.partials[size * c + std::size_t(e) * d + i];
+            grad_w[std::size_t(i) * E + e] = sum;
+          }
     } else {
 #pragma omp for schedule(static)
       for (int i = 0; i < d; ++i) sum_chunks(scratch.partials.data(), size, std::size_t(i) * E, E, &grad_w[std::size_t(i) * E]);
