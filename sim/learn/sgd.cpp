@@ -114,14 +114,18 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
   const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
   const std::size_t size = std::size_t(d) * E;
   const std::size_t rows = sparse ? 0 : std::size_t(kBlock + 1) * E;
-  if (scratch.partials.size() < size * kChunks) scratch.partials.resize(size * kChunks);
+  // Partials from a 64-byte boundary: a vector store that splits a cache line costs two.
+  constexpr std::size_t kLine = 64 / sizeof(float);
+  if (scratch.partials.size() < size * kChunks + kLine) scratch.partials.resize(size * kChunks + kLine);
+  float* const partials = scratch.partials.data() +
+                          (kLine - reinterpret_cast<std::uintptr_t>(scratch.partials.data()) / sizeof(float) % kLine) % kLine;
   if (scratch.rows.size() < rows * kChunks) scratch.rows.resize(rows * kChunks);
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
     for (int c = 0; c < kChunks; ++c) {
       const int t0 = int(std::int64_t(T) * c / kChunks), t1 = int(std::int64_t(T) * (c + 1) / kChunks);
-      float* part = &scratch.partials[size * c];
+      float* part = &partials[size * c];
       if (sparse)
         sparse_chunk(x.data(), s, g, t0, t1, d, E, k, part);
       else
@@ -135,12 +139,12 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
         for (int i = 0; i < d; ++i)
           for (int e = e0; e < std::min(E, e0 + kColumns); ++e) {
             float sum = 0.0f;
-            for (int c = 0; c < kChunks; ++c) sum += scratch.partials[size * c + std::size_t(e) * d + i];
+            for (int c = 0; c < kChunks; ++c) sum += partials[size * c + std::size_t(e) * d + i];
             grad_w[std::size_t(i) * E + e] = sum;
           }
     } else {
 #pragma omp for schedule(static)
-      for (int i = 0; i < d; ++i) sum_chunks(scratch.partials.data(), size, std::size_t(i) * E, E, &grad_w[std::size_t(i) * E]);
+      for (int i = 0; i < d; ++i) sum_chunks(partials, size, std::size_t(i) * E, E, &grad_w[std::size_t(i) * E]);
     }
   }
 }
