@@ -106,6 +106,14 @@ void sum_chunks(const float* partials, std::size_t size, std::size_t offset, int
   }
 }
 
+// n floats of v from a 64-byte boundary (v grows as needed): a vector load
+// or store that splits a cache line costs two.
+float* line_aligned(std::vector<float>& v, std::size_t n) {
+  constexpr std::size_t kLine = 64 / sizeof(float);
+  if (v.size() < n + kLine) v.resize(n + kLine);
+  return v.data() + (kLine - reinterpret_cast<std::uintptr_t>(v.data()) / sizeof(float) % kLine) % kLine;
+}
+
 }  // namespace
 
 void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
@@ -114,12 +122,8 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
   const bool sparse = f == ScoreFunction::sigmoid && g.s.empty() && g.z.empty();
   const std::size_t size = std::size_t(d) * E;
   const std::size_t rows = sparse ? 0 : std::size_t(kBlock + 1) * E;
-  // Partials from a 64-byte boundary: a vector store that splits a cache line costs two.
-  constexpr std::size_t kLine = 64 / sizeof(float);
-  if (scratch.partials.size() < size * kChunks + kLine) scratch.partials.resize(size * kChunks + kLine);
-  float* const partials = scratch.partials.data() +
-                          (kLine - reinterpret_cast<std::uintptr_t>(scratch.partials.data()) / sizeof(float) % kLine) % kLine;
-  if (scratch.rows.size() < rows * kChunks) scratch.rows.resize(rows * kChunks);
+  float* const partials = line_aligned(scratch.partials, size * kChunks);
+  float* const row_buffers = line_aligned(scratch.rows, rows * kChunks);
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
@@ -129,7 +133,7 @@ void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const 
       if (sparse)
         sparse_chunk(x.data(), s, g, t0, t1, d, E, k, part);
       else
-        dense_chunk(f, x.data(), s, g, t0, t1, d, E, k, &scratch.rows[rows * c], part);
+        dense_chunk(f, x.data(), s, g, t0, t1, d, E, k, &row_buffers[rows * c], part);
     }
     // grad_w[i,e] = Σ_c part_c[i,e]: a sparse partial is expert-major (E×d),
     // a dense one i-major (d×E).
