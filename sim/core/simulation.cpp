@@ -27,7 +27,8 @@ constexpr float kDivergedLogit = 20.0f;
 // layer's gradient is used before the next layer runs); T×E ones only when
 // some loss needs them.
 struct Gradients {
-  std::vector<float> selected, s, z, w, partials;
+  std::vector<float> selected, s, z, w;
+  GradientScratch scratch;
   Gradients(const Scenario& sc, const std::vector<std::unique_ptr<Balancer>>& balancers) {
     if (!sc.train) return;
     const std::size_t T = std::size_t(sc.shape.tokens()), E = std::size_t(sc.shape.experts);
@@ -61,7 +62,7 @@ int score_rows(const Scenario& sc, const TokenSource& source, const std::vector<
 void train_layer(const Scenario& sc, MoeLayer& layer, StepData& data, Gradients& grad, const StepLosses& losses) {
   const Shape& shape = sc.shape;
   weight_gradient(sc.model.score, data.x, data.s, {data.expert, grad.selected, grad.s, grad.z, data.affinity}, shape,
-                  grad.w, grad.partials);
+                  grad.w, grad.scratch);
   // Unstable SGD shows as logits growing without bound (stable runs stay
   // below ~2); past |z| ≈ 17 float32 sigmoid scores saturate to exactly 1.
   // Logits blow up for every token at once, so the first sequence suffices.

@@ -1,10 +1,17 @@
 #include "learner.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <cstdint>
 
 #include "moesim/rng.hpp"
 
 namespace moesim {
+
+namespace {
+constexpr int kMaxTopK = 64;  // the scenario's bound on top_k (model.top_k ≤ min(64, experts))
+}  // namespace
 
 Learner::Learner(const Scenario& scenario, std::uint64_t seed, int layer)
     : shape_(scenario.shape), spec_(scenario.learning), domains_(std::max(1, scenario.shape.domains)) {
@@ -33,18 +40,20 @@ double Learner::task_loss(const StepData& data, std::span<float> grad_selected) 
       const float* aff = &data.affinity[std::size_t(t) * k];
       const std::uint8_t* keep = &data.keep[std::size_t(t) * k];
       double sel = 0.0, kept = 0.0;
+      float kap[kMaxTopK];  // κ at the kept experts, 0 at dropped ones
       for (int r = 0; r < k; ++r) {
+        kap[r] = keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0f;
         sel += aff[r];
-        if (keep[r]) kept += aff[r] * kappa_[std::size_t(ex[r]) * domains_ + c];
+        if (keep[r]) kept += aff[r] * kap[r];
       }
       const double q = sel > 0 ? kept / sel : 0.0;  // 1 − ℓ
       total += 1.0 - q;
       if (grad_selected.empty()) continue;
       float* g = &grad_selected[std::size_t(t) * k];
-      for (int r = 0; r < k; ++r) {
-        const double kap = keep[r] ? kappa_[std::size_t(ex[r]) * domains_ + c] : 0.0;
-        g[r] = sel > 0 ? float(-w * (kap - q) / sel) : 0.0f;
-      }
+      if (sel > 0)  // a loop of its own: the k divisions vectorise
+        for (int r = 0; r < k; ++r) g[r] = float(-w * (kap[r] - q) / sel);
+      else
+        std::fill_n(g, k, 0.0f);
     }
     partial[n] = total;
   }
@@ -55,23 +64,39 @@ double Learner::task_loss(const StepData& data, std::span<float> grad_selected) 
 
 void Learner::update_competence(const StepData& data) {
   // κ_{i,c} += η·(n_{i,c}/c̄)(1−κ) − λ·κ − γ·((p_i − n_{i,c})/c̄)·κ, clamped to [0, 1].
+  // The counts n are integers, summed exactly in any order: each thread counts
+  // its tokens into its own table, then each expert adds the tables up.
   const int T = shape_.tokens(), k = shape_.top_k, E = shape_.experts, C = domains_;
-  std::fill(n_.begin(), n_.end(), 0.0);
-  for (int t = 0; t < T; ++t) {
-    const int c = std::max(0, data.domain[t]);
-    for (int r = 0; r < k; ++r)
-      if (data.keep[std::size_t(t) * k + r]) n_[std::size_t(data.expert[std::size_t(t) * k + r]) * C + c] += 1.0;
-  }
+  const std::size_t cells = std::size_t(E) * C;
   const double cbar = shape_.mean_load();
-  for (int i = 0; i < E; ++i) {
-    double p = 0.0;
-    for (int c = 0; c < C; ++c) p += n_[std::size_t(i) * C + c];
-    for (int c = 0; c < C; ++c) {
-      float& kap = kappa_[std::size_t(i) * C + c];
-      const double n = n_[std::size_t(i) * C + c];
-      const double next = kap + spec_.eta_skill * (n / cbar) * (1.0 - kap) - spec_.forget * kap -
-                          spec_.interference * ((p - n) / cbar) * kap;
-      kap = float(std::clamp(next, 0.0, 1.0));
+  counts_.resize(cells * std::size_t(omp_get_max_threads()));
+#pragma omp parallel
+  {
+    std::int32_t* mine = &counts_[cells * std::size_t(omp_get_thread_num())];
+    std::fill_n(mine, cells, 0);
+#pragma omp for schedule(static)
+    for (int t = 0; t < T; ++t) {
+      const int c = std::max(0, data.domain[t]);
+      for (int r = 0; r < k; ++r)
+        if (data.keep[std::size_t(t) * k + r]) ++mine[std::size_t(data.expert[std::size_t(t) * k + r]) * C + c];
+    }
+    const std::size_t tables = std::size_t(omp_get_num_threads());
+#pragma omp for schedule(static)
+    for (int i = 0; i < E; ++i) {
+      double* n = &n_[std::size_t(i) * C];
+      for (int c = 0; c < C; ++c) {
+        std::int64_t total = 0;
+        for (std::size_t th = 0; th < tables; ++th) total += counts_[th * cells + std::size_t(i) * C + c];
+        n[c] = double(total);
+      }
+      double p = 0.0;
+      for (int c = 0; c < C; ++c) p += n[c];
+      for (int c = 0; c < C; ++c) {
+        float& kap = kappa_[std::size_t(i) * C + c];
+        const double next = kap + spec_.eta_skill * (n[c] / cbar) * (1.0 - kap) - spec_.forget * kap -
+                            spec_.interference * ((p - n[c]) / cbar) * kap;
+        kap = float(std::clamp(next, 0.0, 1.0));
+      }
     }
   }
 }

@@ -25,7 +25,8 @@ class Learner {
   LearningSpec spec_;
   int domains_;
   std::vector<float> kappa_;
-  std::vector<double> n_;  // E×C scratch: tokens of domain c processed by expert i
+  std::vector<double> n_;               // E×C scratch: tokens of domain c processed by expert i
+  std::vector<std::int32_t> counts_;    // per thread: its share of n_, counted
 };
 
 }  // namespace moesim

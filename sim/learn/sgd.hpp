@@ -2,8 +2,10 @@
 // One plain SGD step of the router (MODEL.md §3): z = x·W ⇒ ∂L/∂W = xᵀ·∂L/∂z.
 #include <span>
 
-#include "moesim/step.hpp"
+#include <cstdint>
 #include <vector>
+
+#include "moesim/step.hpp"
 
 namespace moesim {
 
@@ -18,12 +20,19 @@ struct StepGradient {
   std::span<const float> affinity = {};
 };
 
+// Buffers of weight_gradient, reused from call to call (sized on first use).
+struct GradientScratch {
+  std::vector<float> partials;      // per token chunk: its d×E partial sum
+  std::vector<float> rows;          // per chunk: ∂L/∂z rows of a token block, or the sparse terms' factors
+  std::vector<std::int32_t> index;  // per chunk: the sparse terms grouped by expert
+};
+
 // grad_w (d×E, overwritten) = Σ_t x_tᵀ·∂L/∂z_t, bit-identical for any thread
 // count, fused with the score backward ∂L/∂z_t = J_sᵀ·∂L/∂s_t + g.z_t. With
 // sigmoid scores and only the sparse `selected` gradient, ∂L/∂z_t has k
-// non-zeros and the pass reads no T×E buffer. `scratch` is reused across calls.
+// non-zeros and the pass reads no T×E buffer.
 void weight_gradient(ScoreFunction f, std::span<const float> x, std::span<const float> s, const StepGradient& g,
-                     const Shape& shape, std::span<float> grad_w, std::vector<float>& scratch);
+                     const Shape& shape, std::span<float> grad_w, GradientScratch& scratch);
 
 // Zeroes a buffer using all threads.
 void parallel_zero(std::span<float> v);
