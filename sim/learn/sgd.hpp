@@ -24,7 +24,6 @@ struct StepGradient {
 struct GradientScratch {
   std::vector<float> partials;      // per token chunk: its d×E partial sum
   std::vector<float> rows;          // per chunk: ∂L/∂z rows of a token block, or the sparse terms' factors
-  std::vector<std::int32_t> index;  // per chunk: the sparse terms grouped by expert
 };
 
 // grad_w (d×E, overwritten) = Σ_t x_tᵀ·∂L/∂z_t, bit-identical for any thread
