@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -278,6 +279,7 @@ class StepModel {
   void check_flow(const TrafficFlow& f) const {
     if (f.src < 0 || f.src >= D_ || f.dst < 0 || f.dst >= D_ || f.src == f.dst || !(std::isfinite(f.copies) && f.copies >= 0))
       bad_traffic("a flow has a bad device or count");
+    if (unsigned(f.kind) > unsigned(TrafficFlow::fan_out)) bad_traffic("a flow has an unknown kind");
   }
 
   void handle(const Event& e) {
@@ -575,8 +577,13 @@ void check_traffic(const ClusterHardware& hw, const StepTraffic& t) {
   if (t.devices != hw.devices())
     throw ParamError("devices", "the step has " + std::to_string(t.devices) + " devices but the cluster has nodes × devices_per_node = " +
                                     std::to_string(hw.devices()));
-  const int D = t.devices, C = t.cells();
+  const int D = t.devices;
   if (t.layers < 0 || t.micro_batches < 1) bad_traffic("layers must be ≥ 0 and micro_batches ≥ 1");
+  // Events pack a cell in 28 bits and per-device state is indexed by int.
+  const std::int64_t cells = std::int64_t(t.layers) * t.micro_batches;
+  if (cells >= (std::int64_t(1) << 28) || D >= (1 << 29) || cells * D > std::numeric_limits<int>::max())
+    bad_traffic("more cells or devices than the model indexes");
+  const int C = int(cells);
   if (int(t.flow_begin.size()) != C + 1 || t.flow_begin.front() != 0 || t.flow_begin.back() != int(t.flows.size()) ||
       !std::is_sorted(t.flow_begin.begin(), t.flow_begin.end()))
     bad_traffic("flow_begin does not index the flows per cell");

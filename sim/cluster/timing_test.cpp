@@ -296,6 +296,13 @@ TEST_CASE("timing: bad input is refused", "[cluster][timing]") {
   CHECK_THROWS_AS(simulate_step(hw, one_cell({direct(1, 1, 1)}, {0, 0})), std::invalid_argument);
   CHECK_THROWS_AS(simulate_step(hw, one_cell({{0, 1, TrafficFlow::fan_out, 0, 1, false}}, {0, 0})),
                   std::invalid_argument);
+  CHECK_THROWS_WITH(simulate_step(hw, one_cell({{0, 1, TrafficFlow::Kind(5), 0, 1, false}}, {0, 0})),
+                    Catch::Contains("unknown kind"));
+  // Cells beyond what an event packs (2²⁸) are refused before anything is sized.
+  StepTraffic huge = one_cell({}, {0, 0});
+  huge.layers = 1 << 20;
+  huge.micro_batches = 1 << 8;
+  CHECK_THROWS_WITH(simulate_step(hw, huge), Catch::Contains("more cells or devices"));
   // A fan-out is checked like any flow: here it leaves the relay for a device that does not exist.
   auto fw = unit_hardware(2, 1, 1, 1);
   CHECK_THROWS_AS(simulate_step(fw, one_cell({{0, 1, TrafficFlow::to_relay, 1, 1, false},

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "moesim/rng.hpp"
 
@@ -15,6 +17,8 @@ constexpr int kMaxTopK = 64;  // the scenario's bound on top_k (model.top_k ≤ 
 
 Learner::Learner(const Scenario& scenario, std::uint64_t seed, int layer)
     : shape_(scenario.shape), spec_(scenario.learning), domains_(std::max(1, scenario.shape.domains)) {
+  if (shape_.top_k > kMaxTopK)  // task_loss keeps a token's κ in a fixed array
+    throw std::invalid_argument("Learner: top_k above " + std::to_string(kMaxTopK));
   // κ starts at κ0 plus small noise (±0.01) so experts are not exactly alike.
   kappa_.resize(std::size_t(shape_.experts) * domains_);
   Rng rng = Rng::stream(seed, "learning/kappa", std::uint64_t(layer));
