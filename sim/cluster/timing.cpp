@@ -122,6 +122,8 @@ struct Range {
 };
 
 [[noreturn]] void bad_traffic(const char* what) { throw std::invalid_argument(std::string("simulate_step: ") + what); }
+// A token count the model accepts: finite and ≥ 0.
+bool count_ok(double v) { return std::isfinite(v) && v >= 0; }
 
 // A compute task waiting for the unit: micro-batch b's next task.
 struct Ready {
@@ -277,7 +279,7 @@ class StepModel {
   }
 
   void check_flow(const TrafficFlow& f) const {
-    if (f.src < 0 || f.src >= D_ || f.dst < 0 || f.dst >= D_ || f.src == f.dst || !(std::isfinite(f.copies) && f.copies >= 0))
+    if (f.src < 0 || f.src >= D_ || f.dst < 0 || f.dst >= D_ || f.src == f.dst || !count_ok(f.copies))
       bad_traffic("a flow has a bad device or count");
     if (unsigned(f.kind) > unsigned(TrafficFlow::fan_out)) bad_traffic("a flow has an unknown kind");
   }
@@ -594,7 +596,6 @@ void check_traffic(const ClusterHardware& hw, const StepTraffic& t) {
     if (t.slots_per_device[c] < 0 || t.slot_begin[c] < 0 ||
         std::size_t(t.slot_begin[c]) + std::size_t(t.slots_per_device[c]) * D > t.slot_copies.size())
       bad_traffic("slot range out of bounds");
-  auto count_ok = [](double v) { return std::isfinite(v) && v >= 0; };
   if (!std::all_of(t.slot_copies.begin(), t.slot_copies.end(), count_ok) ||
       !std::all_of(t.home_tokens.begin(), t.home_tokens.end(), count_ok))
     bad_traffic("counts must be finite and ≥ 0");

@@ -37,13 +37,14 @@ class TrafficBuilder {
   static constexpr std::int64_t kParallelAssignments = 8192;
 
  private:
+  // Where a replica lives: what the hot loop reads per assignment.
+  struct Replica {
+    std::int32_t slot, device;
+  };
   // One thread's share of a cell: its homes' counts and flows. Threads take
   // contiguous runs of homes, so their flows, concatenated in thread order,
   // come out in home order whatever the thread count; integer counts sum
   // exactly in any order.
-  struct Replica {
-    std::int32_t slot, device;
-  };
   struct alignas(64) HomeCounter {  // a cache line of its own: threads bump their stamps and sizes
     // Integer counts (exact, and cheaper to bump than doubles), turned into the traffic's doubles once.
     std::vector<std::int32_t> need;       // D: copies the current home sends to each device

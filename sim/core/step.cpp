@@ -9,10 +9,10 @@ namespace moesim {
 namespace {
 
 // The large buffers (x, and z and s when all their rows are kept: 16 MB each
-// for a V3-shaped step) would take thousands of
-// 4 KiB page faults on first touch, which cost more than the first steps
-// themselves on a VM; where the kernel offers transparent huge pages on
-// request (madvise mode, the Debian default) they take a few dozen.
+// for a V3-shaped step) would take thousands of 4 KiB page faults on first
+// touch, which cost more than the first steps themselves on a VM; where the
+// kernel offers transparent huge pages on request (madvise mode, the Debian
+// default) they take a few dozen.
 template <class T>
 void assign_large(std::vector<T>& v, std::size_t n) {
   std::vector<T>().swap(v);

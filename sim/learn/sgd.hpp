@@ -23,7 +23,7 @@ struct StepGradient {
 // Buffers of weight_gradient, reused from call to call (sized on first use).
 struct GradientScratch {
   std::vector<float> partials;      // per token chunk: its d×E partial sum
-  std::vector<float> rows;          // per chunk: ∂L/∂z rows of a token block, or the sparse terms' factors
+  std::vector<float> rows;          // per chunk: ∂L/∂z rows of a token block (dense path only)
 };
 
 // grad_w (d×E, overwritten) = Σ_t x_tᵀ·∂L/∂z_t, bit-identical for any thread
