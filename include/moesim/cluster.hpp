@@ -12,6 +12,8 @@
 // group; a later flow never joins a group in progress. A flow arrives its
 // class's latency after both its send and its receive group have drained.
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace moesim {
@@ -81,17 +83,41 @@ void validate(const ClusterHardware& hw);
 // One aggregated flow of a (layer, micro-batch) cell: every token copy that
 // moves from src to dst in dispatch; its combine runs dst → src with the same
 // number of copies (results come back once per device that processed them).
+// Trivial (no member defaults; brace-initialise it, e.g. TrafficFlow{}), so
+// that the step's flow array grows without a serial zero-fill that its
+// parallel fill then overwrites.
 struct TrafficFlow {
   enum Kind : int {
     direct,    // home → processing device (any class without forwarding; NVLink with it)
     to_relay,  // forwarding: home → relay over IB; the next `children` flows are its fan-out
     fan_out,   // forwarding: relay → processing device over NVLink, after its to_relay flow arrives
   };
-  int src = 0, dst = 0;
-  Kind kind = direct;
-  int children = 0;             // to_relay: fan-out flows that follow it
-  double copies = 0;            // token copies (distinct tokens, or assignments with per_assignment)
-  bool relay_processes = false; // to_relay: the relay itself processes one of the tokens
+  int src, dst;
+  Kind kind;
+  int children;          // to_relay: fan-out flows that follow it
+  double copies;         // token copies (distinct tokens, or assignments with per_assignment)
+  bool relay_processes;  // to_relay: the relay itself processes one of the tokens
+};
+
+// A vector allocator whose resize() leaves new trivial elements unwritten
+// (value-initialisation would zero them); what it holds is written before it is read.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
 };
 
 // What one step asks of the cluster, per cell = (layer, micro-batch), cell
@@ -100,7 +126,7 @@ struct StepTraffic {
   int devices = 0, layers = 0, micro_batches = 1;
   int shared_experts = 0;
   // Flows of cell c are flows[flow_begin[c] .. flow_begin[c+1]).
-  std::vector<TrafficFlow> flows;
+  std::vector<TrafficFlow, UninitializedAllocator<TrafficFlow>> flows;
   std::vector<int> flow_begin;
   // Cell c's processed assignments per physical slot (the padded capacity
   // instead with padding): slot_copies[slot_begin[c] + slot], slots

@@ -35,7 +35,7 @@ StepTraffic one_cell(std::vector<TrafficFlow> flows, std::vector<double> compute
   t.devices = int(compute.size());
   t.layers = 1;
   t.flow_begin = {0, int(flows.size())};
-  t.flows = std::move(flows);
+  t.flows.assign(flows.begin(), flows.end());
   t.slot_begin = {0};
   t.slots_per_device = {1};
   t.slot_copies = std::move(compute);

@@ -4,12 +4,18 @@
 #include <bit>
 #include <exception>
 #include <stdexcept>
+#include <type_traits>
 
 #include <omp.h>
 
 namespace moesim {
 
+static_assert(std::is_trivially_default_constructible_v<TrafficFlow>,
+              "add_layer sizes the step's flows unwritten, then fills them in parallel");
+
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
+  if (shape.top_k < 1 || shape.top_k > kMaxTopK)
+    throw std::invalid_argument("TrafficBuilder: top_k must be in [1, 64] (as a scenario's model.top_k)");
   node_of_.resize(std::size_t(shape.devices()));
   for (int d = 0; d < shape.devices(); ++d) node_of_[std::size_t(d)] = d / shape.devices_per_node;
   traffic_.devices = shape.devices();
@@ -170,9 +176,13 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
   const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
   const std::int32_t* expert = data.expert.data();
   const std::uint8_t* keep = data.keep.data();
+  const bool few_nodes = shape_.nodes <= 64;
+  std::int32_t kept[kMaxTopK];  // the token's kept devices
   for (std::size_t i = begin; i < end; ++i) {
     const auto tok = std::uint32_t(cell_tokens_[i]);
     w.next_token();
+    // First where the token's assignments go: loads only, independent of each other.
+    int n = 0;
     for (int r = 0; r < k; ++r) {
       const std::size_t a = std::size_t(tok) * k + r;
       const auto [slot, dev] = replica_for(expert[a], tok);
@@ -181,13 +191,30 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
         continue;
       }
       ++w.slot_count[std::size_t(slot)];
+      kept[n++] = dev;
+    }
+    // Then whom the kept copies reach, apart from finding them: a store to a
+    // stamp whose address is still being computed would stall the next loads.
+    const std::uint32_t stamp = w.stamp;
+    std::uint64_t nodes = 0;  // the token's nodes so far, when there are at most 64
+    for (int j = 0; j < n; ++j) {
+      const int dev = kept[j];
       // DeepEP sends one copy per destination device (and per node when forwarding).
-      const int copy = w.first_visit(w.device_stamp, dev) | !per_token;
+      const int copy = (w.device_stamp[std::size_t(dev)] != stamp) | !per_token;
+      w.device_stamp[std::size_t(dev)] = stamp;
       w.need[std::size_t(dev)] += copy;
       w.touched[std::size_t(dev) / 64] |= std::uint64_t(copy) << (dev % 64);
       if (forwarding) {  // IB crossings per node: only forwarding reads them
         const int node = node_of_[std::size_t(dev)];
-        w.node_need[std::size_t(node)] += w.first_visit(w.node_stamp, node) | !per_token;
+        int first;
+        if (few_nodes) {  // in a register: a token meets its nodes again often, and a stamp in memory stalls
+          const std::uint64_t bit = std::uint64_t(1) << node;
+          first = (nodes & bit) == 0;
+          nodes |= bit;
+        } else {
+          first = w.first_visit(w.node_stamp, node);
+        }
+        w.node_need[std::size_t(node)] += first | !per_token;
       }
     }
   }

@@ -148,6 +148,33 @@ TEST_CASE("traffic: forwarding sends one IB copy per node", "[cluster][traffic]"
   CHECK(r.bytes_intra == 4);
 }
 
+TEST_CASE("traffic: forwarding counts tokens per node up to 64 nodes and beyond", "[cluster][traffic]") {
+  // Two tokens on device 0 of 2-device nodes; nodes A and B are the last
+  // two (bit 63 of a 64-node mask; past 64 nodes, stamps). Token 0 picks
+  // A's devices 0 and B's 0, 1; token 1 picks A's 1 and B's 0, 1. Each node
+  // receives 2 tokens over IB at its relay (local index 0), which processes
+  // one copy of each and fans out its local neighbour's.
+  for (int nodes : {64, 66}) {
+    INFO(nodes << " nodes");
+    const int D = 2 * nodes, a = D - 4, bn = D - 2;
+    const Shape s = make_shape(nodes, 2, D, 3, 1, 2);
+    StepData d = routed(s, {{a, bn, bn + 1}, {bn, bn + 1, a + 1}});
+    auto hw = unit_hardware(s);
+    hw.forwarding = true;
+    TrafficBuilder b(s, hw);
+    b.begin_step(1);
+    b.add_layer(0, d, contiguous(D, D), 0);
+    const auto& f = b.traffic().flows;
+    REQUIRE(f.size() == 4);
+    CHECK((f[0].kind == TrafficFlow::to_relay && f[0].src == 0 && f[0].dst == a && f[0].copies == 2));
+    CHECK((f[0].children == 1 && f[0].relay_processes));
+    CHECK((f[1].kind == TrafficFlow::fan_out && f[1].src == a && f[1].dst == a + 1 && f[1].copies == 1));
+    CHECK((f[2].kind == TrafficFlow::to_relay && f[2].src == 0 && f[2].dst == bn && f[2].copies == 2));
+    CHECK((f[2].children == 1 && f[2].relay_processes));
+    CHECK((f[3].kind == TrafficFlow::fan_out && f[3].src == bn && f[3].dst == bn + 1 && f[3].copies == 2));
+  }
+}
+
 TEST_CASE("traffic: two layers chained per device", "[cluster][traffic][layers]") {
   // 1 node × 2 devices, expert e on device e, top-1, two sequences of one
   // token (token 0 on device 0, token 1 on device 1); dense part 1 s a token.
@@ -394,4 +421,10 @@ TEST_CASE("traffic: a placement of another shape is refused, not read past", "[c
   PlacementMap broken = contiguous(4, 2);
   broken.log2phy[1].clear();  // an expert without a replica: a division by zero before
   CHECK_THROWS_WITH(b.add_layer(0, d, broken, 0), Catch::Contains("does not match the shape"));
+}
+
+TEST_CASE("traffic: more than 64 choices a token are refused, not written past", "[cluster][traffic]") {
+  CHECK_THROWS_AS(TrafficBuilder(make_shape(1, 2, 128, 65, 2, 1), unit_hardware(make_shape(1, 2, 128, 65, 2, 1))),
+                  std::invalid_argument);
+  CHECK_NOTHROW(TrafficBuilder(make_shape(1, 2, 128, 64, 2, 1), unit_hardware(make_shape(1, 2, 128, 64, 2, 1))));
 }
