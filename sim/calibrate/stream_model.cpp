@@ -29,14 +29,36 @@ struct Boosted {
     weight[n++] = w;
   }
   double added(std::int32_t e) const {
-    for (int i = 0; i < n; ++i)
-      if (id[i] == e) return weight[i];
-    return 0.0;
+    const int i = find(e);
+    return i >= 0 ? weight[i] : 0.0;
+  }
+  // e's position, or −1 if it is not boosted.
+  int find(std::int32_t e) const {
+    int at = -1;
+    for (int i = 0; i < n; ++i) at = id[i] == e ? i : at;  // ids are distinct (add)
+    return at;
+  }
+  // Where a draw u ∈ [0, Σ extra) falls, walking the extras in order: the
+  // first position with an extra left at which u, less the extras so far,
+  // drops below 0; else the last position if its extra is left; else −1
+  // (rounding). No early exit, whose branch a coin decides: a taken extra is
+  // 0 and u − 0 = u exactly, so u at each position is what a walk that
+  // skips the taken ones computes.
+  int pick(double u) const {
+    int at = -1;
+    for (int i = 0; i < n; ++i) {
+      u -= extra[i];
+      at = at < 0 && extra[i] > 0.0 && (u < 0.0 || i == n - 1) ? i : at;
+    }
+    return at;
   }
 };
 
+// No early exit either: whether e was chosen is a coin toss too.
 bool contains(const std::int32_t* chosen, int n, std::int32_t e) {
-  return std::find(chosen, chosen + n, e) != chosen + n;
+  bool found = false;
+  for (int i = 0; i < n; ++i) found |= chosen[i] == e;
+  return found;
 }
 
 }  // namespace
@@ -161,28 +183,30 @@ void StreamGenerator::route(int layer, const StreamToken& token, Rng& rng, std::
   // expert already chosen (its extra is gone, its base weight is not).
   int chosen = 0, rejected = 0;
   double gate_sum = 0.0;
-  auto accept = [&](std::int32_t e) {
-    const double weight = w[e] + b.added(e);
+  // e at boosted position `slot` (−1: none). Its extra, if any, is gone; the
+  // total is summed again in order (not decremented), as it was first summed.
+  auto accept = [&](std::int32_t e, int slot) {
+    const double weight = w[e] + (slot >= 0 ? b.weight[slot] : 0.0);
     expert[chosen] = e;
     gate[chosen++] = float(weight);
     gate_sum += weight;
-    for (int i = 0; i < b.n; ++i)
-      if (b.id[i] == e) b.extra[i] = 0.0;
+    if (slot < 0) return;  // no extra changed, nor would the sum
+    b.extra[slot] = 0.0;
     extra_total = 0.0;
     for (int i = 0; i < b.n; ++i) extra_total += b.extra[i];
   };
   while (chosen < k && rejected < kMaxRejections) {
-    double u = rng.uniform() * (total + extra_total);
-    std::int32_t e = -1;
-    if (u < extra_total) {
-      for (int i = 0; i < b.n && e < 0; ++i)
-        if (b.extra[i] > 0.0 && ((u -= b.extra[i]) < 0.0 || i == b.n - 1)) e = b.id[i];
-      if (e < 0) e = base_[layer].draw(rng);  // rounding at the boundary
+    const double u = rng.uniform() * (total + extra_total);
+    int slot = u < extra_total ? b.pick(u) : -1;
+    std::int32_t e;
+    if (slot >= 0) {
+      e = b.id[slot];
     } else {
-      e = base_[layer].draw(rng);
+      e = base_[layer].draw(rng);  // also after rounding at the extras' boundary
+      slot = b.find(e);
     }
     if (contains(expert, chosen, e)) ++rejected;
-    else accept(e);
+    else accept(e, slot);
   }
   while (chosen < k) {  // exact scan over the experts not yet chosen
     double total = 0.0;
@@ -195,7 +219,7 @@ void StreamGenerator::route(int layer, const StreamToken& token, Rng& rng, std::
       pick = e;
       if ((u -= we) < 0.0) break;
     }
-    accept(pick);
+    accept(pick, b.find(pick));
   }
   for (int j = 0; j < k; ++j) gate[j] = float(gate[j] / gate_sum);
 }
