@@ -166,7 +166,8 @@ void StreamGenerator::deal(const std::vector<double>& popularity, const std::vec
   }
 }
 
-void StreamGenerator::route(int layer, const StreamToken& token, Rng& rng, std::int32_t* expert, float* gate) const {
+void StreamGenerator::route(int layer, const StreamToken& token, Rng& stream, std::int32_t* expert, float* gate) const {
+  Rng rng = stream;  // a local copy the compiler can keep in registers; written back at the end
   const int L = model_.layers(), k = model_.top_k, h = model_.hot_experts;
   const auto& w = model_.weight[layer];
   Boosted b;
@@ -222,6 +223,7 @@ void StreamGenerator::route(int layer, const StreamToken& token, Rng& rng, std::
     accept(pick, b.find(pick));
   }
   for (int j = 0; j < k; ++j) gate[j] = float(gate[j] / gate_sum);
+  stream = rng;
 }
 
 RoutingTrace StreamGenerator::sample(std::uint64_t seed, std::int64_t tokens, std::int64_t seq_len,
