@@ -51,7 +51,7 @@ class Rng {
   // and the same state after. normal()'s fast path inline, on the state in
   // four locals (registers) and with the tables looked up once (not a guarded
   // static per draw); only a rejected draw (2.8%) stores the state and takes
-  // the general path out of line. BM_Generator: 3.25–3.31 → 2.71–2.87 ms on one thread
+  // the general path out of line. BM_Generator/1: 3.03–3.31 → 2.67–2.87 ms
   // against a copy of the state that the rejection path's lambda kept in memory.
   void add_normals(const float* mean, double scale, float* out, int n) {
     const Ziggurat& z = ziggurat();
