@@ -21,6 +21,7 @@
 //
 // The kernel knows nothing about experts, devices or tokens.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -44,7 +45,8 @@ class EventQueue {
     // The entry goes straight to its place: written at the back and read
     // again at once, it would wait for its own stores to drain.
     heap_.emplace_back();
-    sift_up(heap_.size() - 1, Entry{time, next_seq_++, std::move(payload)});
+    // + 0.0: −0.0 becomes +0.0, whose bits sort with the other non-negative times.
+    sift_up(heap_.size() - 1, Entry{std::bit_cast<std::uint64_t>(time + 0.0), next_seq_++, std::move(payload)});
   }
   void schedule_in(Time delay, Payload payload) { schedule(now_ + delay, std::move(payload)); }
 
@@ -73,7 +75,7 @@ class EventQueue {
     } else {
       heap_.pop_back();
     }
-    now_ = e.time;
+    now_ = std::bit_cast<Time>(e.time);
     ++executed_;
     dispatch(e.payload);
     return true;
@@ -83,7 +85,7 @@ class EventQueue {
   bool empty() const { return heap_.empty(); }
   // Time of the next event; the queue must not be empty. Lets a caller finish
   // every event of one instant before acting on their joint outcome.
-  Time next_time() const { return heap_.front().time; }
+  Time next_time() const { return std::bit_cast<Time>(heap_.front().time); }
   std::size_t pending() const { return heap_.size(); }
   std::uint64_t executed() const { return executed_; }
   // Keeps the heap's capacity so a queue reused every step stops allocating.
@@ -97,13 +99,16 @@ class EventQueue {
 
  private:
   struct Entry {
-    Time time;
+    // The time's bits: for times ≥ +0.0 they order as the times do, so that
+    // (time, seq) compares as one 128-bit integer, a compare and a borrow
+    // (two floating-point compares and a parity test before).
+    std::uint64_t time;
     std::uint64_t seq;  // insertion order: the deterministic tie-break (ns-3 m_uid)
     Payload payload;
   };
-  // Without branches: simultaneous events are common, so which field decides is unpredictable.
   static bool later(const Entry& a, const Entry& b) {
-    return (a.time > b.time) | ((a.time == b.time) & (a.seq > b.seq));
+    using Key = unsigned __int128;
+    return (Key(a.time) << 64 | a.seq) > (Key(b.time) << 64 | b.seq);
   }
 
   // A 4-ary heap, earliest on top: half the depth of a binary heap and its

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -109,4 +110,24 @@ TEST_CASE("des: scheduling into the past or at NaN is refused", "[des]") {
   sim.run();
   CHECK_THROWS_AS(sim.schedule(std::nan(""), [] {}), std::logic_error);
   CHECK(sim.empty());
+}
+
+TEST_CASE("des: times of every magnitude order as numbers, −0 as +0", "[des]") {
+  // The queue compares a time's bits: for non-negative doubles they order as
+  // the numbers do, across subnormals, powers of two and huge values; −0.0
+  // (allowed at now = 0) must run with the +0.0 events in insertion order,
+  // not after every positive time as its sign bit would sort it.
+  EventQueue<int> q;
+  const std::vector<double> times = {1e300, 0.0, 5e-324, 1.0, -0.0, 0.5, 2.2250738585072014e-308, 0x1p-1, 3.0, 0.0};
+  for (int i = 0; i < int(times.size()); ++i) q.schedule(times[std::size_t(i)], i);
+  std::vector<int> order;
+  std::vector<double> seen;
+  q.run([&](int& i) {
+    order.push_back(i);
+    seen.push_back(q.now());
+  });
+  // 0.0 (1), −0.0 (4), 0.0 (9); 5e-324 (2); 2.2e-308 (6); 0.5 (5), 0x1p-1 (7); 1.0 (3); 3.0 (8); 1e300 (0).
+  CHECK(order == std::vector<int>{1, 4, 9, 2, 6, 5, 7, 3, 8, 0});
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(!std::signbit(seen[1]));  // −0.0 is kept as +0.0: the clock never reads −0
 }
