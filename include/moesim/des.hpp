@@ -75,7 +75,7 @@ class EventQueue {
     } else {
       heap_.pop_back();
     }
-    now_ = std::bit_cast<Time>(e.time);
+    now_ = std::bit_cast<Time>(e.time_bits);
     ++executed_;
     dispatch(e.payload);
     return true;
@@ -85,7 +85,7 @@ class EventQueue {
   bool empty() const { return heap_.empty(); }
   // Time of the next event; the queue must not be empty. Lets a caller finish
   // every event of one instant before acting on their joint outcome.
-  Time next_time() const { return std::bit_cast<Time>(heap_.front().time); }
+  Time next_time() const { return std::bit_cast<Time>(heap_.front().time_bits); }
   std::size_t pending() const { return heap_.size(); }
   std::uint64_t executed() const { return executed_; }
   // Keeps the heap's capacity so a queue reused every step stops allocating.
@@ -102,13 +102,13 @@ class EventQueue {
     // The time's bits: for times ≥ +0.0 they order as the times do, so that
     // (time, seq) compares as one 128-bit integer, a compare and a borrow
     // (two floating-point compares and a parity test before).
-    std::uint64_t time;
+    std::uint64_t time_bits;
     std::uint64_t seq;  // insertion order: the deterministic tie-break (ns-3 m_uid)
     Payload payload;
   };
   static bool later(const Entry& a, const Entry& b) {
     using Key = unsigned __int128;
-    return (Key(a.time) << 64 | a.seq) > (Key(b.time) << 64 | b.seq);
+    return (Key(a.time_bits) << 64 | a.seq) > (Key(b.time_bits) << 64 | b.seq);
   }
 
   // A 4-ary heap, earliest on top: half the depth of a binary heap and its
