@@ -16,12 +16,15 @@ UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 def load(bench_json, numpy_txt, sweep_txt):
-    benchmarks = json.load(open(bench_json, encoding="utf-8"))["benchmarks"]
+    with open(bench_json, encoding="utf-8") as f:
+        benchmarks = json.load(f)["benchmarks"]
     numpy = {}
-    for line in open(numpy_txt, encoding="utf-8"):
-        name, value = line.split()
-        numpy[name] = float(value)
-    _, ms, shards = open(sweep_txt, encoding="utf-8").read().split()
+    with open(numpy_txt, encoding="utf-8") as f:
+        for line in f:
+            name, value = line.split()
+            numpy[name] = float(value)
+    with open(sweep_txt, encoding="utf-8") as f:
+        _, ms, shards = f.read().split()
     return benchmarks, numpy, float(ms) / 1e3 * int(shards)
 
 
