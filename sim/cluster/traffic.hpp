@@ -109,6 +109,7 @@ class TrafficBuilder {
     std::int32_t begin, count;
   };
   std::vector<ExpertReplicas> experts_;
+  std::vector<std::uint64_t> multiplier_;  // by replica count r ≥ 1: ExpertReplicas::mod (entry 0 unused)
   std::vector<Replica> replicas_;
   std::vector<int> slot_device_;  // per slot
   StepTraffic traffic_;

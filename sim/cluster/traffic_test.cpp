@@ -421,6 +421,12 @@ TEST_CASE("traffic: a placement of another shape is refused, not read past", "[c
   PlacementMap broken = contiguous(4, 2);
   broken.log2phy[1].clear();  // an expert without a replica: a division by zero before
   CHECK_THROWS_WITH(b.add_layer(0, d, broken, 0), Catch::Contains("does not match the shape"));
+  for (int slot : {-1, 4}) {  // a replica in no slot of the 2 × 2
+    PlacementMap astray = contiguous(4, 2);
+    astray.log2phy[3] = {slot};
+    CHECK_THROWS_WITH(b.add_layer(0, d, astray, 0), Catch::Contains("does not match the shape"));
+  }
+  CHECK_NOTHROW(b.add_layer(0, d, contiguous(4, 2), 0));  // refused layers were not added
 }
 
 TEST_CASE("traffic: more than 64 choices a token are refused, not written past", "[cluster][traffic]") {
