@@ -8,6 +8,11 @@ namespace moesim {
 
 enum class ScoreFunction { softmax, sigmoid };
 
+// The most experts a token may choose (model.top_k ≤ min(this, experts)):
+// per-token work (task loss, traffic counting) keeps a token's k choices in
+// fixed arrays of this size.
+inline constexpr int kMaxTopK = 64;
+
 // Model, batch and cluster dimensions: everything a component needs to size
 // its buffers and check its parameters.
 struct Shape {

@@ -4,6 +4,7 @@
 #include <bit>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include <omp.h>
@@ -15,7 +16,7 @@ static_assert(std::is_trivially_default_constructible_v<TrafficFlow>,
 
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
   if (shape.top_k < 1 || shape.top_k > kMaxTopK)
-    throw std::invalid_argument("TrafficBuilder: top_k must be in [1, 64] (as a scenario's model.top_k)");
+    throw std::invalid_argument("TrafficBuilder: top_k must be in [1, " + std::to_string(kMaxTopK) + "]");
   node_of_.resize(std::size_t(shape.devices()));
   for (int d = 0; d < shape.devices(); ++d) node_of_[std::size_t(d)] = d / shape.devices_per_node;
   traffic_.devices = shape.devices();

@@ -35,7 +35,6 @@ class TrafficBuilder {
   const StepTraffic& traffic() const { return traffic_; }
   // Cells with at least this many assignments are counted by a thread team.
   static constexpr std::int64_t kParallelAssignments = 8192;
-  static constexpr int kMaxTopK = 64;  // a token's choices are gathered in a fixed array
 
  private:
   // Where a replica lives: what the hot loop reads per assignment.

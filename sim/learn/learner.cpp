@@ -11,10 +11,6 @@
 
 namespace moesim {
 
-namespace {
-constexpr int kMaxTopK = 64;  // the scenario's bound on top_k (model.top_k ≤ min(64, experts))
-}  // namespace
-
 Learner::Learner(const Scenario& scenario, std::uint64_t seed, int layer)
     : shape_(scenario.shape), spec_(scenario.learning), domains_(std::max(1, scenario.shape.domains)) {
   if (shape_.top_k > kMaxTopK)  // task_loss keeps a token's κ in a fixed array

@@ -17,11 +17,11 @@ namespace {
 // order from 0.0f (one fused multiply-add a term): bit-identical for any
 // number of threads, and whatever the tiling below, which only changes where
 // a partial waits between terms (a register or memory), never its order.
-constexpr int kChunks = 8;
+constexpr int kChunks = kGradientChunks;
 // Dense ∂L/∂z: register tiles of kRows input dimensions × kCols experts (16 of
 // the 32 AVX-512 vector registers) sum a block of kBlock tokens, whose ∂L/∂z
 // rows (kBlock × E) stay in cache while every tile reads them.
-constexpr int kRows = 8, kCols = 32, kBlock = 64;
+constexpr int kRows = 8, kCols = 32, kBlock = kGradientBlock;
 constexpr int kColumns = 16;  // experts a thread reduces at a time: a 64-byte line of a grad_w row
 
 // part[i0.., e0..] (d×E, i-major) += Σ_{t < n} x_t[i0..]·gz_t[e0..] over the

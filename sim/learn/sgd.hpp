@@ -1,8 +1,6 @@
 #pragma once
 // One plain SGD step of the router (MODEL.md §3): z = x·W ⇒ ∂L/∂W = xᵀ·∂L/∂z.
 #include <span>
-
-#include <cstdint>
 #include <vector>
 
 #include "moesim/step.hpp"
@@ -20,7 +18,13 @@ struct StepGradient {
   std::span<const float> affinity = {};
 };
 
-// Buffers of weight_gradient, reused from call to call (sized on first use).
+// Tokens whose dense ∂L/∂z rows weight_gradient holds at a time, per chunk.
+inline constexpr int kGradientBlock = 64;
+// Chunks of tokens summed apart (and in order): each has its partials.
+inline constexpr int kGradientChunks = 8;
+
+// Buffers of weight_gradient, reused from call to call (sized on first use):
+// per chunk d×E partials and, dense path only, (kGradientBlock + 1)×E rows.
 struct GradientScratch {
   std::vector<float> partials;      // per token chunk: its d×E partial sum
   std::vector<float> rows;          // per chunk: ∂L/∂z rows of a token block (dense path only)

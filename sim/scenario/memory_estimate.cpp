@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "moesim/components.hpp"
+#include "../learn/sgd.hpp"
 #include "../serve/requests.hpp"
 
 namespace moesim {
@@ -88,7 +89,8 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
     }
     if (sc.train) {
       t.add(2 * 4 * T * E, "/batch/sequences", "gradients (tokens × experts)");
-      t.add(4 * (E * d + 65 * E) * 8, "/model/hidden", "weight-gradient partials and row blocks (experts × hidden)");
+      t.add(4 * (E * d + (kGradientBlock + 1) * E) * kGradientChunks, "/model/hidden",
+            "weight-gradient partials and row blocks (experts × hidden)");
     }
     for (std::size_t j = 0; j < st.balancers.size(); ++j)
       if (st.balancers[j].params.has("window") && st.balancers[j].params.has("scope") &&

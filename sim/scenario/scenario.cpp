@@ -189,7 +189,7 @@ Shape read_shape(JsonReader& model, JsonReader& batch, JsonReader& cluster, cons
                                1, kMaxLayers));
   s.experts = int(model.integer("experts", from_trace("experts", trace && trace->experts > 0 ? trace->experts : 64, kMaxExperts),
                                 1, kMaxExperts));
-  const std::int64_t k_max = std::min<std::int64_t>(64, s.experts);
+  const std::int64_t k_max = std::min<std::int64_t>(kMaxTopK, s.experts);
   const std::int64_t k_default = traced && trace->top_k > 0 ? trace->top_k : std::min<std::int64_t>(8, s.experts);
   s.top_k = int(model.integer("top_k", from_trace("top_k", k_default, k_max), 1, k_max));
   s.shared_experts = int(model.integer("shared_experts", 0, 0, 64));
