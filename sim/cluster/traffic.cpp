@@ -125,7 +125,8 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
       if (i == 0) used = n;
       try {
         HomeCounter& w = counters_[std::size_t(i)];
-        count_homes(w, b, D * i / n, D * (i + 1) / n, data, home_tokens);
+        const std::span<const std::int32_t> begin(&cell_begin_[std::size_t(b) * D], std::size_t(D) + 1);
+        count_homes(w, b, split_homes(begin, i, n), split_homes(begin, i + 1, n), data, home_tokens);
         flow_offset_[std::size_t(i) + 1] = w.flows.size();
       } catch (...) {
 #pragma omp critical(traffic_error)
@@ -156,6 +157,17 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
     data.device_load[d] = load_count_[std::size_t(d)];
     data.device_dropped[d] = dropped;
   }
+}
+
+int split_homes(std::span<const std::int32_t> begin, int i, int n) {
+  const int D = int(begin.size()) - 1;
+  if (i >= n) return D;
+  const std::int64_t first = begin[0], total = std::int64_t(begin[std::size_t(D)]) - first;
+  const std::int64_t target = first + total * i / n;  // i/n of the cell's tokens
+  // The home boundary nearest the target (the earlier on a tie): the first
+  // at or past it, or the one before when that is closer.
+  const int h = int(std::lower_bound(begin.begin(), begin.end(), target) - begin.begin());
+  return h > 0 && target - begin[std::size_t(h - 1)] < begin[std::size_t(h)] - target ? h - 1 : h;
 }
 
 void TrafficBuilder::count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data,

@@ -314,49 +314,79 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
   // Cells of 4 096 tokens × top-4 (twice TrafficBuilder::kParallelAssignments)
   // on 3 nodes × 4 devices: teams of 2, 3, 5 and 12 threads split the 12
   // homes unevenly; flows, counts and loads must equal the one-thread build's.
-  const Shape s = make_shape(3, 4, 16, 4, 32, 256);
-  REQUIRE(std::int64_t(s.tokens()) * s.top_k / 2 >= TrafficBuilder::kParallelAssignments);
-  std::vector<int> phy2log(24);
-  for (int j = 0; j < 24; ++j) phy2log[j] = (j * 5) % 16;
-  const PlacementMap map = placement_from_phy2log(phy2log, 16, 12);
-  for (bool forwarding : {false, true}) {
-    auto hw = unit_hardware(s);
-    hw.forwarding = forwarding;
-    hw.micro_batches = 2;
-    std::vector<StepData> layers{random_routing(s, 11), random_routing(s, 12)};
-    auto build = [&](int threads) {
-      const int before = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      TrafficBuilder b(s, hw);
-      b.begin_step(2);
-      std::vector<std::vector<double>> loads;
-      for (int l = 0; l < 2; ++l) {
-        b.add_layer(l, layers[std::size_t(l)], map, 0);
-        loads.push_back(layers[std::size_t(l)].device_load);
-        loads.push_back(layers[std::size_t(l)].device_dropped);
+  // The second shape puts 6 sequences on the 12 devices, so half the homes
+  // hold no token and the team splits the others by their tokens.
+  for (const Shape& s : {make_shape(3, 4, 16, 4, 32, 256), make_shape(3, 4, 16, 4, 6, 1366)}) {
+    REQUIRE(std::int64_t(s.tokens()) * s.top_k / 2 >= TrafficBuilder::kParallelAssignments);
+    std::vector<int> phy2log(24);
+    for (int j = 0; j < 24; ++j) phy2log[j] = (j * 5) % 16;
+    const PlacementMap map = placement_from_phy2log(phy2log, 16, 12);
+    for (bool forwarding : {false, true}) {
+      auto hw = unit_hardware(s);
+      hw.forwarding = forwarding;
+      hw.micro_batches = 2;
+      std::vector<StepData> layers{random_routing(s, 11), random_routing(s, 12)};
+      auto build = [&](int threads) {
+        const int before = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        TrafficBuilder b(s, hw);
+        b.begin_step(2);
+        std::vector<std::vector<double>> loads;
+        for (int l = 0; l < 2; ++l) {
+          b.add_layer(l, layers[std::size_t(l)], map, 0);
+          loads.push_back(layers[std::size_t(l)].device_load);
+          loads.push_back(layers[std::size_t(l)].device_dropped);
+        }
+        omp_set_num_threads(before);
+        return std::pair{b.traffic(), loads};
+      };
+      const auto [one, one_loads] = build(1);
+      REQUIRE(one.flows.size() > 100);
+      for (int threads : {2, 3, 5, 12}) {
+        INFO("forwarding " << forwarding << ", " << threads << " threads");
+        const auto [team, team_loads] = build(threads);
+        REQUIRE(team.flows.size() == one.flows.size());
+        bool same = true;
+        for (std::size_t i = 0; i < one.flows.size(); ++i) {
+          const TrafficFlow &a = one.flows[i], &b = team.flows[i];
+          same = same && a.src == b.src && a.dst == b.dst && a.kind == b.kind && a.children == b.children &&
+                 a.copies == b.copies && a.relay_processes == b.relay_processes;
+        }
+        CHECK(same);
+        CHECK(team.flow_begin == one.flow_begin);
+        CHECK(team.slot_copies == one.slot_copies);
+        CHECK(team.home_tokens == one.home_tokens);
+        CHECK(team_loads == one_loads);
       }
-      omp_set_num_threads(before);
-      return std::pair{b.traffic(), loads};
-    };
-    const auto [one, one_loads] = build(1);
-    REQUIRE(one.flows.size() > 200);
-    for (int threads : {2, 3, 5, 12}) {
-      INFO("forwarding " << forwarding << ", " << threads << " threads");
-      const auto [team, team_loads] = build(threads);
-      REQUIRE(team.flows.size() == one.flows.size());
-      bool same = true;
-      for (std::size_t i = 0; i < one.flows.size(); ++i) {
-        const TrafficFlow &a = one.flows[i], &b = team.flows[i];
-        same = same && a.src == b.src && a.dst == b.dst && a.kind == b.kind && a.children == b.children &&
-               a.copies == b.copies && a.relay_processes == b.relay_processes;
-      }
-      CHECK(same);
-      CHECK(team.flow_begin == one.flow_begin);
-      CHECK(team.slot_copies == one.slot_copies);
-      CHECK(team.home_tokens == one.home_tokens);
-      CHECK(team_loads == one_loads);
     }
   }
+}
+
+TEST_CASE("traffic: a team splits a cell's homes by tokens, not by count", "[cluster][traffic][threads]") {
+  // 16 sequences of 1 000 tokens on 32 devices (bench-v3's shape): homes 0–15
+  // hold the tokens, 16–31 none. An even split of homes gave one thread all.
+  std::vector<std::int32_t> begin(33, 16000);
+  for (int h = 0; h <= 16; ++h) begin[std::size_t(h)] = 1000 * h;
+  CHECK(split_homes(begin, 0, 2) == 0);
+  CHECK(split_homes(begin, 1, 2) == 8);
+  CHECK(split_homes(begin, 2, 2) == 32);
+  CHECK(split_homes(begin, 1, 4) == 4);
+  CHECK(split_homes(begin, 3, 4) == 12);
+  // A cell starting past 0 (micro-batch 1): offsets are relative to its first token.
+  std::vector<std::int32_t> second{500, 500, 600, 1500};  // homes of 0, 100 and 900 tokens
+  CHECK(split_homes(second, 1, 2) == 2);   // 500 tokens in: home 2's start (100 in) is nearer than the end (1000)
+  CHECK(split_homes(second, 1, 10) == 2);  // 100 in: exactly home 2's start
+  CHECK(split_homes(second, 2, 10) == 2);  // 200 in: home 2's start is nearer than the end
+  CHECK(split_homes(second, 9, 10) == 3);  // 900 in: the end is nearer
+  // An empty cell: every run is empty but the last, which takes all the homes.
+  std::vector<std::int32_t> empty(5, 7);
+  for (int i = 0; i <= 3; ++i) CHECK(split_homes(empty, i, 3) == (i == 3 ? 4 : 0));
+  // More threads than homes: boundaries at the nearest home, some runs empty.
+  std::vector<std::int32_t> two{0, 10, 20};
+  CHECK(split_homes(two, 1, 5) == 0);  // 4 tokens in: nearer 0 than 10
+  CHECK(split_homes(two, 2, 5) == 1);  // 8 in: nearer 10
+  CHECK(split_homes(two, 3, 5) == 1);  // 12 in
+  CHECK(split_homes(two, 4, 5) == 2);  // 16 in: nearer 20, home 1's end
 }
 
 TEST_CASE("traffic: two micro-batches never beat the busiest device's compute", "[cluster][traffic][micro_batches]") {
