@@ -1,9 +1,14 @@
 // Device-limited (V2) and group-limited (V3) allowed masks, hand-worked.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <numeric>
 #include <stdexcept>
 #include <vector>
+
+#include "moesim/rng.hpp"
 
 #include "moesim/routing_rules.hpp"
 
@@ -111,6 +116,47 @@ TEST_CASE("group-limited routing then select_topk picks only allowed experts",
   // allowed values (x16): e2 14, e3 5, e4 12, e5 3, e8 8, e9 15, e10 6, e11 13
   CHECK(out == std::vector<std::int32_t>{9, 2, 11, 4, 8, 10, 3, 5});
   CHECK_THROWS_AS(group_limited_allowed(b, 5, 2, 8, scratch, allowed), std::invalid_argument);
+}
+
+TEST_CASE("group-limited routing matches a sort-based reference for ceil(k/M) from 1 to 6",
+          "[routing][limited]") {
+  // Values on a coarse grid (ties within and between groups, negatives), for
+  // every count of top values: 1–4 take the register path, 5 and 6 the
+  // general one. The reference sorts each group, sums its top n largest
+  // first in float, and keeps the M best groups by a stable sort.
+  Rng rng = Rng::stream(3, "group-limited-reference");
+  for (int round = 0; round < 600; ++round) {
+    const int groups = 2 + round % 7, size = 1 + (round / 7) % 9, M = 1 + round % groups;
+    // k within the M groups (the scenario's check): ceil(k/M) = min(n, size).
+    const int n = 1 + round % 6, k = M * std::min(n, size);
+    const int E = groups * size;
+    std::vector<float> b(static_cast<std::size_t>(E));
+    for (float& v : b) v = float(int(rng.uniform() * 9.0) - 3) / 8.0f;
+    std::vector<float> score(static_cast<std::size_t>(groups));
+    const int take = std::min(group_top_values(k, M), size);
+    for (int g = 0; g < groups; ++g) {
+      std::vector<float> v(b.begin() + g * size, b.begin() + (g + 1) * size);
+      std::sort(v.begin(), v.end(), std::greater<float>());
+      float sum = 0.0f;
+      for (int j = 0; j < take; ++j) sum += v[static_cast<std::size_t>(j)];
+      score[static_cast<std::size_t>(g)] = sum;
+    }
+    std::vector<int> order(static_cast<std::size_t>(groups));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return score[x] > score[y]; });
+    Mask expected(static_cast<std::size_t>(E), 0);
+    for (int j = 0; j < M; ++j)
+      std::fill_n(expected.begin() + order[static_cast<std::size_t>(j)] * size, size, std::uint8_t{1});
+    INFO("round " << round << ": " << groups << " groups of " << size << ", M = " << M << ", k = " << k);
+    REQUIRE(group_mask(b, groups, M, k) == expected);
+    // The general version on the same contiguous groups gives the same mask.
+    std::vector<std::int32_t> group_of(static_cast<std::size_t>(E));
+    for (int i = 0; i < E; ++i) group_of[static_cast<std::size_t>(i)] = i / size;
+    Mask general(static_cast<std::size_t>(E), 7);
+    LimitedRoutingScratch scratch;
+    group_limited_allowed(b, group_of, groups, M, k, scratch, general);
+    REQUIRE(general == expected);
+  }
 }
 
 }  // namespace moesim
