@@ -122,16 +122,20 @@ TEST_CASE("group-limited routing matches a sort-based reference for ceil(k/M) fr
           "[routing][limited]") {
   // Values on a coarse grid (ties within and between groups, negatives), for
   // every count of top values: 1–4 take the register path, 5 and 6 the
-  // general one. The reference sorts each group, sums its top n largest
+  // general one, 2 on multiples of 16 the vector one. The reference sorts each group, sums its top n largest
   // first in float, and keeps the M best groups by a stable sort.
   Rng rng = Rng::stream(3, "group-limited-reference");
   for (int round = 0; round < 600; ++round) {
-    const int groups = 2 + round % 7, size = 1 + (round / 7) % 9, M = 1 + round % groups;
+    // Sizes 1–9, and 16, 32 and 48 (the vector path's multiples of 16: V3's groups hold 32).
+    const int groups = 2 + round % 7, pick = (round / 7) % 12, size = pick < 9 ? 1 + pick : 16 * (pick - 8);
+    const int M = 1 + round % groups;
     // k within the M groups (the scenario's check): ceil(k/M) = min(n, size).
     const int n = 1 + round % 6, k = M * std::min(n, size);
     const int E = groups * size;
     std::vector<float> b(static_cast<std::size_t>(E));
     for (float& v : b) v = float(int(rng.uniform() * 9.0) - 3) / 8.0f;
+    if (round % 5 == 0)  // zeros of both signs, and values on a fine grid (few ties)
+      for (float& v : b) v = rng.uniform() < 0.3 ? (rng.uniform() < 0.5 ? -0.0f : 0.0f) : float(rng.uniform() - 0.5);
     std::vector<float> score(static_cast<std::size_t>(groups));
     const int take = std::min(group_top_values(k, M), size);
     for (int g = 0; g < groups; ++g) {
