@@ -23,6 +23,9 @@ namespace moesim {
 // sequences occupy only some devices (bench-v3: 16 sequences on 32).
 int split_homes(std::span<const std::int32_t> begin, int i, int n);
 
+// Bit j set where x[j] != 0, for j < n ≤ 64.
+std::uint64_t nonzero_bits(const std::int32_t* x, int n);
+
 class TrafficBuilder {
  public:
   TrafficBuilder(const Shape& shape, const ClusterHardware& hw);

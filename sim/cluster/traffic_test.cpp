@@ -362,6 +362,24 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
   }
 }
 
+TEST_CASE("traffic: nonzero_bits marks the non-zero counts, within n", "[cluster][traffic]") {
+  // Counts past n are non-zero and must not show; every length from 1 to 64
+  // (whole and partial vectors of 16), against the bit-by-bit definition.
+  std::vector<std::int32_t> x(80, 5);
+  Rng rng = Rng::stream(5, "nonzero-bits");
+  for (int round = 0; round < 200; ++round) {
+    for (int j = 0; j < 64; ++j) x[std::size_t(j)] = rng.uniform() < 0.5 ? 0 : int(rng.next() % 7) - 3;
+    const int n = 1 + round % 64;
+    std::uint64_t expected = 0;
+    for (int j = 0; j < n; ++j) expected |= std::uint64_t(x[std::size_t(j)] != 0) << j;
+    INFO("n = " << n);
+    REQUIRE(nonzero_bits(x.data(), n) == expected);
+  }
+  std::fill(x.begin(), x.end(), 1);
+  CHECK(nonzero_bits(x.data(), 64) == ~std::uint64_t(0));
+  CHECK(nonzero_bits(x.data(), 17) == (std::uint64_t(1) << 17) - 1);
+}
+
 TEST_CASE("traffic: a team splits a cell's homes by tokens, not by count", "[cluster][traffic][threads]") {
   // 16 sequences of 1 000 tokens on 32 devices (bench-v3's shape): homes 0–15
   // hold the tokens, 16–31 none. An even split of homes gave one thread all.
