@@ -19,11 +19,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fwrite(data, 1, size, f);
     std::fclose(f);
   }
-  try {  // as NPY logits
+  try {  // as NPY logits (float32) or expert ids (integers), read as the trace sources do
     auto npy = moesim::NpyReader::open(path);
     if (npy.rows() > 0 && npy.cols() > 0 && npy.cols() <= 4096) {
-      std::vector<float> row(std::size_t(npy.cols()));
-      npy.read_rows(0, 1, row.data());
+      if (npy.is_float()) {
+        std::vector<float> row(std::size_t(npy.cols()));
+        npy.read_rows(0, 1, row.data());
+      } else {  // read_rows on integers is a caller's bug (logic_error), which no reader commits
+        std::vector<std::int64_t> ids(std::size_t(npy.cols()));
+        npy.read_ids(0, 1, ids.data());
+      }
     }
   } catch (const moesim::InputError&) {
   }
