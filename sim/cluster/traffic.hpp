@@ -64,7 +64,6 @@ class TrafficBuilder {
     // Per device / node: stamp when the current token already goes there (no search, no clearing per token).
     std::vector<std::uint32_t> device_stamp, node_stamp;
     std::uint32_t stamp = 0;
-    std::vector<std::uint64_t> touched;  // bit per device with need > 0 for the current home
     std::vector<TrafficFlow> flows;      // the cell's flows of this thread's homes
 
     void size_for(const Shape& shape);
@@ -79,7 +78,7 @@ class TrafficBuilder {
   };
   // Counts and emits the flows of cell (layer, b)'s homes [h0, h1) into w.
   void count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data, double* home_tokens) const;
-  // Emits cell flows for the tokens of home h counted in w.need / w.node_need.
+  // Emits cell flows for the tokens of home h counted in w.need / w.node_need, then zeroes both.
   void emit_flows(HomeCounter& w, int h) const;
   // Flattens the layer's placement into experts_, replicas_ and slot_device_.
   void index_placement(const PlacementMap& map);

@@ -363,8 +363,8 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
 }
 
 TEST_CASE("traffic: nonzero_bits marks the non-zero counts, within n", "[cluster][traffic]") {
-  // Counts past n are non-zero and must not show; every length from 1 to 64
-  // (whole and partial vectors of 16), against the bit-by-bit definition.
+  // Counts past n are non-zero and must not show; every length from 1 to 64,
+  // against the bit-by-bit definition.
   std::vector<std::int32_t> x(80, 5);
   Rng rng = Rng::stream(5, "nonzero-bits");
   for (int round = 0; round < 200; ++round) {

@@ -37,12 +37,12 @@ namespace {
 // A count N known at compile time (n ≤ 4, which covers V3's ceil(8/4) = 2)
 // keeps the values in registers: through memory, each value waited on the
 // store of the one before, and that was a third of a 58-layer V3 step
-// (BM_Simulate58Layers). N = 0 takes any n, in top[]. The same operations
-// either way, so the same sum.
+// (BM_Simulate58Layers). N = 0 takes any n, kept in scratch[0..n). The same
+// operations either way, so the same sum.
 template <int N>
-float top_sum_n(const float* v, int size, int n, float* top) {
+float top_sum_n(const float* v, int size, int n, float* scratch) {
   float in_registers[N > 0 ? N : 1];
-  float* t = N > 0 ? in_registers : top;
+  float* t = N > 0 ? in_registers : scratch;
   const int count = N > 0 ? N : n;
   std::fill_n(t, count, -std::numeric_limits<float>::infinity());
   for (int i = 0; i < size; ++i) {
@@ -54,7 +54,7 @@ float top_sum_n(const float* v, int size, int n, float* top) {
     }
   }
   float sum = 0.0f;
-  for (int j = 0; j < count; ++j) sum += (top[j] = t[j]);
+  for (int j = 0; j < count; ++j) sum += t[j];
   return sum;
 }
 
@@ -92,16 +92,16 @@ float top2_sum_vector(const float* v, int size) {
 }
 #endif
 
-float top_sum(const float* v, int size, int n, float* top) {
+float top_sum(const float* v, int size, int n, float* scratch) {
 #if defined(__AVX512F__)
   if (n == 2 && size >= 16 && size % 16 == 0) return top2_sum_vector(v, size);
 #endif
   switch (n) {
-    case 1: return top_sum_n<1>(v, size, n, top);
-    case 2: return top_sum_n<2>(v, size, n, top);
-    case 3: return top_sum_n<3>(v, size, n, top);
-    case 4: return top_sum_n<4>(v, size, n, top);
-    default: return top_sum_n<0>(v, size, n, top);
+    case 1: return top_sum_n<1>(v, size, n, scratch);
+    case 2: return top_sum_n<2>(v, size, n, scratch);
+    case 3: return top_sum_n<3>(v, size, n, scratch);
+    case 4: return top_sum_n<4>(v, size, n, scratch);
+    default: return top_sum_n<0>(v, size, n, scratch);
   }
 }
 
