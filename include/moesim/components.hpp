@@ -59,6 +59,9 @@ class RoutingConstraint {
  public:
   virtual ~RoutingConstraint() = default;
   virtual bool restricts() const { return true; }
+  // Whether allow() reads device_of_expert: if not, it need not be each
+  // token's own row of replica devices, which is dearer to make.
+  virtual bool reads_devices() const { return restricts(); }
   // s: the token's scores, biased: s + b; device_of_expert: the device that
   // would serve this token for each expert (its replica for this token under
   // the placement, MODEL.md §6); allowed: E entries to fill, at least top_k of them

@@ -76,6 +76,7 @@ struct DeviceDropWorkspace {
   std::vector<std::int64_t> order;      // T·k: unprotected assignment indices bucketed by device
   std::vector<std::uint8_t> seq_protected;    // B = T / L
   std::vector<std::int32_t> device;           // T×k: device of each assignment
+  ReplicaIndex replicas;                      // the placement, for the device of each assignment
 };
 
 // Sets keep for the device-level drop. On each device d with more than

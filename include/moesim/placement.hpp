@@ -2,6 +2,7 @@
 // Where experts live (MODEL.md §6 "Placement"): plain placement maps, the
 // simple placements, DeepSeek's EPLB, and the even split of an expert's
 // tokens over its replicas. Pure data and algorithms; no JSON, no timing.
+#include <cstdint>
 #include <vector>
 
 namespace moesim {
@@ -24,6 +25,46 @@ struct PlacementMap {
     return r[std::size_t(token % static_cast<long long>(r.size()))];
   }
   int device_for(int expert, long long token) const { return device_of_slot(slot_for(expert, token)); }
+};
+
+// PlacementMap::slot_for and device_for for the many tokens of a step, with
+// no division per lookup: the map flattened (one record per replica, with
+// its device), and token mod r by a multiply (Lemire, Kaser and Kurz 2019,
+// "Faster remainder by direct computation"; exact for 32-bit tokens, and 0
+// for r = 1, where the multiplier wraps to 0). The routing limits, on each
+// token's own row of replica devices, and the traffic builder, on every
+// assignment, look replicas up this way.
+class ReplicaIndex {
+ public:
+  struct Replica {
+    std::int32_t slot, device;
+  };
+  ReplicaIndex() = default;
+  explicit ReplicaIndex(const PlacementMap& map) { index(map); }
+  // Re-reads `map`. Throws std::invalid_argument if an expert has no replica
+  // or a slot is out of range (a caller's bug: maps from placement_from_phy2log have neither).
+  void index(const PlacementMap& map);
+  // map.slot_for(expert, tok) and map.device_for(expert, tok).
+  const Replica& replica_for(int expert, std::uint32_t tok) const {
+    const Expert& x = experts_[std::size_t(expert)];
+    const std::uint64_t low = x.mod * tok;
+    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * std::uint64_t(x.count)) >> 64);
+    return replicas_[std::size_t(x.begin) + rank];
+  }
+  int device_of_slot(int slot) const { return slot_device_[std::size_t(slot)]; }
+  // Whether some expert has more than one replica, so that its device depends on the token.
+  bool replicated() const { return replicated_; }
+
+ private:
+  struct Expert {
+    std::uint64_t mod;  // 2⁶⁴/count rounded up: replica_for's multiplier
+    std::int32_t begin, count;
+  };
+  std::vector<Expert> experts_;            // expert e's replicas: replicas_[begin .. begin + count)
+  std::vector<Replica> replicas_;
+  std::vector<std::uint64_t> multiplier_;  // by replica count r ≥ 1: Expert::mod (entry 0 unused), kept across maps
+  std::vector<int> slot_device_;           // per slot
+  bool replicated_ = false;
 };
 
 // Builds log2phy/logcnt from phy2log, replicas ranked by ascending slot.

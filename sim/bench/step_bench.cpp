@@ -28,6 +28,7 @@ struct Fixture {
   std::unique_ptr<Router> router;
   std::vector<float> bias;
   PlacementMap devices;
+  ReplicaIndex replicas;  // `devices`, indexed for the router
   Fixture() {
     data.resize(sc.shape);
     source = SourceRegistry::instance().find("synthetic")->make(sc.stream.params, sc.shape);
@@ -36,10 +37,11 @@ struct Fixture {
     router = std::make_unique<Router>(sc, 1);
     bias.assign(sc.shape.experts, 0.0f);
     devices = contiguous(sc.shape.experts, sc.shape.devices());
+    replicas.index(devices);
     source->next(0, 0, data);
     router->logits(data);
     router->scores(data);
-    router->select(data, bias, *none, devices);
+    router->select(data, bias, *none, replicas);
   }
   int tokens() const { return sc.shape.tokens(); }
 };
@@ -67,7 +69,7 @@ void BM_Scores(benchmark::State& state) {
 }
 void BM_TopK(benchmark::State& state) {
   Fixture f;
-  run(state, f, [&] { f.router->select(f.data, f.bias, *f.none, f.devices); });
+  run(state, f, [&] { f.router->select(f.data, f.bias, *f.none, f.replicas); });
 }
 void BM_Dropper(benchmark::State& state, const char* type) {
   Fixture f;
@@ -89,7 +91,7 @@ void BM_RouteStep(benchmark::State& state) {
   run(state, f, [&] {
     f.router->logits(f.data);
     f.router->scores(f.data);
-    f.router->select(f.data, f.bias, *f.none, f.devices);
+    f.router->select(f.data, f.bias, *f.none, f.replicas);
     count_loads(f.data, f.sc.shape, {});
     bias->end_of_step(f.data, f.sc.shape, f.bias);
     benchmark::DoNotOptimize(maxvio(f.data.routed, f.sc.shape.mean_load()) + entropy_norm(f.data.routed));
@@ -107,12 +109,13 @@ void BM_Simulate(benchmark::State& state, const char* mode) {
 // DeepSeek-V3 at full depth (scenarios/deepseek-v3.json: 58 MoE layers, 16 ×
 // 1024 tokens a step, node-limited routing, EP32 timing), inference, 2 steps a
 // run; items are token-layers, so the rate compares with BM_Simulate's tokens.
-void simulate_deepseek_v3(benchmark::State& state, int layers, int steps) {
+void simulate_deepseek_v3(benchmark::State& state, int layers, int steps, int strategy = 0,
+                          std::vector<std::string> overrides = {}) {
   Fixture f;
-  const Scenario sc = load_scenario(std::string(MOESIM_SOURCE_DIR) + "/scenarios/deepseek-v3.json",
-                                    {fmt::format("/model/layers={}", layers), fmt::format("/steps={}", steps),
+  overrides.insert(overrides.end(), {fmt::format("/model/layers={}", layers), fmt::format("/steps={}", steps),
                                      "/record/per_step_loads=false"});
-  run(state, f, [&] { benchmark::DoNotOptimize(simulate(sc, sc.strategies[0])); });
+  const Scenario sc = load_scenario(std::string(MOESIM_SOURCE_DIR) + "/scenarios/deepseek-v3.json", overrides);
+  run(state, f, [&] { benchmark::DoNotOptimize(simulate(sc, sc.strategies[std::size_t(strategy)])); });
   state.SetItemsProcessed(state.iterations() * std::int64_t(sc.shape.tokens()) * sc.shape.layers * steps);
 }
 
@@ -120,6 +123,15 @@ void BM_Simulate58Layers(benchmark::State& state) { simulate_deepseek_v3(state, 
 // The same work one layer at a time (1 layer, 116 steps): what a layer of the
 // 58-layer model should cost, like for like (same routing, placement, timing).
 void BM_SimulateOneLayerV3(benchmark::State& state) { simulate_deepseek_v3(state, 1, 116); }
+// The scenario's EPLB strategy, rebalanced after every step (so the second of
+// the 2 steps routes under 32 redundant replicas), with the routing limit on
+// the range(1) groups: 8 contiguous ones as shipped, or the 4 nodes, where
+// each token's limit follows the nodes of the replicas that serve it.
+void BM_Simulate58LayersEplb(benchmark::State& state) {
+  simulate_deepseek_v3(state, 58, 2, 1,
+                       {fmt::format("/strategies/1/routing/groups={}", state.range(1)),
+                        "/strategies/1/placement/rebalance_every=1", "/strategies/1/placement/window=1"});
+}
 
 BENCHMARK(BM_Generator)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Gating)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -133,6 +145,7 @@ BENCHMARK_CAPTURE(BM_Simulate, inference, "inference")->Arg(1)->Arg(2)->Unit(ben
 BENCHMARK_CAPTURE(BM_Simulate, train, "train")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Simulate58Layers)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_SimulateOneLayerV3)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Simulate58LayersEplb)->Args({2, 8})->Args({2, 4})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 }  // namespace moesim

@@ -34,7 +34,7 @@ struct TrainFixture {
     router.scores(data);
     const std::vector<float> bias(s.experts, 0.0f);
     const auto none = ConstraintRegistry::instance().find("none")->make({}, s);
-    router.select(data, bias, *none, contiguous(s.experts, s.devices()));
+    router.select(data, bias, *none, ReplicaIndex(contiguous(s.experts, s.devices())));
     count_loads(data, s, {});
     selected.resize(std::size_t(s.tokens()) * s.top_k);
     dense_s.assign(std::size_t(s.tokens()) * s.experts, 1e-6f);  // stands in for an aux loss's ∂L/∂s

@@ -1,8 +1,12 @@
 // Simple placements and the even split of tokens over replicas.
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
+#include <vector>
+
 #include "moesim/error.hpp"
 #include "moesim/placement.hpp"
+#include "moesim/rng.hpp"
 
 using namespace moesim;
 
@@ -37,4 +41,38 @@ TEST_CASE("placement: replicas share tokens evenly, remainder to the first ranks
   const PlacementMap m = placement_from_phy2log({0, 1, 2, 0}, 3, 2);
   CHECK(slot_loads(m, {9, 4, 1}) == std::vector<double>{5, 4, 1, 4});
   CHECK(device_loads(m, {9, 4, 1}) == std::vector<double>{9, 5});
+}
+
+TEST_CASE("ReplicaIndex looks up the replica of PlacementMap::slot_for and device_for", "[placement]") {
+  // 40 experts on 12 devices of 5 slots: 20 redundant slots, so replica
+  // counts from 1 to 4, and tokens up to the 32-bit limit of the multiply.
+  std::vector<int> phy2log(60);
+  for (int j = 0; j < 60; ++j) phy2log[std::size_t(j)] = j < 40 ? (j * 7) % 40 : (j * 3) % 9;
+  const PlacementMap map = placement_from_phy2log(phy2log, 40, 12);
+  const ReplicaIndex index(map);
+  CHECK(index.replicated());
+  Rng rng(4);
+  for (int i = 0; i < 20000; ++i) {
+    const int e = int(rng.next() % 40);
+    const std::uint32_t t = i < 1000 ? std::uint32_t(i) : i < 2000 ? ~std::uint32_t(0) - std::uint32_t(i) : std::uint32_t(rng.next());
+    INFO("expert " << e << ", token " << t);
+    REQUIRE(index.replica_for(e, t).slot == map.slot_for(e, t));
+    REQUIRE(index.replica_for(e, t).device == map.device_for(e, t));
+  }
+  for (int slot = 0; slot < 60; ++slot) CHECK(index.device_of_slot(slot) == map.device_of_slot(slot));
+  CHECK_FALSE(ReplicaIndex(contiguous(40, 8)).replicated());
+  // Re-indexing replaces the previous map, multipliers and all.
+  ReplicaIndex reused(map);
+  reused.index(contiguous(40, 8));
+  CHECK_FALSE(reused.replicated());
+  CHECK(reused.replica_for(39, 12345).device == 7);
+}
+
+TEST_CASE("ReplicaIndex refuses an expert without a replica or a slot out of range", "[placement]") {
+  PlacementMap map = contiguous(8, 4);
+  map.log2phy[3].clear();
+  CHECK_THROWS_AS(ReplicaIndex(map), std::invalid_argument);
+  map = contiguous(8, 4);
+  map.log2phy[3] = {8};
+  CHECK_THROWS_AS(ReplicaIndex(map), std::invalid_argument);
 }

@@ -145,7 +145,7 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
     for (std::size_t j = 0; j < map.phy2log.size(); ++j) {
       std::int32_t n = 0;
       for (int i = 0; i < team; ++i) n += counters_[i].slot_count[j];
-      load_count_[std::size_t(slot_device_[j])] += n;
+      load_count_[std::size_t(replicas_.device_of_slot(int(j)))] += n;
       if (padded_capacity <= 0) t.slot_copies[slots + j] = double(n);
     }
     t.flow_begin.push_back(int(t.flows.size()));
@@ -203,7 +203,7 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
     int n = 0;
     for (int r = 0; r < k; ++r) {
       const std::size_t a = std::size_t(tok) * k + r;
-      const auto [slot, dev] = replica_for(expert[a], tok);
+      const auto [slot, dev] = replicas_.replica_for(expert[a], tok);
       if (!keep[a]) {
         ++w.dropped_count[std::size_t(dev)];
         continue;
@@ -242,29 +242,12 @@ void TrafficBuilder::index_placement(const PlacementMap& map) {
   // range would index past the counters (a caller bug, not bad input).
   const auto bad = [] { throw std::invalid_argument("TrafficBuilder::add_layer: the placement does not match the shape"); };
   if (map.devices != shape_.devices() || map.experts() != shape_.experts ||
-      map.phy2log.size() != std::size_t(map.slots_per_device) * std::size_t(map.devices) ||
-      std::any_of(map.log2phy.begin(), map.log2phy.end(), [](const auto& r) { return r.empty(); }))
+      map.phy2log.size() != std::size_t(map.slots_per_device) * std::size_t(map.devices))
     bad();
-  // Every layer of every serving iteration comes here, so no division per
-  // slot or expert (they were 3% of a serving run): slots are device-major,
-  // and the multiplier of each replica count is computed once.
-  const std::size_t S = map.phy2log.size();
-  slot_device_.resize(S);
-  for (std::size_t d = 0, j = 0; d < std::size_t(map.devices); ++d)
-    for (int i = 0; i < map.slots_per_device; ++i) slot_device_[j++] = int(d);  // PlacementMap::device_of_slot
-  experts_.clear();
-  replicas_.clear();
-  for (const auto& slots : map.log2phy) {
-    const std::size_t r = slots.size();
-    while (multiplier_.size() <= r) {  // one division per replica count, kept across layers
-      const std::uint64_t count = std::max<std::uint64_t>(multiplier_.size(), 1);  // entry 0 is never read
-      multiplier_.push_back(~std::uint64_t(0) / count + 1);
-    }
-    experts_.push_back({multiplier_[r], std::int32_t(replicas_.size()), std::int32_t(r)});
-    for (int slot : slots) {
-      if (slot < 0 || std::size_t(slot) >= S) bad();
-      replicas_.push_back({slot, slot_device_[std::size_t(slot)]});
-    }
+  try {
+    replicas_.index(map);
+  } catch (const std::invalid_argument&) {
+    bad();
   }
 }
 

@@ -47,10 +47,6 @@ class TrafficBuilder {
   static constexpr std::int64_t kParallelAssignments = 8192;
 
  private:
-  // Where a replica lives: what the hot loop reads per assignment.
-  struct Replica {
-    std::int32_t slot, device;
-  };
   // One thread's share of a cell: its homes' counts and flows. Threads take
   // contiguous runs of homes (split_homes), so their flows, concatenated in
   // thread order, come out in home order whatever the thread count; integer
@@ -80,18 +76,8 @@ class TrafficBuilder {
   void count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data, double* home_tokens) const;
   // Emits cell flows for the tokens of home h counted in w.need / w.node_need, then zeroes both.
   void emit_flows(HomeCounter& w, int h) const;
-  // Flattens the layer's placement into experts_, replicas_ and slot_device_.
+  // Checks the layer's placement against the shape and indexes it into replicas_.
   void index_placement(const PlacementMap& map);
-  // Where token `tok`'s assignment to `expert` goes: replica tok mod r
-  // (PlacementMap::slot_for), the remainder without a division or a branch
-  // (Lemire, Kaser and Kurz 2019, "Faster remainder by direct computation";
-  // exact for 32-bit tok, and 0 for r = 1, where the multiplier wraps to 0).
-  const Replica& replica_for(int expert, std::uint32_t tok) const {
-    const ExpertReplicas& x = experts_[std::size_t(expert)];
-    const std::uint64_t low = x.mod * tok;
-    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * std::uint64_t(x.count)) >> 64);
-    return replicas_[std::size_t(x.begin) + rank];
-  }
   // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into w's counts.
   void count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data) const;
   // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
@@ -110,16 +96,7 @@ class TrafficBuilder {
   std::vector<std::size_t> flow_offset_;  // per thread: where its flows go in the cell
   std::vector<std::int32_t> load_count_;  // D: the layer's processed assignments
   std::vector<int> node_of_;           // D: node of each device
-  // The layer's placement, flat: expert e's replicas are replicas_[experts_[e].begin ..
-  // + experts_[e].count), each read with the one record the hot loop needs.
-  struct ExpertReplicas {
-    std::uint64_t mod;  // 2⁶⁴/count rounded up: replica_for's multiplier
-    std::int32_t begin, count;
-  };
-  std::vector<ExpertReplicas> experts_;
-  std::vector<std::uint64_t> multiplier_;  // by replica count r ≥ 1: ExpertReplicas::mod (entry 0 unused)
-  std::vector<Replica> replicas_;
-  std::vector<int> slot_device_;  // per slot
+  ReplicaIndex replicas_;  // the layer's placement, looked up per assignment
   StepTraffic traffic_;
 };
 

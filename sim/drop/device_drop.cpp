@@ -120,7 +120,12 @@ void device_keep(std::span<const std::int32_t> expert, std::span<const float> af
                  std::span<std::uint8_t> keep, DeviceDropWorkspace& ws) {
   check_sizes(expert, affinity, T, k, L, map.devices, capacity_d, keep, map.experts());
   ws.device.resize(expert.size());
-  for (std::size_t a = 0; a < expert.size(); ++a) ws.device[a] = map.device_for(expert[a], std::int64_t(a / k));
+  ws.replicas.index(map);  // no division per assignment
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < k; ++r) {
+      const std::size_t a = std::size_t(t) * k + r;
+      ws.device[a] = ws.replicas.replica_for(expert[a], std::uint32_t(t)).device;  // map.device_for(expert[a], t)
+    }
   keep_by_device(expert, affinity, T, k, L, map.devices, capacity_d, protected_fraction, keep, ws);
 }
 

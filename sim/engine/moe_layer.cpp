@@ -31,6 +31,7 @@ MoeLayer::MoeLayer(const Scenario& sc, const StrategySpec& strategy, int layer)
 }
 
 void MoeLayer::placed() {
+  replicas.index(map);
   expert_device.resize(map.logcnt.size());
   for (std::size_t e = 0; e < expert_device.size(); ++e) expert_device[e] = map.device_of_slot(map.log2phy[e][0]);
 }
@@ -41,7 +42,7 @@ void MoeLayer::route(TokenSource& source, int step, int layer, StepData& data) c
   source.next(step, layer, data);
   if (source.output() == SourceOutput::logits) {
     router.scores(data);
-    router.select(data, bias, *constraint, map);
+    router.select(data, bias, *constraint, replicas);
   }
 }
 
@@ -60,7 +61,7 @@ void MoeLayer::route_hidden(TokenSource& source, int step, int layer, StepData& 
     bool complete = true;
     RouteChunk(const MoeLayer& l, StepData& d, Router::Scratch& s) : layer(l), data(d), scratch(s) {}
     void tokens(int t0, int t1) override {
-      complete = layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.map, scratch) && complete;
+      complete = layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.replicas, scratch) && complete;
     }
   };
   constexpr int kChunk = TokenSink::kChunk;

@@ -25,12 +25,13 @@ class MoeLayer {
   std::vector<std::unique_ptr<Balancer>> balancers;
   std::unique_ptr<Placement> placement;
   PlacementMap map;
+  ReplicaIndex replicas;                    // `map`, indexed for lookups by token
   std::vector<std::int32_t> expert_device;  // E: first replica's device under `map`
   std::vector<float> bias;                  // E: the selection bias b
   std::vector<std::uint8_t> protected_seq;  // B: sequences the dropper never drops from
   double padded = 0;                        // compute slots per expert with capacity padding
 
-  // Recomputes expert_device after the placement changed.
+  // Recomputes expert_device and replicas after the placement changed.
   void placed();
   // Fills `data` with this layer's routing of the source's tokens of `step`
   // (MODEL.md §2): the source's output, then logits, scores and top-k

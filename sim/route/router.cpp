@@ -77,14 +77,14 @@ void Router::scores(StepData& data) const {
   compute_scores(model_.score, data.z, data.s, shape_.tokens(), shape_.experts);
 }
 
-bool Router::replicated(const RoutingConstraint& constraint, const PlacementMap& map) const {
+bool Router::replicated(const RoutingConstraint& constraint, const ReplicaIndex& replicas) const {
   // With replicas, the device an expert's token goes to depends on the token
-  // (MODEL.md §6), so the constraint sees a per-token row of devices.
-  return constraint.restricts() && std::any_of(map.logcnt.begin(), map.logcnt.end(), [](int r) { return r > 1; });
+  // (MODEL.md §6), so a constraint that reads devices sees a per-token row.
+  return constraint.reads_devices() && replicas.replicated();
 }
 
 bool Router::select_token(StepData& data, int t, const float* s, std::span<const float> bias,
-                          const RoutingConstraint& constraint, const PlacementMap& map, bool replicated,
+                          const RoutingConstraint& constraint, const ReplicaIndex& replicas, bool replicated,
                           Scratch& scratch) const {
   const int E = shape_.experts, k = shape_.top_k;
   float* biased = scratch.biased.data();
@@ -93,7 +93,7 @@ bool Router::select_token(StepData& data, int t, const float* s, std::span<const
   if (constraint.restricts()) {
     allowed = &data.allowed[std::size_t(t) * E];
     if (replicated)
-      for (int e = 0; e < E; ++e) scratch.device_row[e] = map.device_for(e, t);
+      for (int e = 0; e < E; ++e) scratch.device_row[e] = replicas.replica_for(e, std::uint32_t(t)).device;
     constraint.allow({s, std::size_t(E)}, {biased, std::size_t(E)},
                      replicated ? std::span<const std::int32_t>(scratch.device_row)
                                 : std::span<const std::int32_t>(data.expert_device),
@@ -131,10 +131,10 @@ void size_scratch(Router::Scratch& scratch, int E, bool replicated) {
 }  // namespace
 
 void Router::select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
-                    const PlacementMap& map) const {
+                    const ReplicaIndex& replicas) const {
   const int T = shape_.tokens(), E = shape_.experts;
   if (constraint.restricts()) data.allowed.resize(std::size_t(T) * E);  // once: the size never changes
-  const bool per_token = replicated(constraint, map);
+  const bool per_token = replicated(constraint, replicas);
   bool complete = true;  // no constraint allowed fewer than k experts
 #pragma omp parallel reduction(&& : complete)
   {
@@ -142,7 +142,7 @@ void Router::select(StepData& data, std::span<const float> bias, const RoutingCo
     size_scratch(scratch, E, per_token);
 #pragma omp for schedule(static)
     for (int t = 0; t < T; ++t)
-      complete = select_token(data, t, &data.s[std::size_t(t) * E], bias, constraint, map, per_token, scratch) &&
+      complete = select_token(data, t, &data.s[std::size_t(t) * E], bias, constraint, replicas, per_token, scratch) &&
                  complete;
   }
   check_selection(complete);
@@ -155,9 +155,9 @@ void Router::check_selection(bool complete) const {
 }
 
 bool Router::route_tokens(StepData& data, int t0, int t1, std::span<const float> bias,
-                          const RoutingConstraint& constraint, const PlacementMap& map, Scratch& scratch) const {
+                          const RoutingConstraint& constraint, const ReplicaIndex& replicas, Scratch& scratch) const {
   const int E = shape_.experts, d = shape_.hidden, stored = data.score_rows;
-  const bool per_token = replicated(constraint, map);
+  const bool per_token = replicated(constraint, replicas);
   size_scratch(scratch, E, per_token);
   scratch.z.resize(std::size_t(kBlock) * E);
   scratch.s.resize(std::size_t(kBlock) * E);
@@ -172,7 +172,7 @@ bool Router::route_tokens(StepData& data, int t0, int t1, std::span<const float>
     for (int t = b0; t < b1; ++t) {
       const std::size_t row = std::size_t(t - b0) * E;
       score_row(model_.score, z + row, s + row, E);
-      complete = select_token(data, t, s + row, bias, constraint, map, per_token, scratch) && complete;
+      complete = select_token(data, t, s + row, bias, constraint, replicas, per_token, scratch) && complete;
     }
     b0 = b1;
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "moesim/components.hpp"
+#include "moesim/placement.hpp"
 #include "moesim/scenario.hpp"
 
 namespace moesim {
@@ -19,9 +20,10 @@ class Router {
   void scores(StepData& data) const;  // s = f(z)
   // Fills expert, affinity and gate; `constraint` may restrict the choice,
   // seeing each expert on the device of the replica that serves the token
-  // (`map`; data.expert_device must hold each expert's first-replica device).
+  // (`replicas`, the layer's placement; data.expert_device must hold each
+  // expert's first-replica device).
   void select(StepData& data, std::span<const float> bias, const RoutingConstraint& constraint,
-              const PlacementMap& map) const;
+              const ReplicaIndex& replicas) const;
 
   // Per-thread buffers of route_tokens, reused from call to call.
   struct Scratch {
@@ -35,7 +37,7 @@ class Router {
   // constraint allowed some token fewer than top_k experts (see select).
   // Called concurrently on disjoint tokens.
   bool route_tokens(StepData& data, int t0, int t1, std::span<const float> bias, const RoutingConstraint& constraint,
-                    const PlacementMap& map, Scratch& scratch) const;
+                    const ReplicaIndex& replicas, Scratch& scratch) const;
   // Throws the internal error of a constraint that broke its contract.
   void check_selection(bool complete) const;
 
@@ -49,10 +51,10 @@ class Router {
   void logits_block(const float* x, int n, float* z) const;
   // One token's selection from its scores s; false if short (see select).
   bool select_token(StepData& data, int t, const float* s, std::span<const float> bias,
-                    const RoutingConstraint& constraint, const PlacementMap& map, bool replicated,
+                    const RoutingConstraint& constraint, const ReplicaIndex& replicas, bool replicated,
                     Scratch& scratch) const;
   // Whether the constraint must see each token's own row of devices.
-  bool replicated(const RoutingConstraint& constraint, const PlacementMap& map) const;
+  bool replicated(const RoutingConstraint& constraint, const ReplicaIndex& replicas) const;
 
   Shape shape_;
   ModelSpec model_;

@@ -53,7 +53,7 @@ struct OneToken {
     Router router(sc, 1);
     router.scores(data);
     auto none = ConstraintRegistry::instance().find("none")->make({}, sc.shape);
-    router.select(data, bias, *none, contiguous(4, 1));
+    router.select(data, bias, *none, ReplicaIndex(contiguous(4, 1)));
   }
 };
 }  // namespace
@@ -126,7 +126,7 @@ TEST_CASE("route_tokens gives the bits of logits, scores and select, storing onl
     const Shape& shape = sc.shape;
     const int T = shape.tokens(), E = shape.experts, k = shape.top_k;
     auto constraint = ConstraintRegistry::instance().find(strategy.routing.type)->make(strategy.routing.params, shape);
-    const PlacementMap map = contiguous(E, shape.devices());
+    const ReplicaIndex map(contiguous(E, shape.devices()));
     Router router(sc, 5);
     std::vector<float> bias(E);
     for (int e = 0; e < E; ++e) bias[e] = 0.01f * float(e % 7);
@@ -155,5 +155,53 @@ TEST_CASE("route_tokens gives the bits of logits, scores and select, storing onl
     CHECK(constraint->restricts() == (strategy.name == "limited"));
     CHECK(std::count(whole.expert.begin(), whole.expert.end(), -1) == 0);
     CHECK(int(whole.expert.size()) == T * k);
+  }
+}
+
+TEST_CASE("node-limited routing under replicas sees each token's own replica devices", "[router]") {
+  // 64 experts on 4 nodes × 2 devices of 10 slots: 16 experts have a second
+  // replica, often on another node, so a token's nodes depend on the token
+  // (MODEL.md §6). Groups that are the nodes read the devices; 8 contiguous
+  // groups do not, and see the same mask whatever the devices.
+  const Scenario sc = testing::tiny_scenario(
+      R"({"model":{"experts":64,"top_k":6,"hidden":16,"score":"sigmoid"},"batch":{"sequences":3,"seq_len":40},
+          "cluster":{"nodes":4,"devices_per_node":2},
+          "strategies":[{"name":"nodes","routing":{"type":"node_limited","m":2}},
+                        {"name":"groups","routing":{"type":"node_limited","m":2,"groups":8}}]})");
+  const Shape& shape = sc.shape;
+  const int T = shape.tokens(), E = shape.experts;
+  std::vector<int> phy2log(80);
+  for (int j = 0; j < 80; ++j) phy2log[std::size_t(j)] = (j * 13) % 64;
+  const PlacementMap map = placement_from_phy2log(phy2log, E, shape.devices());
+  const ReplicaIndex replicas(map);
+  REQUIRE(replicas.replicated());
+  for (const StrategySpec& strategy : sc.strategies) {
+    auto constraint = ConstraintRegistry::instance().find(strategy.routing.type)->make(strategy.routing.params, shape);
+    CHECK(constraint->reads_devices() == (strategy.name == "nodes"));
+    Router router(sc, 5);
+    std::vector<float> bias(std::size_t(E), 0.0f);
+    StepData data;
+    data.resize(shape);
+    for (int e = 0; e < E; ++e) data.expert_device[std::size_t(e)] = map.device_for(e, 0);
+    Rng rng(8);
+    for (float& v : data.x) v = float(rng.normal());
+    router.logits(data);
+    router.scores(data);
+    router.select(data, bias, *constraint, replicas);
+    int differs = 0;  // tokens whose mask differs from the first-replica row's
+    for (int t = 0; t < T; ++t) {
+      std::vector<float> biased(data.s.begin() + std::ptrdiff_t(t) * E, data.s.begin() + std::ptrdiff_t(t + 1) * E);
+      std::vector<std::int32_t> own(static_cast<std::size_t>(E));
+      for (int e = 0; e < E; ++e) own[std::size_t(e)] = map.device_for(e, t);
+      std::vector<std::uint8_t> expected(static_cast<std::size_t>(E)), first(static_cast<std::size_t>(E));
+      constraint->allow(biased, biased, own, expected);
+      constraint->allow(biased, biased, data.expert_device, first);
+      INFO(strategy.name << ", token " << t);
+      REQUIRE(std::equal(expected.begin(), expected.end(), data.allowed.begin() + std::ptrdiff_t(t) * E));
+      differs += expected != first;
+    }
+    // The test has teeth only if the replicas change some token's nodes.
+    if (strategy.name == "nodes") CHECK(differs > 0);
+    else CHECK(differs == 0);
   }
 }

@@ -1,0 +1,37 @@
+// PlacementMap flattened for lookups by token (placement.hpp: ReplicaIndex).
+#include <algorithm>
+#include <stdexcept>
+
+#include "moesim/placement.hpp"
+
+namespace moesim {
+
+void ReplicaIndex::index(const PlacementMap& map) {
+  const auto bad = [] { throw std::invalid_argument("ReplicaIndex: an expert has no replica or a slot is out of range"); };
+  // Every layer of every serving iteration comes here, so no division per
+  // slot or expert (they were 3% of a serving run): slots are device-major,
+  // and the multiplier of each replica count is computed once.
+  const std::size_t S = map.phy2log.size();
+  slot_device_.resize(S);
+  for (std::size_t d = 0, j = 0; d < std::size_t(map.devices); ++d)
+    for (int i = 0; i < map.slots_per_device && j < S; ++i) slot_device_[j++] = int(d);  // PlacementMap::device_of_slot
+  experts_.clear();
+  replicas_.clear();
+  replicated_ = false;
+  for (const auto& slots : map.log2phy) {
+    const std::size_t r = slots.size();
+    if (r == 0) bad();
+    while (multiplier_.size() <= r) {  // one division per replica count
+      const std::uint64_t count = std::max<std::uint64_t>(multiplier_.size(), 1);  // entry 0 is never read
+      multiplier_.push_back(~std::uint64_t(0) / count + 1);
+    }
+    experts_.push_back({multiplier_[r], std::int32_t(replicas_.size()), std::int32_t(r)});
+    replicated_ = replicated_ || r > 1;
+    for (int slot : slots) {
+      if (slot < 0 || std::size_t(slot) >= S) bad();
+      replicas_.push_back({slot, slot_device_[std::size_t(slot)]});
+    }
+  }
+}
+
+}  // namespace moesim
