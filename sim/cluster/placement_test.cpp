@@ -54,7 +54,10 @@ TEST_CASE("ReplicaIndex looks up the replica of PlacementMap::slot_for and devic
   Rng rng(4);
   for (int i = 0; i < 20000; ++i) {
     const int e = int(rng.next() % 40);
-    const std::uint32_t t = i < 1000 ? std::uint32_t(i) : i < 2000 ? ~std::uint32_t(0) - std::uint32_t(i) : std::uint32_t(rng.next());
+    // Small tokens, tokens just below 2³², and any.
+    const std::uint32_t t = i < 1000   ? std::uint32_t(i)
+                            : i < 2000 ? ~std::uint32_t(0) - std::uint32_t(i)
+                                       : std::uint32_t(rng.next());
     INFO("expert " << e << ", token " << t);
     REQUIRE(index.replica_for(e, t).slot == map.slot_for(e, t));
     REQUIRE(index.replica_for(e, t).device == map.device_for(e, t));

@@ -7,7 +7,9 @@
 namespace moesim {
 
 void ReplicaIndex::index(const PlacementMap& map) {
-  const auto bad = [] { throw std::invalid_argument("ReplicaIndex: an expert has no replica or a slot is out of range"); };
+  const auto bad = [] {
+    throw std::invalid_argument("ReplicaIndex: an expert has no replica or a slot is out of range");
+  };
   // Every layer of every serving iteration comes here, so no division per
   // slot or expert (they were 3% of a serving run): slots are device-major,
   // and the multiplier of each replica count is computed once.

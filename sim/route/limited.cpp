@@ -115,9 +115,9 @@ float top_sum(const float* v, int size, int n, float* scratch) {
   }
 }
 
-// Groups of any shape (the nodes under a placement): each group's score,
-// the sum of its top n values largest first (-inf for a group without
-// experts), and its number of experts. Each group's top n are kept in
+// Groups of any shape (the nodes under a placement, or devices): each
+// group's score, the sum of its top n values largest first (-inf for a
+// group without experts), and its number of experts. Each group's top n are kept in
 // descending order by insertion, as top_sum_n does.
 void group_scores_scalar(std::span<const float> biased, std::span<const std::int32_t> group_of_expert, int groups,
                          int n, LimitedRoutingScratch& scratch) {
@@ -206,6 +206,29 @@ bool allow_groups_vector(std::span<const std::int32_t> group_of_expert, int grou
 #endif
 }
 
+// Scores and counts the groups (scratch.score, scratch.count), the top n
+// values of each summed: 16 experts a vector where it applies, else one at a
+// time. False if some id is out of [0, groups): such an expert is counted in
+// no group, so the counts fall short of the experts.
+bool score_groups(std::span<const float> values, std::span<const std::int32_t> group_of_expert, int groups, int n,
+                  LimitedRoutingScratch& scratch) {
+  scratch.score.resize(std::size_t(groups));
+  scratch.count.resize(std::size_t(groups));
+  if (!group_scores_vector(values, group_of_expert, groups, n, scratch.score.data(), scratch.count.data()))
+    group_scores_scalar(values, group_of_expert, groups, n, scratch);
+  return std::accumulate(scratch.count.begin(), scratch.count.end(), std::size_t(0)) == values.size();
+}
+
+// Allows the experts of the first `kept` groups of scratch.top (scratch.count becomes their flags).
+void allow_kept(std::span<const std::int32_t> group_of_expert, int groups, int kept, LimitedRoutingScratch& scratch,
+                std::span<std::uint8_t> allowed) {
+  std::fill(scratch.count.begin(), scratch.count.end(), 0);
+  for (int j = 0; j < kept; ++j) scratch.count[scratch.top[j]] = 1;
+  if (!allow_groups_vector(group_of_expert, groups, scratch.count.data(), allowed))
+    for (std::size_t i = 0; i < group_of_expert.size(); ++i)
+      allowed[i] = std::uint8_t(scratch.count[group_of_expert[i]]);
+}
+
 }  // namespace
 
 void device_limited_allowed(std::span<const float> s, std::span<const std::int32_t> device_of_expert,
@@ -214,15 +237,9 @@ void device_limited_allowed(std::span<const float> s, std::span<const std::int32
   const auto E = s.size();
   if (device_of_expert.size() != E || allowed.size() != E || M < 1 || M > D || k > int(E))
     throw std::invalid_argument("device_limited_allowed: need E scores/devices/mask, 1 <= M <= D, k <= E");
-  scratch.score.assign(static_cast<std::size_t>(D), -std::numeric_limits<float>::infinity());
-  scratch.count.assign(static_cast<std::size_t>(D), 0);
-  for (std::size_t i = 0; i < E; ++i) {
-    const std::int32_t d = device_of_expert[i];
-    if (d < 0 || d >= D) throw std::invalid_argument("device_limited_allowed: device id out of [0, D)");
-    float& best = scratch.score[d];
-    best = std::max(best, s[i]);
-    ++scratch.count[d];
-  }
+  // A device's score is its experts' maximum: the top 1 of its group.
+  if (!score_groups(s, device_of_expert, D, 1, scratch))
+    throw std::invalid_argument("device_limited_allowed: device id out of [0, D)");
   scratch.top.resize(static_cast<std::size_t>(D));
   select_topk(scratch.score.data(), nullptr, D, M, scratch.top.data());
   int kept = M, experts = 0;
@@ -231,11 +248,7 @@ void device_limited_allowed(std::span<const float> s, std::span<const std::int32
     select_topk(scratch.score.data(), nullptr, D, D, scratch.top.data());
     while (experts < k) experts += scratch.count[scratch.top[kept++]];
   }
-  // Reuse score as a per-device "kept" flag (1 kept, 0 not).
-  std::fill(scratch.score.begin(), scratch.score.end(), 0.0f);
-  for (int r = 0; r < kept; ++r) scratch.score[scratch.top[r]] = 1.0f;
-  for (std::size_t i = 0; i < E; ++i)
-    allowed[i] = scratch.score[device_of_expert[i]] != 0.0f ? 1 : 0;
+  allow_kept(device_of_expert, D, kept, scratch, allowed);
 }
 
 void group_limited_allowed(std::span<const float> biased, int groups, int M, int k,
@@ -266,23 +279,14 @@ void group_limited_allowed(std::span<const float> biased, std::span<const std::i
   const std::size_t E = biased.size();
   if (allowed.size() != E || group_of_expert.size() != E || groups < 1 || M < 1 || M > groups || k < 1)
     throw std::invalid_argument("group_limited_allowed: need E groups/mask entries, 1 <= M <= groups, k >= 1");
-  const int n = group_top_values(k, M);
-  scratch.score.resize(std::size_t(groups));
-  scratch.count.resize(std::size_t(groups));
-  if (!group_scores_vector(biased, group_of_expert, groups, n, scratch.score.data(), scratch.count.data()))
-    group_scores_scalar(biased, group_of_expert, groups, n, scratch);
-  // Each expert with a valid group counted once in its group: so a shortfall is an id out of range.
-  if (std::accumulate(scratch.count.begin(), scratch.count.end(), std::size_t(0)) != E)
+  if (!score_groups(biased, group_of_expert, groups, group_top_values(k, M), scratch))
     throw std::invalid_argument("group_limited_allowed: group id out of [0, groups)");
   scratch.top.resize(std::size_t(groups));
   select_topk(scratch.score.data(), nullptr, groups, groups, scratch.top.data());
   // Keep the top M groups, and further ones in the same order if they hold fewer than k experts.
   int kept = 0, experts = 0;
   while (kept < groups && (kept < M || experts < k)) experts += scratch.count[scratch.top[kept++]];
-  std::fill(scratch.count.begin(), scratch.count.end(), 0);  // reused as a kept flag
-  for (int j = 0; j < kept; ++j) scratch.count[scratch.top[j]] = 1;
-  if (!allow_groups_vector(group_of_expert, groups, scratch.count.data(), allowed))
-    for (std::size_t i = 0; i < E; ++i) allowed[i] = scratch.count[group_of_expert[i]] != 0 ? 1 : 0;
+  allow_kept(group_of_expert, groups, kept, scratch, allowed);
 }
 
 }  // namespace moesim

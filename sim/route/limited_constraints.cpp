@@ -74,13 +74,15 @@ class NodeLimited final : public RoutingConstraint {
   // expert and token (they were a tenth of a node-limited 58-layer step), 16
   // at a time where AVX-512 gathers. A device out of range is the caller's bug.
   void nodes_of(std::span<const std::int32_t> device, std::vector<std::int32_t>& node) const {
-    const int n = int(device.size()), D = int(node_of_device_.size());
+    const int n = int(device.size());
     int i = 0;
 #if defined(__AVX512F__)
+    const int D = int(node_of_device_.size());
     for (; i + 16 <= n; i += 16) {
       const __m512i d = _mm512_loadu_si512(device.data() + i);
       if (_mm512_cmpge_epu32_mask(d, _mm512_set1_epi32(D)) != 0) break;  // the scalar loop throws
-      _mm512_storeu_si512(node.data() + i, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, d, node_of_device_.data(), 4));
+      const __m512i n16 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, d, node_of_device_.data(), 4);
+      _mm512_storeu_si512(node.data() + i, n16);
     }
 #endif
     for (; i < n; ++i) node[std::size_t(i)] = node_of_device_.at(std::size_t(device[std::size_t(i)]));

@@ -168,12 +168,47 @@ TEST_CASE("group-limited routing matches a sort-based reference for ceil(k/M) fr
 
 namespace moesim {
 
-// Groups of any shape (the nodes under a placement) against a reference that
-// sorts each group's values: groups from 1 to 70 (the vector path takes up to
-// 64, and looks flags up by lane for up to 16), empty groups, lengths that are
-// not multiples of 16, ceil(k/M) from 1 to 6, and values from a small set, so
-// that ties and both zeros are common.
-TEST_CASE("group-limited routing on any grouping matches a sort-based reference", "[routing][limited]") {
+namespace {
+
+// What the limits keep, by sorting: each group's (device's) score is the sum
+// of its top n values, largest first (-inf without experts); the M best
+// groups are kept (ties: lower index), then more in the same order until
+// they hold k experts.
+Mask sorted_reference(const std::vector<float>& b, const std::vector<std::int32_t>& group_of, int groups, int n, int M,
+                      int k) {
+  const int E = int(b.size());
+  std::vector<float> score(static_cast<std::size_t>(groups));
+  std::vector<int> count(static_cast<std::size_t>(groups), 0);
+  for (int g = 0; g < groups; ++g) {
+    std::vector<float> v;
+    for (int i = 0; i < E; ++i)
+      if (group_of[std::size_t(i)] == g) v.push_back(b[std::size_t(i)]);
+    count[std::size_t(g)] = int(v.size());
+    std::sort(v.begin(), v.end(), std::greater<float>());
+    float sum = v.empty() ? -std::numeric_limits<float>::infinity() : v[0];
+    for (std::size_t j = 1; j < v.size() && j < std::size_t(n); ++j) sum += v[j];
+    score[std::size_t(g)] = sum;
+  }
+  std::vector<int> order(static_cast<std::size_t>(groups));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return score[std::size_t(x)] > score[std::size_t(y)]; });
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(groups), 0);
+  for (int j = 0, experts = 0; j < groups && (j < M || experts < k); ++j) {
+    keep[std::size_t(order[std::size_t(j)])] = 1;
+    experts += count[std::size_t(order[std::size_t(j)])];
+  }
+  Mask expected(static_cast<std::size_t>(E));
+  for (int i = 0; i < E; ++i) expected[std::size_t(i)] = keep[std::size_t(group_of[std::size_t(i)])];
+  return expected;
+}
+
+// Random rounds of the limits on any grouping: 1 to 70 groups (the vector
+// path takes up to 64, and looks flags up by lane for up to 16), empty
+// groups, lengths that are not multiples of 16, and values from a small set
+// every other round, so that ties and both zeros are common.
+template <class Check>
+void random_groupings(Check&& check) {
   Rng rng(11);
   const float palette[] = {-0.0f, 0.0f, 0.25f, -0.5f, 1.0f, 0.75f, -2.0f, 3.0f};
   for (int round = 0; round < 600; ++round) {
@@ -185,38 +220,31 @@ TEST_CASE("group-limited routing on any grouping matches a sort-based reference"
       b[std::size_t(i)] = round % 2 ? palette[rng.next() % 8] : float(rng.uniform());
       group_of[std::size_t(i)] = int(rng.next() % std::uint64_t(groups));
     }
-    const int n = group_top_values(k, M);
-    std::vector<float> score(static_cast<std::size_t>(groups));
-    std::vector<int> count(static_cast<std::size_t>(groups), 0);
-    for (int g = 0; g < groups; ++g) {
-      std::vector<float> v;
-      for (int i = 0; i < E; ++i)
-        if (group_of[std::size_t(i)] == g) v.push_back(b[std::size_t(i)]);
-      count[std::size_t(g)] = int(v.size());
-      std::sort(v.begin(), v.end(), std::greater<float>());
-      float sum = v.empty() ? -std::numeric_limits<float>::infinity() : v[0];
-      for (std::size_t j = 1; j < v.size() && j < std::size_t(n); ++j) sum += v[j];
-      score[std::size_t(g)] = sum;
-    }
-    std::vector<int> order(static_cast<std::size_t>(groups));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return score[std::size_t(x)] > score[std::size_t(y)]; });
-    std::vector<std::uint8_t> keep(static_cast<std::size_t>(groups), 0);
-    for (int j = 0, experts = 0; j < groups && (j < M || experts < k); ++j) {
-      keep[std::size_t(order[std::size_t(j)])] = 1;
-      experts += count[std::size_t(order[std::size_t(j)])];
-    }
-    Mask expected(static_cast<std::size_t>(E));
-    for (int i = 0; i < E; ++i) expected[std::size_t(i)] = keep[std::size_t(group_of[std::size_t(i)])];
-    Mask allowed(static_cast<std::size_t>(E), 7);
-    LimitedRoutingScratch scratch;
-    group_limited_allowed(b, group_of, groups, M, k, scratch, allowed);
     INFO("round " << round << ": " << E << " experts in " << groups << " groups, M = " << M << ", k = " << k);
-    REQUIRE(allowed == expected);
+    check(b, group_of, groups, M, k);
   }
 }
 
-TEST_CASE("group-limited routing refuses a group id out of range, on either path", "[routing][limited]") {
+}  // namespace
+
+TEST_CASE("group-limited routing on any grouping matches a sort-based reference", "[routing][limited]") {
+  // ceil(k/M) from 1 to 12.
+  random_groupings([](const std::vector<float>& b, const std::vector<std::int32_t>& group_of, int groups, int M, int k) {
+    Mask allowed(b.size(), 7);
+    LimitedRoutingScratch scratch;
+    group_limited_allowed(b, group_of, groups, M, k, scratch, allowed);
+    REQUIRE(allowed == sorted_reference(b, group_of, groups, group_top_values(k, M), M, k));
+  });
+}
+
+TEST_CASE("device-limited routing on any placement matches a sort-based reference", "[routing][limited]") {
+  // A device scores its experts' maximum: the top 1.
+  random_groupings([](const std::vector<float>& s, const std::vector<std::int32_t>& device, int D, int M, int k) {
+    REQUIRE(device_mask(s, device, D, M, k) == sorted_reference(s, device, D, 1, M, k));
+  });
+}
+
+TEST_CASE("the limits refuse a group or device id out of range, on either path", "[routing][limited]") {
   for (int groups : {4, 70}) {  // the vector path, and the scalar one beyond its 64 groups
     std::vector<float> b(40, 0.5f);
     std::vector<std::int32_t> group_of(40);
@@ -226,6 +254,7 @@ TEST_CASE("group-limited routing refuses a group id out of range, on either path
     for (int bad : {-1, groups}) {
       group_of[17] = bad;
       CHECK_THROWS_AS(group_limited_allowed(b, group_of, groups, 1, 2, scratch, allowed), std::invalid_argument);
+      CHECK_THROWS_AS(device_limited_allowed(b, group_of, groups, 1, 2, scratch, allowed), std::invalid_argument);
     }
   }
 }
