@@ -3,6 +3,7 @@
 // simple placements, DeepSeek's EPLB, and the even split of an expert's
 // tokens over its replicas. Pure data and algorithms; no JSON, no timing.
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace moesim {
@@ -40,10 +41,11 @@ class ReplicaIndex {
     std::int32_t slot, device;
   };
   ReplicaIndex() = default;
-  explicit ReplicaIndex(const PlacementMap& map) { index(map); }
-  // Re-reads `map`. Throws std::invalid_argument if an expert has no replica
-  // or a slot is out of range (a caller's bug: maps from placement_from_phy2log have neither).
-  void index(const PlacementMap& map);
+  explicit ReplicaIndex(const PlacementMap& map, bool rows = false) { index(map, rows); }
+  // Re-reads `map`, and with `rows` tabulates device_row's rows. Throws
+  // std::invalid_argument if an expert has no replica or a slot is out of
+  // range (a caller's bug: maps from placement_from_phy2log have neither).
+  void index(const PlacementMap& map, bool rows = false);
   // map.slot_for(expert, tok) and map.device_for(expert, tok).
   const Replica& replica_for(int expert, std::uint32_t tok) const {
     const Expert& x = experts_[std::size_t(expert)];
@@ -52,6 +54,12 @@ class ReplicaIndex {
     return replicas_[std::size_t(x.begin) + rank];
   }
   int device_of_slot(int slot) const { return slot_device_[std::size_t(slot)]; }
+  // Token tok's device for every expert (replica_for(e, tok).device, e =
+  // 0..E−1). Rows repeat with the period p = lcm of the replica counts, as
+  // (tok mod p) mod r = tok mod r: so with `rows` and p ≤ kMaxPeriod, row
+  // tok mod p of a table made by index; else written into `scratch`.
+  std::span<const std::int32_t> device_row(std::uint32_t tok, std::vector<std::int32_t>& scratch) const;
+  static constexpr int kMaxPeriod = 64;
   // Whether some expert has more than one replica, so that its device depends on the token.
   bool replicated() const { return replicated_; }
 
@@ -65,6 +73,8 @@ class ReplicaIndex {
   std::vector<std::uint64_t> multiplier_;  // by replica count r ≥ 1: Expert::mod (entry 0 unused), kept across maps
   std::vector<int> slot_device_;           // per slot
   bool replicated_ = false;
+  int period_ = 0;                         // rows in row_table_ (0: none)
+  std::vector<std::int32_t> row_table_;    // period_ × experts: device_row's rows
 };
 
 // Builds log2phy/logcnt from phy2log, replicas ranked by ascending slot.

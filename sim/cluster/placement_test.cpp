@@ -1,6 +1,8 @@
 // Simple placements and the even split of tokens over replicas.
 #include <catch2/catch.hpp>
 
+#include <numeric>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -78,4 +80,29 @@ TEST_CASE("ReplicaIndex refuses an expert without a replica or a slot out of ran
   map = contiguous(8, 4);
   map.log2phy[3] = {8};
   CHECK_THROWS_AS(ReplicaIndex(map), std::invalid_argument);
+}
+
+TEST_CASE("ReplicaIndex's device rows are each token's devices, tabulated or not", "[placement]") {
+  // Replica counts 1–4 (period 12, tabulated) and 1, 5, 7, 9 (period 315,
+  // beyond the table: written per token); and a map without rows asked.
+  const auto map_with = [](std::vector<int> extra) {
+    std::vector<int> phy2log(40);
+    std::iota(phy2log.begin(), phy2log.end(), 0);
+    phy2log.insert(phy2log.end(), extra.begin(), extra.end());
+    return placement_from_phy2log(phy2log, 40, int(phy2log.size()) / 4);
+  };
+  const std::vector<int> short_period = {1, 2, 2, 3, 3, 3, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8};    // 56 slots, 14 devices
+  const std::vector<int> long_period = {1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 9, 9};  // 60, 15
+  for (const auto& extra : {short_period, long_period}) {
+    const PlacementMap map = map_with(extra);
+    for (bool rows : {true, false}) {
+      const ReplicaIndex index(map, rows);
+      std::vector<std::int32_t> scratch;
+      for (std::uint32_t t : {0u, 1u, 11u, 12u, 13u, 314u, 315u, 100003u, 4294967295u}) {
+        const std::span<const std::int32_t> row = index.device_row(t, scratch);
+        REQUIRE(row.size() == 40);
+        for (int e = 0; e < 40; ++e) REQUIRE(row[std::size_t(e)] == map.device_for(e, t));
+      }
+    }
+  }
 }

@@ -1,12 +1,13 @@
 // PlacementMap flattened for lookups by token (placement.hpp: ReplicaIndex).
 #include <algorithm>
+#include <numeric>
 #include <stdexcept>
 
 #include "moesim/placement.hpp"
 
 namespace moesim {
 
-void ReplicaIndex::index(const PlacementMap& map) {
+void ReplicaIndex::index(const PlacementMap& map, bool rows) {
   const auto bad = [] {
     throw std::invalid_argument("ReplicaIndex: an expert has no replica or a slot is out of range");
   };
@@ -34,6 +35,23 @@ void ReplicaIndex::index(const PlacementMap& map) {
       replicas_.push_back({slot, slot_device_[std::size_t(slot)]});
     }
   }
+  // The period of the rows, lcm of the counts, given up beyond kMaxPeriod.
+  std::int64_t period = rows ? 1 : 0;
+  for (const Expert& x : experts_)
+    if (period > 0 && period <= kMaxPeriod) period = std::lcm(period, std::int64_t(x.count));
+  period_ = period <= kMaxPeriod ? int(period) : 0;
+  const std::size_t E = experts_.size();
+  row_table_.resize(std::size_t(period_) * E);
+  for (int t = 0; t < period_; ++t)
+    for (std::size_t e = 0; e < E; ++e) row_table_[std::size_t(t) * E + e] = replica_for(int(e), std::uint32_t(t)).device;
+}
+
+std::span<const std::int32_t> ReplicaIndex::device_row(std::uint32_t tok, std::vector<std::int32_t>& scratch) const {
+  const std::size_t E = experts_.size();
+  if (period_ > 0) return {&row_table_[std::size_t(tok % std::uint32_t(period_)) * E], E};
+  scratch.resize(E);
+  for (std::size_t e = 0; e < E; ++e) scratch[e] = replica_for(int(e), tok).device;
+  return scratch;
 }
 
 }  // namespace moesim

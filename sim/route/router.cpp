@@ -92,10 +92,8 @@ bool Router::select_token(StepData& data, int t, const float* s, std::span<const
   std::uint8_t* allowed = nullptr;
   if (constraint.restricts()) {
     allowed = &data.allowed[std::size_t(t) * E];
-    if (replicated)
-      for (int e = 0; e < E; ++e) scratch.device_row[e] = replicas.replica_for(e, std::uint32_t(t)).device;
     constraint.allow({s, std::size_t(E)}, {biased, std::size_t(E)},
-                     replicated ? std::span<const std::int32_t>(scratch.device_row)
+                     replicated ? replicas.device_row(std::uint32_t(t), scratch.device_row)
                                 : std::span<const std::int32_t>(data.expert_device),
                      {allowed, std::size_t(E)});
   }
@@ -125,7 +123,7 @@ namespace {
 // Sizes a thread's scratch for rows of E experts (allocates only the first time).
 void size_scratch(Router::Scratch& scratch, int E, bool replicated) {
   scratch.biased.resize(std::size_t(E));
-  if (replicated) scratch.device_row.resize(std::size_t(E));
+  if (replicated) scratch.device_row.reserve(std::size_t(E));  // for rows beyond ReplicaIndex's table
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "../testing/fixtures.hpp"
 #include "moesim/components.hpp"
 #include "moesim/placement.hpp"
@@ -203,5 +205,43 @@ TEST_CASE("node-limited routing under replicas sees each token's own replica dev
     // The test has teeth only if the replicas change some token's nodes.
     if (strategy.name == "nodes") CHECK(differs > 0);
     else CHECK(differs == 0);
+  }
+}
+
+TEST_CASE("node-limited routing on the nodes takes each device's node as device / devices_per_node", "[router]") {
+  // nodes_of's vector path computes it in double: against the integer
+  // division, for several node sizes, every device, about 50 experts (never a
+  // multiple of 16: a ragged last vector); a device out of range is refused.
+  for (int G : {1, 3, 5, 7, 8}) {
+    const int N = 3, D = N * G, E = D * ((50 + D - 1) / D);
+    const Scenario sc = testing::tiny_scenario(fmt::format(
+        R"({{"model":{{"experts":{},"top_k":4,"hidden":8}},"batch":{{"sequences":{},"seq_len":4}},
+            "cluster":{{"nodes":{},"devices_per_node":{}}},
+            "strategies":[{{"name":"nodes","routing":{{"type":"node_limited","m":2}}}}]}})",
+        E, D, N, G));
+    const StrategySpec& strategy = sc.strategies[0];
+    auto constraint = ConstraintRegistry::instance().find(strategy.routing.type)->make(strategy.routing.params, sc.shape);
+    Rng rng(static_cast<std::uint64_t>(G));
+    const auto size = static_cast<std::size_t>(E);
+    for (int round = 0; round < 50; ++round) {
+      std::vector<float> biased(size);
+      std::vector<std::int32_t> device(size), node(size);
+      for (std::size_t e = 0; e < size; ++e) {
+        biased[e] = float(rng.uniform());
+        device[e] = round == 0 ? int(e) % D : int(rng.next() % std::uint64_t(D));
+        node[e] = device[e] / G;
+      }
+      std::vector<std::uint8_t> allowed(size), expected(size);
+      constraint->allow(biased, biased, device, allowed);
+      LimitedRoutingScratch scratch;
+      group_limited_allowed(biased, node, N, 2, 4, scratch, expected);
+      INFO("devices per node " << G << ", round " << round);
+      REQUIRE(allowed == expected);
+    }
+    std::vector<float> biased(size, 0.5f);
+    std::vector<std::int32_t> device(size, 0);
+    std::vector<std::uint8_t> allowed(size);
+    device[20] = D;
+    CHECK_THROWS(constraint->allow(biased, biased, device, allowed));
   }
 }
