@@ -67,6 +67,12 @@ def report(benchmarks, numpy, sweep_seconds):
                  verdict(ratio(layers, infer) >= 0.9) + f" ({ratio(layers, infer):.2f}×)"))
     rows.append(("  the same scenario one layer at a time", f"{one / 1e6:.2f} M", "", "", "≥ 0.9 × this",
                  verdict(ratio(layers, one) >= 0.9) + f" ({ratio(layers, one):.2f}×)"))
+    # Not targets: what EPLB's replicas, and groups that are the nodes, cost against the shipped step.
+    for groups, what in (("8", "8 contiguous groups"), ("4", "groups = the 4 nodes")):
+        eplb = rate(benchmarks, f"BM_Simulate58LayersEplb/2/{groups}/")
+        if eplb:
+            rows.append((f"  under EPLB replicas, {what}", f"{eplb / 1e6:.2f} M", "", "", "",
+                         f"{ratio(eplb, layers):.2f}× the 58-layer step"))
     for arg, what in (("0", "direct"), ("1", "DeepEP forwarding")):
         step = seconds(benchmarks, f"BM_TimingStep58Layers/{arg}/")
         n_step = 1 / numpy["timing58"] if numpy.get("timing58") else 0.0

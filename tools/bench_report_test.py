@@ -22,6 +22,8 @@ class BenchReportTest(unittest.TestCase):
             bench("BM_Simulate/train/2/real_time", items_per_second=1.5e6),
             bench("BM_Simulate58Layers/2/iterations:1/real_time", items_per_second=3.9e6),
             bench("BM_SimulateOneLayerV3/2/iterations:1/real_time", items_per_second=4.0e6),
+            bench("BM_Simulate58LayersEplb/2/8/iterations:1/real_time", items_per_second=3.9e6),
+            bench("BM_Simulate58LayersEplb/2/4/iterations:1/real_time", items_per_second=3.12e6),
             bench("BM_TimingStep58Layers/0/min_time:3.000/real_time", real_time=18.0, **{"events/s": 5e7}),
             bench("BM_TimingStep58Layers/1/min_time:3.000/real_time", real_time=0.025, time_unit="s"),
             bench("BM_RouteStep/1/real_time", items_per_second=1e6),
@@ -41,6 +43,9 @@ class BenchReportTest(unittest.TestCase):
         self.assertEqual(rows["whole training step, bench-v3 (tokens/s)"][5], "NOT met")  # 1.5 M < 2 M
         self.assertEqual(rows["58-layer DeepSeek-V3 step (token-layers/s)"][5], "met (0.93×)")  # 3.9 / 4.2
         self.assertEqual(rows["  the same scenario one layer at a time"][5], "met (0.97×)")  # 3.9 / 4.0
+        self.assertEqual(rows["  under EPLB replicas, 8 contiguous groups"][5], "1.00× the 58-layer step")
+        nodes = rows["  under EPLB replicas, groups = the 4 nodes"]
+        self.assertEqual(nodes[1:6], ("3.12 M", "", "", "", "0.80× the 58-layer step"))  # 3.12 / 3.9
         direct = rows["timing model, 58 layers × 144 devices, direct"]
         # 18 ms against the numpy bound's 1/4 s: 250/18 = 13.9×; 5e7 events/s.
         self.assertEqual(direct[1:6], ("18 ms, 50.0 M events/s", "250 ms (analytic)", "13.89×", "≤ 20 ms", "met"))
@@ -61,7 +66,7 @@ class BenchReportTest(unittest.TestCase):
             with open(paths[2], "w", encoding="utf-8") as f:
                 f.write("sweep_ms 20000 25\n")
             benchmarks, numpy, sweep_seconds = bench_report.load(*paths)
-        self.assertEqual(len(benchmarks), 8)
+        self.assertEqual(len(benchmarks), len(self.benchmarks))
         self.assertEqual(numpy, {"inference": 2e5, "timing58": 4.0})
         self.assertEqual(sweep_seconds, 500.0)  # 20 s × 25 shards
 
