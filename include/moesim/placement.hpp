@@ -32,9 +32,9 @@ struct PlacementMap {
 // no division per lookup: the map flattened (one record per replica, with
 // its device), and token mod r by a multiply (Lemire, Kaser and Kurz 2019,
 // "Faster remainder by direct computation"; exact for 32-bit tokens, and 0
-// for r = 1, where the multiplier wraps to 0). The routing limits, on each
-// token's own row of replica devices, and the traffic builder, on every
-// assignment, look replicas up this way.
+// for r = 1, where the multiplier wraps to 0). The routing limits (each
+// token's own row of replica devices), the device dropper and the traffic
+// builder (every assignment) look replicas up this way.
 class ReplicaIndex {
  public:
   struct Replica {
@@ -43,8 +43,9 @@ class ReplicaIndex {
   ReplicaIndex() = default;
   explicit ReplicaIndex(const PlacementMap& map, bool rows = false) { index(map, rows); }
   // Re-reads `map`, and with `rows` tabulates device_row's rows. Throws
-  // std::invalid_argument if an expert has no replica or a slot is out of
-  // range (a caller's bug: maps from placement_from_phy2log have neither).
+  // std::invalid_argument if the slots are not devices × slots_per_device,
+  // an expert has no replica or a slot is out of range (a caller's bug:
+  // maps from placement_from_phy2log have none of these).
   void index(const PlacementMap& map, bool rows = false);
   // map.slot_for(expert, tok) and map.device_for(expert, tok).
   const Replica& replica_for(int expert, std::uint32_t tok) const {
@@ -56,10 +57,11 @@ class ReplicaIndex {
   int device_of_slot(int slot) const { return slot_device_[std::size_t(slot)]; }
   // Token tok's device for every expert (replica_for(e, tok).device, e =
   // 0..E−1). Rows repeat with the period p = lcm of the replica counts, as
-  // (tok mod p) mod r = tok mod r: so with `rows` and p ≤ kMaxPeriod, row
-  // tok mod p of a table made by index; else written into `scratch`.
+  // (tok mod p) mod r = tok mod r: so with `rows`, p ≤ kMaxPeriod and p·E ≤
+  // kMaxRowEntries, row tok mod p of a table made by index; else written into `scratch`.
   std::span<const std::int32_t> device_row(std::uint32_t tok, std::vector<std::int32_t>& scratch) const;
   static constexpr int kMaxPeriod = 64;
+  static constexpr std::size_t kMaxRowEntries = std::size_t(1) << 16;
   // Whether some expert has more than one replica, so that its device depends on the token.
   bool replicated() const { return replicated_; }
 

@@ -145,7 +145,12 @@ BENCHMARK_CAPTURE(BM_Simulate, inference, "inference")->Arg(1)->Arg(2)->Unit(ben
 BENCHMARK_CAPTURE(BM_Simulate, train, "train")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Simulate58Layers)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_SimulateOneLayerV3)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(BM_Simulate58LayersEplb)->Args({2, 8})->Args({2, 4})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Simulate58LayersEplb)
+    ->Args({2, 8})
+    ->Args({2, 4})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 }  // namespace
 }  // namespace moesim

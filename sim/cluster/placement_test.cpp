@@ -106,3 +106,9 @@ TEST_CASE("ReplicaIndex's device rows are each token's devices, tabulated or not
     }
   }
 }
+
+TEST_CASE("ReplicaIndex refuses slots that are not devices × slots_per_device", "[placement]") {
+  PlacementMap map = contiguous(8, 4);
+  map.phy2log.push_back(0);
+  CHECK_THROWS_AS(ReplicaIndex(map), std::invalid_argument);
+}

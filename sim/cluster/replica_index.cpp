@@ -9,15 +9,18 @@ namespace moesim {
 
 void ReplicaIndex::index(const PlacementMap& map, bool rows) {
   const auto bad = [] {
-    throw std::invalid_argument("ReplicaIndex: an expert has no replica or a slot is out of range");
+    throw std::invalid_argument(
+        "ReplicaIndex: the slots are not devices × slots_per_device, an expert has no replica or a slot is out of range");
   };
   // Every layer of every serving iteration comes here, so no division per
   // slot or expert (they were 3% of a serving run): slots are device-major,
   // and the multiplier of each replica count is computed once.
   const std::size_t S = map.phy2log.size();
+  if (map.devices < 0 || map.slots_per_device < 0 || S != std::size_t(map.devices) * std::size_t(map.slots_per_device))
+    bad();
   slot_device_.resize(S);
   for (std::size_t d = 0, j = 0; d < std::size_t(map.devices); ++d)
-    for (int i = 0; i < map.slots_per_device && j < S; ++i) slot_device_[j++] = int(d);  // PlacementMap::device_of_slot
+    for (int i = 0; i < map.slots_per_device; ++i) slot_device_[j++] = int(d);  // PlacementMap::device_of_slot
   experts_.clear();
   replicas_.clear();
   replicated_ = false;
@@ -35,15 +38,17 @@ void ReplicaIndex::index(const PlacementMap& map, bool rows) {
       replicas_.push_back({slot, slot_device_[std::size_t(slot)]});
     }
   }
-  // The period of the rows, lcm of the counts, given up beyond kMaxPeriod.
+  // The period of the rows, lcm of the counts, given up beyond kMaxPeriod
+  // rows or kMaxRowEntries entries (every layer holds its own table).
+  const std::size_t E = experts_.size();
   std::int64_t period = rows ? 1 : 0;
   for (const Expert& x : experts_)
     if (period > 0 && period <= kMaxPeriod) period = std::lcm(period, std::int64_t(x.count));
-  period_ = period <= kMaxPeriod ? int(period) : 0;
-  const std::size_t E = experts_.size();
+  period_ = period <= kMaxPeriod && std::size_t(period) * E <= kMaxRowEntries ? int(period) : 0;
   row_table_.resize(std::size_t(period_) * E);
   for (int t = 0; t < period_; ++t)
-    for (std::size_t e = 0; e < E; ++e) row_table_[std::size_t(t) * E + e] = replica_for(int(e), std::uint32_t(t)).device;
+    for (std::size_t e = 0; e < E; ++e)
+      row_table_[std::size_t(t) * E + e] = replica_for(int(e), std::uint32_t(t)).device;
 }
 
 std::span<const std::int32_t> ReplicaIndex::device_row(std::uint32_t tok, std::vector<std::int32_t>& scratch) const {

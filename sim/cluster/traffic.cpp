@@ -241,10 +241,8 @@ void TrafficBuilder::index_placement(const PlacementMap& map) {
   // A map of another shape, an expert without a replica or a slot out of
   // range would index past the counters (a caller bug, not bad input).
   const auto bad = [] { throw std::invalid_argument("TrafficBuilder::add_layer: the placement does not match the shape"); };
-  if (map.devices != shape_.devices() || map.experts() != shape_.experts ||
-      map.phy2log.size() != std::size_t(map.slots_per_device) * std::size_t(map.devices))
-    bad();
-  try {
+  if (map.devices != shape_.devices() || map.experts() != shape_.experts) bad();
+  try {  // ReplicaIndex checks the rest
     replicas_.index(map);
   } catch (const std::invalid_argument&) {
     bad();

@@ -61,7 +61,8 @@ void MoeLayer::route_hidden(TokenSource& source, int step, int layer, StepData& 
     bool complete = true;
     RouteChunk(const MoeLayer& l, StepData& d, Router::Scratch& s) : layer(l), data(d), scratch(s) {}
     void tokens(int t0, int t1) override {
-      complete = layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.replicas, scratch) && complete;
+      complete =
+          layer.router.route_tokens(data, t0, t1, layer.bias, *layer.constraint, layer.replicas, scratch) && complete;
     }
   };
   constexpr int kChunk = TokenSink::kChunk;

@@ -229,7 +229,8 @@ void random_groupings(Check&& check) {
 
 TEST_CASE("group-limited routing on any grouping matches a sort-based reference", "[routing][limited]") {
   // ceil(k/M) from 1 to 12.
-  random_groupings([](const std::vector<float>& b, const std::vector<std::int32_t>& group_of, int groups, int M, int k) {
+  using Ids = std::vector<std::int32_t>;
+  random_groupings([](const std::vector<float>& b, const Ids& group_of, int groups, int M, int k) {
     Mask allowed(b.size(), 7);
     LimitedRoutingScratch scratch;
     group_limited_allowed(b, group_of, groups, M, k, scratch, allowed);

@@ -219,8 +219,8 @@ TEST_CASE("node-limited routing on the nodes takes each device's node as device 
             "cluster":{{"nodes":{},"devices_per_node":{}}},
             "strategies":[{{"name":"nodes","routing":{{"type":"node_limited","m":2}}}}]}})",
         E, D, N, G));
-    const StrategySpec& strategy = sc.strategies[0];
-    auto constraint = ConstraintRegistry::instance().find(strategy.routing.type)->make(strategy.routing.params, sc.shape);
+    const ComponentSpec& routing = sc.strategies[0].routing;
+    auto constraint = ConstraintRegistry::instance().find(routing.type)->make(routing.params, sc.shape);
     Rng rng(static_cast<std::uint64_t>(G));
     const auto size = static_cast<std::size_t>(E);
     for (int round = 0; round < 50; ++round) {
