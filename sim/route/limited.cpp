@@ -83,9 +83,9 @@ void merge_top2_lanes(__m512& t0, __m512& t1) {
 
 // n = 2 over a multiple of 16 values (V3's groups of 32), 16 lanes at a
 // time: each lane keeps its top two by the same insertion, then the lanes
-// merge (merge_top2_lanes). So these are the scalar insertion's two values, but for the sign of a zero, which 0 + a + b
-// does not keep (finite values: logits are checked finite when read, and a
-// diverging router stops the run). About 3× the register path on V3's groups
+// merge (merge_top2_lanes). So these are the scalar insertion's two values,
+// but for the sign of a zero, which 0 + a + b does not keep (finite values:
+// logits are checked finite when read, and a diverging router stops the run). About 3× the register path on V3's groups
 // (the group limit's share of BM_Simulate58Layers fell from 14% to 4%).
 float top2_sum_vector(const float* v, int size) {
   __m512 t0 = _mm512_loadu_ps(v), t1 = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -117,8 +117,9 @@ float top_sum(const float* v, int size, int n, float* scratch) {
 
 // Groups of any shape (the nodes under a placement, or devices): each
 // group's score, the sum of its top n values largest first (-inf for a
-// group without experts), and its number of experts. Each group's top n are kept in
-// descending order by insertion, as top_sum_n does.
+// group without experts), and its number of experts, into scratch.score and
+// scratch.count. Each group's top n are kept in descending order by
+// insertion, as top_sum_n does.
 void group_scores_scalar(std::span<const float> biased, std::span<const std::int32_t> group_of_expert, int groups,
                          int n, LimitedRoutingScratch& scratch) {
   constexpr float kNone = -std::numeric_limits<float>::infinity();
@@ -151,7 +152,7 @@ void group_scores_scalar(std::span<const float> biased, std::span<const std::int
 // was a third of a 58-layer step. False where it does not apply.
 constexpr int kMaxVectorGroups = 64;  // the work grows as groups × experts
 bool group_scores_vector(std::span<const float> biased, std::span<const std::int32_t> group_of_expert, int groups,
-                         int n, float* score, std::int32_t* count) {
+                         int n, LimitedRoutingScratch& scratch) {
 #if defined(__AVX512F__)
   if (n > 2 || groups > kMaxVectorGroups) return false;
   constexpr float kNone = -std::numeric_limits<float>::infinity();
@@ -174,12 +175,12 @@ bool group_scores_vector(std::span<const float> biased, std::span<const std::int
     float sum = _mm512_cvtss_f32(t0);
     const float second = _mm512_cvtss_f32(t1);
     if (n == 2 && second != kNone) sum += second;
-    score[g] = sum;
-    count[g] = members;
+    scratch.score[g] = sum;
+    scratch.count[g] = members;
   }
   return true;
 #else
-  (void)biased, (void)group_of_expert, (void)groups, (void)n, (void)score, (void)count;
+  (void)biased, (void)group_of_expert, (void)groups, (void)n, (void)scratch;
   return false;
 #endif
 }
@@ -214,7 +215,7 @@ bool score_groups(std::span<const float> values, std::span<const std::int32_t> g
                   LimitedRoutingScratch& scratch) {
   scratch.score.resize(std::size_t(groups));
   scratch.count.resize(std::size_t(groups));
-  if (!group_scores_vector(values, group_of_expert, groups, n, scratch.score.data(), scratch.count.data()))
+  if (!group_scores_vector(values, group_of_expert, groups, n, scratch))
     group_scores_scalar(values, group_of_expert, groups, n, scratch);
   return std::accumulate(scratch.count.begin(), scratch.count.end(), std::size_t(0)) == values.size();
 }

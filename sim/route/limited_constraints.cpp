@@ -3,6 +3,7 @@
 // (arXiv 2412.19437 §2.1.2).
 #include <fmt/format.h>
 
+#include <stdexcept>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -47,9 +48,9 @@ class NodeLimited final : public RoutingConstraint {
       : groups_(p.has("groups") ? int(p.integer("groups")) : s.nodes),
         m_(int(p.integer("m"))),
         k_(s.top_k),
+        devices_(s.devices()),
         devices_per_node_(s.devices_per_node),
         on_nodes_(groups_ == s.nodes) {
-    for (int d = 0; d < s.devices(); ++d) node_of_device_.push_back(d / s.devices_per_node);
     if (!on_nodes_ && s.experts % groups_ != 0)
       throw ParamError("groups", fmt::format("must divide the {} experts, got {}", s.experts, groups_));
     if (m_ > groups_) throw ParamError("m", fmt::format("expected at most the {} groups, got {}", groups_, m_));
@@ -71,17 +72,17 @@ class NodeLimited final : public RoutingConstraint {
   bool reads_devices() const override { return on_nodes_; }
 
  private:
-  // node[i] = the node of device[i], not by an integer division per expert
-  // and token (they were a tenth of a node-limited 58-layer step): from a
-  // table, or 16 at a time where AVX-512 runs as floor((d + 0.5) · (1/G)) in
-  // double. That is exact: (d + 0.5)/G lies at least 0.5/G from an integer,
-  // and the two roundings move it by at most (d/G + 1)·2⁻⁵², less than that
-  // while d + G < 2⁵¹. A device out of range is the caller's bug.
+  // node[i] = device[i] / G, G devices a node. An integer division per expert
+  // and token was a tenth of a node-limited 58-layer step, so where AVX-512
+  // runs, 16 at a time as floor((d + 0.5) · (1/G)) in double. That is exact:
+  // (d + 0.5)/G lies at least 0.5/G from an integer, and the two roundings
+  // move it by at most (d/G + 1)·2⁻⁵², less than that while d + G < 2⁵¹.
+  // A device out of range is the caller's bug.
   void nodes_of(std::span<const std::int32_t> device, std::vector<std::int32_t>& node) const {
     const int n = int(device.size());
     int i = 0;
 #if defined(__AVX512F__)
-    const __m512i devices = _mm512_set1_epi32(int(node_of_device_.size()));
+    const __m512i devices = _mm512_set1_epi32(devices_);
     const __m512d half = _mm512_set1_pd(0.5), inverse = _mm512_set1_pd(1.0 / devices_per_node_);
     // The zero-masked forms: GCC 12 warns about the plain ones' undefined pass-through.
     const auto nodes8 = [&](__m256i d) {
@@ -97,12 +98,15 @@ class NodeLimited final : public RoutingConstraint {
       }
     }
 #endif
-    for (; i < n; ++i) node[std::size_t(i)] = node_of_device_.at(std::size_t(device[std::size_t(i)]));
+    for (; i < n; ++i) {
+      const std::int32_t d = device[std::size_t(i)];
+      if (d < 0 || d >= devices_) throw std::logic_error("node_limited: a device id out of range");
+      node[std::size_t(i)] = d / devices_per_node_;
+    }
   }
 
-  int groups_, m_, k_, devices_per_node_;
+  int groups_, m_, k_, devices_, devices_per_node_;
   bool on_nodes_;
-  std::vector<std::int32_t> node_of_device_;
 };
 
 const Registration<RoutingConstraint> device_registration{{

@@ -28,7 +28,7 @@ class Router {
   // Per-thread buffers of route_tokens, reused from call to call.
   struct Scratch {
     std::vector<float> z, s, biased;
-    std::vector<std::int32_t> device_row;
+    std::vector<std::int32_t> device_row;  // a token's replica devices, where ReplicaIndex has no table of them
   };
   // Logits, scores and selection of tokens [t0, t1) of `data` (x written),
   // a cache-sized block at a time: the rows of tokens below data.score_rows
