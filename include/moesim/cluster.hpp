@@ -176,6 +176,13 @@ struct StepTiming {
 // std::invalid_argument for
 // malformed traffic (sizes, negative or non-finite counts: a caller bug).
 // Reuses per-thread buffers, so repeated calls do not allocate for the queue.
+// A step of two or more cells and at least kPrepareAheadFlows flows, called
+// outside any OpenMP parallel region with two or more threads allowed, runs
+// on two threads: one simulates while the other checks and lists each cell's
+// flows ahead of it. The result does not depend on it.
 StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic);
+// Fewer flows are listed by the simulating thread itself: starting a second
+// one (microseconds) would cost more than it saves.
+constexpr int kPrepareAheadFlows = 16384;
 
 }  // namespace moesim

@@ -1,11 +1,16 @@
 // The discrete-event model of one step's timing (MODEL.md §6; docs/timing.md).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
+
+#include <omp.h>
 
 #include "moesim/cluster.hpp"
 #include "moesim/des.hpp"
@@ -141,21 +146,38 @@ class StepModel {
     m_ = t.micro_batches;
     cells_ = t.cells();
     prepare();
-    for (int d = 0; d < D_; ++d)
-      for (int b = 0; b < m_; ++b) make_ready(d, b, false);
-    end_of_instant();
-    while (!q_.empty()) {
-      // Every event of this instant first; then ports seal their groups and
-      // free compute units choose (MODEL.md §6).
-      const double now = q_.next_time();
-      while (!q_.empty() && q_.next_time() == now) q_.step([this](Event& e) { handle(e); });
-      end_of_instant();
-    }
-    if (done_ != D_ * m_) throw std::logic_error("simulate_step: the step did not end on every device");
+    // One cell has nothing to list ahead: the simulation needs it at once.
+    if (flows() < kPrepareAheadFlows || cells_ < 2 || omp_in_parallel() || omp_get_max_threads() < 2) simulate();
+    else simulate_with_helper();
     return metrics();
   }
 
  private:
+  // A second thread prepares cells ahead of the simulation (prepare_ahead):
+  // preparing is about a third of the sequential simulation's work, and
+  // independent of it. Not inside another parallel region (a sweep's
+  // configurations, one per core), nor when told to use one thread.
+  void simulate_with_helper() {
+    ensure_prepared(0);  // here, not waited for: the first cell is needed at once
+    std::exception_ptr error;
+#pragma omp parallel num_threads(2)
+    {
+      if (omp_get_thread_num() == 1) {
+        prepare_ahead();
+      } else {
+        try {
+          helper_ = omp_get_num_threads() == 2;  // else this thread prepares cells itself
+          simulate();
+        } catch (...) {  // an exception must not leave an OpenMP region
+          error = std::current_exception();
+          stop_helper_.store(true, std::memory_order_relaxed);
+        }
+        helper_ = false;
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
   int flows() const { return int(t_->flows.size()); }
   const TrafficFlow& flow(int i) const { return t_->flows[std::size_t(i)]; }
   // Cell-major, so a cell's per-device state is contiguous.
@@ -170,7 +192,8 @@ class StepModel {
 
   // Sizes every per-step buffer (capacity kept across calls). A cell's flow
   // lists are built when its first dense part ends (prepare_cell), so its
-  // flows are read while they are hot rather than in passes over the step.
+  // flows are read while they are hot rather than in passes over the step,
+  // or by a helper thread ahead of the simulation.
   void prepare() {
     const int F = flows();
     q_.reset();
@@ -190,7 +213,11 @@ class StepModel {
     released_.clear();
     ready_.assign(std::size_t(D_) * m_, Ready{});
     done_ = 0;
-    prepared_ = 0;
+    prepared_.store(0, std::memory_order_relaxed);
+    helper_ = false;
+    helper_failed_.store(false, std::memory_order_relaxed);
+    stop_helper_.store(false, std::memory_order_relaxed);
+    helper_error_ = nullptr;
     first_release_[0] = first_release_[1] = -1;
     last_arrival_[0] = last_arrival_[1] = -1;
     bytes_[0][0] = bytes_[0][1] = bytes_[1][0] = bytes_[1][1] = 0;
@@ -203,83 +230,140 @@ class StepModel {
     expert_list_.resize(std::size_t(F));
     sends_.resize(std::size_t(D_));
     computes_.resize(std::size_t(D_));
+    forwarded_.assign(std::size_t(cells_), 0);
   }
 
-  // Cells are prepared in order, each before its first flow is released.
+  void simulate() {
+    for (int d = 0; d < D_; ++d)
+      for (int b = 0; b < m_; ++b) make_ready(d, b, false);
+    end_of_instant();
+    while (!q_.empty()) {
+      // Every event of this instant first; then ports seal their groups and
+      // free compute units choose (MODEL.md §6).
+      const double now = q_.next_time();
+      while (!q_.empty() && q_.next_time() == now) q_.step([this](Event& e) { handle(e); });
+      end_of_instant();
+    }
+    if (done_ != D_ * m_) throw std::logic_error("simulate_step: the step did not end on every device");
+  }
+
+  // Cells are prepared in order, each before its first flow is released:
+  // here, or by the helper thread (prepare_ahead), whom the simulation then
+  // waits for. A cell's preparation writes only that cell's state, which the
+  // simulation touches only once the cell is published as prepared.
   void ensure_prepared(int c) {
-    while (prepared_ <= c) prepare_cell(prepared_++);
+    if (!helper_) {
+      while (prepared_.load(std::memory_order_relaxed) <= c) {
+        const int next = prepared_.load(std::memory_order_relaxed);
+        prepare_cell(next);
+        prepared_.store(next + 1, std::memory_order_relaxed);
+      }
+      return;
+    }
+    while (prepared_.load(std::memory_order_acquire) <= c) {
+      // The helper stopped at a malformed cell: the error, when the
+      // simulation reaches that cell, as without a helper.
+      if (helper_failed_.load(std::memory_order_acquire)) std::rethrow_exception(helper_error_);
+      std::this_thread::yield();  // the helper is mostly ahead: waits are short and rare
+    }
+  }
+
+  void prepare_ahead() {
+    try {
+      for (int c = prepared_.load(std::memory_order_relaxed); c < cells_ && !stop_helper_.load(std::memory_order_relaxed);
+           ++c) {
+        prepare_cell(c);
+        prepared_.store(c + 1, std::memory_order_release);
+      }
+    } catch (...) {
+      helper_error_ = std::current_exception();
+      helper_failed_.store(true, std::memory_order_release);
+    }
   }
 
   // Checks cell c's flows (check_traffic checked the rest) and builds its
   // lists per device: flows released when the dense part ends, and flows
   // acted on when the expert compute ends.
   void prepare_cell(int c) {
-    const int begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
-    std::fill(sends_.begin(), sends_.end(), 0);
-    std::fill(computes_.begin(), computes_.end(), 0);
+    // Locals rather than members: the simulating thread keeps writing members
+    // on the same cache lines (the queue, the released flows), and a store
+    // through an int pointer would make the compiler reload an int member.
+    const TrafficFlow* flow = t_->flows.data();
+    const int D = D_, begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
+    int *sends = sends_.data(), *computes = computes_.data(), *parent = parent_.data();
+    int* dense_list = dense_list_.data();
+    Outgoing* expert_list = expert_list_.data();
+    Countdown* gather = gather_.data();
+    Range *dense_range = &dense_range_[std::size_t(base)], *expert_range = &expert_range_[std::size_t(base)];
+    bool forwarded = false;
+    std::fill_n(sends, D, 0);
+    std::fill_n(computes, D, 0);
     // Consecutive flows share their home: count its run in a register, not
     // with an increment through memory that waits for the previous one.
     int home = -1, run = 0;
     auto count_home = [&](int src) {
       if (src != home) {
-        if (home >= 0) sends_[std::size_t(home)] += run;
+        if (home >= 0) sends[home] += run;
         home = src, run = 0;
       }
       ++run;
     };
     for (int i = begin; i < end; ++i) {
-      const TrafficFlow& f = flow(i);
-      check_flow(f);
+      const TrafficFlow& f = flow[i];
+      check_flow(f, D);
       if (f.kind == TrafficFlow::fan_out) bad_traffic("a fan_out flow does not follow its to_relay flow");
       if (f.kind == TrafficFlow::to_relay) {
         if (f.children < 0 || i + f.children >= end) bad_traffic("a to_relay flow's children leave its cell");
         if (f.children == 0 && !f.relay_processes) bad_traffic("a to_relay flow serves nobody");
         for (int j = i + 1; j <= i + f.children; ++j) {
-          const TrafficFlow& g = flow(j);
+          const TrafficFlow& g = flow[j];
           if (g.kind != TrafficFlow::fan_out || g.src != f.dst) bad_traffic("a fan_out flow does not leave its relay");
-          check_flow(g);
-          parent_[j] = i;
-          ++computes_[g.dst];  // a fan-out: the relay sends it, its destination computes
+          check_flow(g, D);
+          parent[j] = i;
+          ++computes[g.dst];  // a fan-out: the relay sends it, its destination computes
         }
-        gather_[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
+        gather[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
         count_home(f.src);
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
-        if (f.relay_processes) ++computes_[f.dst];
+        if (f.relay_processes) ++computes[f.dst];
+        forwarded = true;
         i += f.children;
         continue;
       }
       count_home(f.src);
-      ++computes_[f.dst];
+      ++computes[f.dst];
     }
-    if (home >= 0) sends_[std::size_t(home)] += run;
+    if (home >= 0) sends[home] += run;
     // Waits: own dense part (+ dispatch flows in) and own expert compute (+ combine flows home).
-    for (int d = 0, dense = begin, expert = begin; d < D_; ++d) {
-      ready_wait_[std::size_t(base + d)] = Countdown{1 + computes_[d], 0};
-      end_wait_[std::size_t(base + d)] = Countdown{1 + sends_[d], 0};
-      dense_range_[std::size_t(base + d)] = {dense, dense};
-      expert_range_[std::size_t(base + d)] = {expert, expert};
-      dense += sends_[d], expert += computes_[d];
+    Countdown *ready = &ready_wait_[std::size_t(base)], *ends = &end_wait_[std::size_t(base)];
+    for (int d = 0, dense = begin, expert = begin; d < D; ++d) {
+      ready[d] = Countdown{1 + computes[d], 0};
+      ends[d] = Countdown{1 + sends[d], 0};
+      dense_range[d] = {dense, dense};
+      expert_range[d] = {expert, expert};
+      dense += sends[d], expert += computes[d];
     }
     // An expert list holds what its release reads: its flows lie scattered.
     home = -1;
     int at = 0;  // home's next position in the dense list, in a register for the same reason
     for (int i = begin; i < end; ++i) {
-      const TrafficFlow& f = flow(i);
+      const TrafficFlow& f = flow[i];
       if (f.kind != TrafficFlow::fan_out) {
         if (f.src != home) {
-          if (home >= 0) dense_range_[std::size_t(base + home)].end = at;
-          home = f.src, at = dense_range_[std::size_t(base + home)].end;
+          if (home >= 0) dense_range[home].end = at;
+          home = f.src, at = dense_range[home].end;
         }
-        dense_list_[std::size_t(at++)] = i;
+        dense_list[at++] = i;
       }
       if (f.kind != TrafficFlow::to_relay || f.relay_processes)
-        expert_list_[std::size_t(expert_range_[std::size_t(base + f.dst)].end++)] = {f.copies, i, f.src, f.kind};
+        expert_list[expert_range[f.dst].end++] = {f.copies, i, f.src, f.kind};
     }
-    if (home >= 0) dense_range_[std::size_t(base + home)].end = at;
+    if (home >= 0) dense_range[home].end = at;
+    forwarded_[std::size_t(c)] = forwarded;  // once: the simulating thread reads its neighbours
   }
 
-  void check_flow(const TrafficFlow& f) const {
-    if (f.src < 0 || f.src >= D_ || f.dst < 0 || f.dst >= D_ || f.src == f.dst || !count_ok(f.copies))
+  static void check_flow(const TrafficFlow& f, int D) {
+    if (f.src < 0 || f.src >= D || f.dst < 0 || f.dst >= D || f.src == f.dst || !count_ok(f.copies))
       bad_traffic("a flow has a bad device or count");
     if (unsigned(f.kind) > unsigned(TrafficFlow::fan_out)) bad_traffic("a flow has an unknown kind");
   }
@@ -480,6 +564,11 @@ class StepModel {
     // combine counts towards that flow's gather instead.
     const Outgoing* first = expert_list_.data() + expert_range_[std::size_t(k)].begin;
     const Outgoing* last = expert_list_.data() + expert_range_[std::size_t(k)].end;
+    if (!forwarded_[std::size_t(c)]) {  // every flow goes back at once: no scan for relays' gathers
+      release(int(last - first), [&](int j) { return first[j]; }, d, combine_phase, c);
+      if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
+      return;
+    }
     for (const Outgoing* o = first; o != last;) {
       if (o->kind() == TrafficFlow::to_relay) {
         if (count_down(gather_[o->flow], now, {Event::gathered, o->flow, c}, true)) release_one(o->flow, combine_phase, c);
@@ -553,7 +642,13 @@ class StepModel {
 
   const ClusterHardware* hw_ = nullptr;
   const StepTraffic* t_ = nullptr;
-  int D_ = 0, m_ = 1, cells_ = 0, done_ = 0, prepared_ = 0;
+  int D_ = 0, m_ = 1, cells_ = 0, done_ = 0;
+  // Cells prepared so far, in order (ensure_prepared); written by the helper
+  // thread when helper_.
+  std::atomic<int> prepared_{0};
+  bool helper_ = false;
+  std::atomic<bool> helper_failed_{false}, stop_helper_{false};
+  std::exception_ptr helper_error_;  // why the helper stopped, once helper_failed_
   des::EventQueue<Event> q_;
   std::vector<Port> ports_;
   std::vector<Released> released_;  // flows released in the current instant
@@ -565,6 +660,7 @@ class StepModel {
   std::vector<int> dense_list_, wake_, open_ports_;
   std::vector<int> sends_, computes_;  // per device, in the cell being prepared: flows it sends as home, flows it computes
   std::vector<Outgoing> expert_list_;              // per (device, cell), ranges given by expert_range_
+  std::vector<std::uint8_t> forwarded_;            // per cell: 1 if it holds to_relay flows
   std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;

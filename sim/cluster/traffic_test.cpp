@@ -362,6 +362,74 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
   }
 }
 
+TEST_CASE("timing: a thread listing cells ahead of the simulation changes nothing", "[cluster][timing][threads]") {
+  // 32 devices on 4 nodes, 20 layers × 2 micro-batches of random top-8
+  // routing over 64 experts with 32 replicas: about 20,000 flows, past
+  // kPrepareAheadFlows, so two threads simulate with a helper listing the
+  // cells; one thread lists them itself. Every output must be the same, bit
+  // for bit, and a malformed cell must be refused the same way.
+  const Shape s = make_shape(4, 8, 64, 8, 32, 128);
+  std::vector<int> phy2log(96);
+  for (int j = 0; j < 96; ++j) phy2log[j] = (j * 7) % 64;
+  const PlacementMap map = placement_from_phy2log(phy2log, 64, 32);
+  for (bool forwarding : {false, true}) {
+    auto hw = unit_hardware(s);
+    hw.forwarding = forwarding;
+    hw.micro_batches = 2;
+    hw.inter_bandwidth = 0.25;
+    hw.inter_latency = 0.5;
+    TrafficBuilder b(s, hw);
+    b.begin_step(20);
+    for (int l = 0; l < 20; ++l) {
+      StepData d = random_routing(s, std::uint64_t(100 + l));
+      b.add_layer(l, d, map, 0);
+    }
+    REQUIRE(b.traffic().flows.size() >= std::size_t(kPrepareAheadFlows));
+    auto timed = [&](int threads, const StepTraffic& t) {
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      try {
+        StepTiming r = simulate_step(hw, t);
+        omp_set_num_threads(before);
+        return r;
+      } catch (...) {
+        omp_set_num_threads(before);
+        throw;
+      }
+    };
+    INFO("forwarding " << forwarding);
+    const StepTiming one = timed(1, b.traffic());
+    REQUIRE(one.step_time > 0);
+    for (int threads : {2, 3}) {
+      const StepTiming two = timed(threads, b.traffic());
+      CHECK(two.step_time == one.step_time);
+      CHECK(two.layer_time == one.layer_time);
+      CHECK(two.busy == one.busy);
+      CHECK(two.dispatch == one.dispatch);
+      CHECK(two.combine == one.combine);
+      CHECK(two.bytes_sent == one.bytes_sent);
+      CHECK(two.bytes_received == one.bytes_received);
+      CHECK(two.critical_device == one.critical_device);
+      CHECK(two.events == one.events);
+      bool same = two.timeline.size() == one.timeline.size();
+      for (std::size_t c = 0; same && c < one.timeline.size(); ++c) {
+        const CellTimes &x = one.timeline[c], &y = two.timeline[c];
+        same = x.dense_start == y.dense_start && x.dense_end == y.dense_end && x.expert_ready == y.expert_ready &&
+               x.expert_start == y.expert_start && x.expert_end == y.expert_end && x.layer_end == y.layer_end;
+      }
+      CHECK(same);
+    }
+    // A bad count in the first cell (listed before the helper starts) and in
+    // a late one (listed by the helper while the simulation runs).
+    for (int cell : {0, 37}) {
+      StepTraffic bad = b.traffic();
+      bad.flows[std::size_t(bad.flow_begin[std::size_t(cell)] + 5)].copies = -1;
+      for (int threads : {1, 2})
+        CHECK_THROWS_WITH(timed(threads, bad), "simulate_step: a flow has a bad device or count");
+    }
+  }
+}
+
 TEST_CASE("traffic: nonzero_bits marks the non-zero counts, within n", "[cluster][traffic]") {
   // Counts past n are non-zero and must not show; every length from 1 to 64,
   // against the bit-by-bit definition.
