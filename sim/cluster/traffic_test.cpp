@@ -51,6 +51,22 @@ StepData routed(const Shape& s, const std::vector<std::vector<int>>& choices) {
   return d;
 }
 
+// Slot j holds expert (j · stride) mod experts: experts hit twice get a replica.
+PlacementMap strided_placement(int slots, int stride, int experts, int devices) {
+  std::vector<int> phy2log(static_cast<std::size_t>(slots));
+  for (int j = 0; j < slots; ++j) phy2log[std::size_t(j)] = (j * stride) % experts;
+  return placement_from_phy2log(phy2log, experts, devices);
+}
+
+// OpenMP's thread count for a scope, restored on leaving it (thrown or not).
+struct ThreadCount {
+  int before = omp_get_max_threads();
+  explicit ThreadCount(int threads) { omp_set_num_threads(threads); }
+  ~ThreadCount() { omp_set_num_threads(before); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+};
+
 StepTiming one_layer(const Shape& s, const ClusterHardware& hw, StepData& d, const PlacementMap& map) {
   TrafficBuilder b(s, hw);
   b.begin_step(1);
@@ -259,9 +275,7 @@ StepData random_routing(const Shape& s, std::uint64_t seed) {
 TEST_CASE("traffic: bytes per link class match a count by token", "[cluster][traffic]") {
   // 3 nodes × 2 devices, 12 experts with 6 redundant replicas, top-4.
   const Shape s = make_shape(3, 2, 12, 4, 9, 5);
-  std::vector<int> phy2log(18);
-  for (int j = 0; j < 18; ++j) phy2log[j] = (j * 7) % 12;
-  const PlacementMap map = placement_from_phy2log(phy2log, 12, 6);
+  const PlacementMap map = strided_placement(18, 7, 12, 6);
   for (int seed = 1; seed <= 4; ++seed)
     for (bool forwarding : {false, true})
       for (DispatchMode mode : {DispatchMode::per_token, DispatchMode::per_assignment}) {
@@ -318,17 +332,14 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
   // hold no token and the team splits the others by their tokens.
   for (const Shape& s : {make_shape(3, 4, 16, 4, 32, 256), make_shape(3, 4, 16, 4, 6, 1366)}) {
     REQUIRE(std::int64_t(s.tokens()) * s.top_k / 2 >= TrafficBuilder::kParallelAssignments);
-    std::vector<int> phy2log(24);
-    for (int j = 0; j < 24; ++j) phy2log[j] = (j * 5) % 16;
-    const PlacementMap map = placement_from_phy2log(phy2log, 16, 12);
+    const PlacementMap map = strided_placement(24, 5, 16, 12);
     for (bool forwarding : {false, true}) {
       auto hw = unit_hardware(s);
       hw.forwarding = forwarding;
       hw.micro_batches = 2;
       std::vector<StepData> layers{random_routing(s, 11), random_routing(s, 12)};
       auto build = [&](int threads) {
-        const int before = omp_get_max_threads();
-        omp_set_num_threads(threads);
+        const ThreadCount team(threads);
         TrafficBuilder b(s, hw);
         b.begin_step(2);
         std::vector<std::vector<double>> loads;
@@ -337,7 +348,6 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
           loads.push_back(layers[std::size_t(l)].device_load);
           loads.push_back(layers[std::size_t(l)].device_dropped);
         }
-        omp_set_num_threads(before);
         return std::pair{b.traffic(), loads};
       };
       const auto [one, one_loads] = build(1);
@@ -369,9 +379,7 @@ TEST_CASE("timing: a thread listing cells ahead of the simulation changes nothin
   // cells; one thread lists them itself. Every output must be the same, bit
   // for bit, and a malformed cell must be refused the same way.
   const Shape s = make_shape(4, 8, 64, 8, 32, 128);
-  std::vector<int> phy2log(96);
-  for (int j = 0; j < 96; ++j) phy2log[j] = (j * 7) % 64;
-  const PlacementMap map = placement_from_phy2log(phy2log, 64, 32);
+  const PlacementMap map = strided_placement(96, 7, 64, 32);
   for (bool forwarding : {false, true}) {
     auto hw = unit_hardware(s);
     hw.forwarding = forwarding;
@@ -386,16 +394,8 @@ TEST_CASE("timing: a thread listing cells ahead of the simulation changes nothin
     }
     REQUIRE(b.traffic().flows.size() >= std::size_t(kPrepareAheadFlows));
     auto timed = [&](int threads, const StepTraffic& t) {
-      const int before = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      try {
-        StepTiming r = simulate_step(hw, t);
-        omp_set_num_threads(before);
-        return r;
-      } catch (...) {
-        omp_set_num_threads(before);
-        throw;
-      }
+      const ThreadCount team(threads);
+      return simulate_step(hw, t);
     };
     INFO("forwarding " << forwarding);
     const StepTiming one = timed(1, b.traffic());
