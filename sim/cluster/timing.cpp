@@ -288,7 +288,7 @@ class StepModel {
     // Locals rather than members: the simulating thread keeps writing members
     // on the same cache lines (the queue, the released flows), and a store
     // through an int pointer would make the compiler reload an int member.
-    const TrafficFlow* flow = t_->flows.data();
+    const TrafficFlow* traffic = t_->flows.data();
     const int D = D_, begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
     int *sends = sends_.data(), *computes = computes_.data(), *parent = parent_.data();
     int* dense_list = dense_list_.data();
@@ -309,14 +309,14 @@ class StepModel {
       ++run;
     };
     for (int i = begin; i < end; ++i) {
-      const TrafficFlow& f = flow[i];
+      const TrafficFlow& f = traffic[i];
       check_flow(f, D);
       if (f.kind == TrafficFlow::fan_out) bad_traffic("a fan_out flow does not follow its to_relay flow");
       if (f.kind == TrafficFlow::to_relay) {
         if (f.children < 0 || i + f.children >= end) bad_traffic("a to_relay flow's children leave its cell");
         if (f.children == 0 && !f.relay_processes) bad_traffic("a to_relay flow serves nobody");
         for (int j = i + 1; j <= i + f.children; ++j) {
-          const TrafficFlow& g = flow[j];
+          const TrafficFlow& g = traffic[j];
           if (g.kind != TrafficFlow::fan_out || g.src != f.dst) bad_traffic("a fan_out flow does not leave its relay");
           check_flow(g, D);
           parent[j] = i;
@@ -347,7 +347,7 @@ class StepModel {
     home = -1;
     int at = 0;  // home's next position in the dense list, in a register for the same reason
     for (int i = begin; i < end; ++i) {
-      const TrafficFlow& f = flow[i];
+      const TrafficFlow& f = traffic[i];
       if (f.kind != TrafficFlow::fan_out) {
         if (f.src != home) {
           if (home >= 0) dense_range[home].end = at;
