@@ -172,7 +172,6 @@ class StepModel {
           error = std::current_exception();
           stop_helper_.store(true, std::memory_order_relaxed);
         }
-        helper_ = false;
       }
     }
     if (error) std::rethrow_exception(error);
@@ -253,8 +252,7 @@ class StepModel {
   // simulation touches only once the cell is published as prepared.
   void ensure_prepared(int c) {
     if (!helper_) {
-      while (prepared_.load(std::memory_order_relaxed) <= c) {
-        const int next = prepared_.load(std::memory_order_relaxed);
+      for (int next = prepared_.load(std::memory_order_relaxed); next <= c; ++next) {
         prepare_cell(next);
         prepared_.store(next + 1, std::memory_order_relaxed);
       }

@@ -8,14 +8,15 @@
 #include <numeric>
 #include <utility>
 
-#include <omp.h>
 
+#include "../testing/fixtures.hpp"
 #include "moesim/cluster.hpp"
 #include "moesim/placement.hpp"
 #include "moesim/rng.hpp"
 #include "traffic.hpp"
 
 using namespace moesim;
+using testing::ThreadCount;
 
 namespace {
 
@@ -57,15 +58,6 @@ PlacementMap strided_placement(int slots, int stride, int experts, int devices) 
   for (int j = 0; j < slots; ++j) phy2log[std::size_t(j)] = (j * stride) % experts;
   return placement_from_phy2log(phy2log, experts, devices);
 }
-
-// OpenMP's thread count for a scope, restored on leaving it (thrown or not).
-struct ThreadCount {
-  int before = omp_get_max_threads();
-  explicit ThreadCount(int threads) { omp_set_num_threads(threads); }
-  ~ThreadCount() { omp_set_num_threads(before); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-};
 
 StepTiming one_layer(const Shape& s, const ClusterHardware& hw, StepData& d, const PlacementMap& map) {
   TrafficBuilder b(s, hw);

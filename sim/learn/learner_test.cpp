@@ -1,7 +1,6 @@
 // Learner::update_competence (MODEL.md §3) on a hand-counted step, and its
 // thread-count invariance (per-thread integer counts, summed exactly).
 #include <catch2/catch.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -60,11 +59,9 @@ TEST_CASE("update_competence gives the same bits on 1 and 2 threads", "[learn]")
     data.keep[t * 4 + 3] = t % 3 != 0;
   }
   auto run = [&](int threads) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(threads);
+    const testing::ThreadCount team(threads);
     Learner learner(sc, 5);
     for (int step = 0; step < 3; ++step) learner.update_competence(data);
-    omp_set_num_threads(saved);
     return learner.competence();
   };
   const std::vector<float> one = run(1);

@@ -2,10 +2,10 @@
 // backward fused in) against a double-precision reference, and its sparse
 // path against the dense one, bit for bit.
 #include <catch2/catch.hpp>
-#include <omp.h>
 
 #include <vector>
 
+#include "../testing/fixtures.hpp"
 #include "moesim/rng.hpp"
 #include "moesim/scores.hpp"
 #include "sgd.hpp"
@@ -120,13 +120,11 @@ TEST_CASE("weight_gradient's sparse path equals the dense one bit for bit, at an
   std::fill(zero.dense_s.begin(), zero.dense_s.end(), 0.0f);
   CHECK(zero.run(ScoreFunction::sigmoid, true, false) == sparse);
   CHECK(sparse[0] != 0.0f);
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = c.run(ScoreFunction::softmax, true, true);
-  omp_set_num_threads(2);
-  const std::vector<float> two = c.run(ScoreFunction::softmax, true, true);
-  omp_set_num_threads(threads);
-  CHECK(one == two);
+  auto run = [&](int threads) {
+    const testing::ThreadCount team(threads);
+    return c.run(ScoreFunction::softmax, true, true);
+  };
+  CHECK(run(1) == run(2));
 }
 
 }  // namespace moesim

@@ -1,6 +1,5 @@
 // Router: logits, top-k tie-breaks, scores and gates (MODEL.md §2) on hand-worked numbers.
 #include <catch2/catch.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -100,13 +99,13 @@ TEST_CASE("logits are x·W for every tile shape, bit-identical across thread cou
     data.resize(sc.shape);
     Rng rng(3);
     for (float& v : data.x) v = float(rng.normal());
-    omp_set_num_threads(1);
-    router.logits(data);
-    const std::vector<float> one = data.z;
-    omp_set_num_threads(2);
-    router.logits(data);
-    omp_set_num_threads(omp_get_num_procs());
-    CHECK(data.z == one);
+    auto logits = [&](int threads) {
+      const testing::ThreadCount team(threads);
+      router.logits(data);
+      return data.z;
+    };
+    const std::vector<float> one = logits(1);
+    CHECK(logits(2) == one);
     const std::vector<float>& W = router.weights();
     for (int t = 0; t < T; ++t)
       for (int e = 0; e < E; ++e) {

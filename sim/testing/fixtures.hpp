@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <string>
 
+#include <omp.h>
+
 #include "moesim/scenario.hpp"
 
 namespace moesim::testing {
@@ -23,6 +25,19 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// OpenMP's thread count for a scope, restored on leaving it (thrown or not):
+// for tests that compare results across thread counts.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int threads) { omp_set_num_threads(threads); }
+  ~ThreadCount() { omp_set_num_threads(before_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int before_ = omp_get_max_threads();  // initialised before the constructor's body sets the new count
 };
 
 void write_text(const std::string& path, const std::string& text);
