@@ -40,13 +40,17 @@ class ReplicaIndex {
   struct Replica {
     std::int32_t slot, device;
   };
+  // Per-token tables index() can make besides the replicas (flags, or'ed):
+  // each token's row of replica devices (device_row: the routing limits) and
+  // of replicas (replica_row: the traffic builder, every assignment).
+  enum Rows : unsigned { no_rows = 0, device_rows = 1, replica_rows = 2 };
   ReplicaIndex() = default;
-  explicit ReplicaIndex(const PlacementMap& map, bool rows = false) { index(map, rows); }
-  // Re-reads `map`, and with `rows` tabulates device_row's rows. Throws
+  explicit ReplicaIndex(const PlacementMap& map, unsigned rows = no_rows) { index(map, rows); }
+  // Re-reads `map` and makes the `rows` asked for. Throws
   // std::invalid_argument if the slots are not devices × slots_per_device,
   // an expert has no replica or a slot is out of range (a caller's bug:
   // maps from placement_from_phy2log have none of these).
-  void index(const PlacementMap& map, bool rows = false);
+  void index(const PlacementMap& map, unsigned rows = no_rows);
   // map.slot_for(expert, tok) and map.device_for(expert, tok).
   const Replica& replica_for(int expert, std::uint32_t tok) const {
     const Expert& x = experts_[std::size_t(expert)];
@@ -57,11 +61,21 @@ class ReplicaIndex {
   int device_of_slot(int slot) const { return slot_device_[std::size_t(slot)]; }
   // Token tok's device for every expert (replica_for(e, tok).device, e =
   // 0..E−1). Rows repeat with the period p = lcm of the replica counts, as
-  // (tok mod p) mod r = tok mod r: so with `rows`, p ≤ kMaxPeriod and p·E ≤
-  // kMaxRowEntries, row tok mod p of a table made by index; else written into `scratch`.
+  // (tok mod p) mod r = tok mod r: so with device_rows, p ≤ kMaxPeriod and
+  // p·E ≤ kMaxRowEntries, row tok mod p of a table made by index; else
+  // written into `scratch`.
   std::span<const std::int32_t> device_row(std::uint32_t tok, std::vector<std::int32_t>& scratch) const;
   static constexpr int kMaxPeriod = 64;
   static constexpr std::size_t kMaxRowEntries = std::size_t(1) << 16;
+  // Token tok's replica for every expert (replica_for(e, tok), e = 0..E−1),
+  // one load each instead of two and two multiplies; nullptr unless index
+  // was asked for replica_rows, p ≤ kMaxPeriod and p·E ≤
+  // kMaxReplicaRowEntries, so that the table stays in the L1 cache (32 KiB).
+  const Replica* replica_row(std::uint32_t tok) const {
+    if (replica_period_ == 0) return nullptr;
+    return &replica_table_[std::size_t(tok % std::uint32_t(replica_period_)) * experts_.size()];
+  }
+  static constexpr std::size_t kMaxReplicaRowEntries = 4096;
   // Whether some expert has more than one replica, so that its device depends on the token.
   bool replicated() const { return replicated_; }
 
@@ -77,6 +91,8 @@ class ReplicaIndex {
   bool replicated_ = false;
   int period_ = 0;                         // rows in row_table_ (0: none)
   std::vector<std::int32_t> row_table_;    // period_ × experts: device_row's rows
+  int replica_period_ = 0;                 // rows in replica_table_ (0: none)
+  std::vector<Replica> replica_table_;     // replica_period_ × experts: replica_row's rows
 };
 
 // Builds log2phy/logcnt from phy2log, replicas ranked by ascending slot.

@@ -82,9 +82,10 @@ TEST_CASE("ReplicaIndex refuses an expert without a replica or a slot out of ran
   CHECK_THROWS_AS(ReplicaIndex(map), std::invalid_argument);
 }
 
-TEST_CASE("ReplicaIndex's device rows are each token's devices, tabulated or not", "[placement]") {
+TEST_CASE("ReplicaIndex's rows are each token's devices and replicas, tabulated or not", "[placement]") {
   // Replica counts 1–4 (period 12, tabulated) and 1, 5, 7, 9 (period 315,
-  // beyond the table: written per token); and a map without rows asked.
+  // beyond the table: written per token, and no replica rows); and a map
+  // without rows asked.
   const auto map_with = [](std::vector<int> extra) {
     std::vector<int> phy2log(40);
     std::iota(phy2log.begin(), phy2log.end(), 0);
@@ -95,16 +96,33 @@ TEST_CASE("ReplicaIndex's device rows are each token's devices, tabulated or not
   const std::vector<int> long_period = {1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 9, 9};  // 60, 15
   for (const auto& extra : {short_period, long_period}) {
     const PlacementMap map = map_with(extra);
-    for (bool rows : {true, false}) {
+    for (unsigned rows : {ReplicaIndex::device_rows | ReplicaIndex::replica_rows, unsigned(ReplicaIndex::device_rows),
+                          unsigned(ReplicaIndex::replica_rows), unsigned(ReplicaIndex::no_rows)}) {
       const ReplicaIndex index(map, rows);
+      const bool tabulated = (rows & ReplicaIndex::replica_rows) != 0 && extra == short_period;
+      INFO("rows " << rows << ", period " << (extra == short_period ? 12 : 315));
+      CHECK((index.replica_row(0) != nullptr) == tabulated);
       std::vector<std::int32_t> scratch;
       for (std::uint32_t t : {0u, 1u, 11u, 12u, 13u, 314u, 315u, 100003u, 4294967295u}) {
         const std::span<const std::int32_t> row = index.device_row(t, scratch);
         REQUIRE(row.size() == 40);
         for (int e = 0; e < 40; ++e) REQUIRE(row[std::size_t(e)] == map.device_for(e, t));
+        if (!tabulated) continue;
+        const ReplicaIndex::Replica* replicas = index.replica_row(t);
+        for (int e = 0; e < 40; ++e) {
+          REQUIRE(replicas[e].slot == map.slot_for(e, t));
+          REQUIRE(replicas[e].device == map.device_for(e, t));
+        }
       }
     }
   }
+  // Rows past kMaxReplicaRowEntries are not tabulated: 1,024 experts with
+  // replica counts 1–3 (period 6, 6,144 entries) get device rows only.
+  std::vector<int> wide(1024);
+  std::iota(wide.begin(), wide.end(), 0);
+  wide.insert(wide.end(), {0, 1, 1, 5, 6, 7, 8, 9});
+  const ReplicaIndex big(placement_from_phy2log(wide, 1024, 8), ReplicaIndex::device_rows | ReplicaIndex::replica_rows);
+  CHECK(big.replica_row(0) == nullptr);
 }
 
 TEST_CASE("ReplicaIndex refuses slots that are not devices × slots_per_device", "[placement]") {

@@ -7,7 +7,7 @@
 
 namespace moesim {
 
-void ReplicaIndex::index(const PlacementMap& map, bool rows) {
+void ReplicaIndex::index(const PlacementMap& map, unsigned rows) {
   const auto bad = [] {
     throw std::invalid_argument(
         "ReplicaIndex: the slots are not devices × slots_per_device, an expert has no replica or a slot is out of range");
@@ -41,14 +41,22 @@ void ReplicaIndex::index(const PlacementMap& map, bool rows) {
   // The period of the rows, lcm of the counts, given up beyond kMaxPeriod
   // rows or kMaxRowEntries entries (every layer holds its own table).
   const std::size_t E = experts_.size();
-  std::int64_t period = rows ? 1 : 0;
+  std::int64_t period = rows != no_rows ? 1 : 0;
   for (const Expert& x : experts_)
     if (period > 0 && period <= kMaxPeriod) period = std::lcm(period, std::int64_t(x.count));
-  period_ = period <= kMaxPeriod && std::size_t(period) * E <= kMaxRowEntries ? int(period) : 0;
+  const auto fits = [&](unsigned table, std::size_t max_entries) {
+    return (rows & table) != 0 && period <= kMaxPeriod && std::size_t(period) * E <= max_entries ? int(period) : 0;
+  };
+  period_ = fits(device_rows, kMaxRowEntries);
   row_table_.resize(std::size_t(period_) * E);
-  for (int t = 0; t < period_; ++t)
-    for (std::size_t e = 0; e < E; ++e)
-      row_table_[std::size_t(t) * E + e] = replica_for(int(e), std::uint32_t(t)).device;
+  replica_period_ = fits(replica_rows, kMaxReplicaRowEntries);
+  replica_table_.resize(std::size_t(replica_period_) * E);
+  for (int t = 0; t < std::max(period_, replica_period_); ++t)
+    for (std::size_t e = 0; e < E; ++e) {
+      const Replica& r = replica_for(int(e), std::uint32_t(t));
+      if (t < period_) row_table_[std::size_t(t) * E + e] = r.device;
+      if (t < replica_period_) replica_table_[std::size_t(t) * E + e] = r;
+    }
 }
 
 std::span<const std::int32_t> ReplicaIndex::device_row(std::uint32_t tok, std::vector<std::int32_t>& scratch) const {

@@ -184,12 +184,17 @@ void TrafficBuilder::count_homes(HomeCounter& w, int b, int h0, int h1, const St
     const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
     if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
     home_tokens[h] += double(end - begin);
-    count_home(w, begin, end, data);
+    if (replicas_.replica_row(0) != nullptr)
+      count_home(w, begin, end, data, [this](std::uint32_t tok) { return replicas_.replica_row(tok); });
+    else
+      count_home(w, begin, end, data, [this](std::uint32_t tok) { return LookedUpRow{&replicas_, tok}; });
     emit_flows(w, h);
   }
 }
 
-void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data) const {
+template <class RowOf>
+void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data,
+                                RowOf row_of) const {
   const int k = shape_.top_k;
   const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
   const std::int32_t* expert = data.expert.data();
@@ -201,9 +206,10 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
     w.next_token();
     // First where the token's assignments go: loads only, independent of each other.
     int n = 0;
+    const auto row = row_of(tok);
     for (int r = 0; r < k; ++r) {
       const std::size_t a = std::size_t(tok) * k + r;
-      const auto [slot, dev] = replicas_.replica_for(expert[a], tok);
+      const auto [slot, dev] = row[expert[a]];
       if (!keep[a]) {
         ++w.dropped_count[std::size_t(dev)];
         continue;
@@ -243,7 +249,11 @@ void TrafficBuilder::index_placement(const PlacementMap& map) {
   const auto bad = [] { throw std::invalid_argument("TrafficBuilder::add_layer: the placement does not match the shape"); };
   if (map.devices != shape_.devices() || map.experts() != shape_.experts) bad();
   try {  // ReplicaIndex checks the rest
-    replicas_.index(map);
+    // A table of rows (one load per assignment) where its entries, at most
+    // kMaxReplicaRowEntries, are fewer than the lookups: not for a serving
+    // decode iteration's few tokens.
+    const bool rows = tokens_ * shape_.top_k >= std::int64_t(ReplicaIndex::kMaxReplicaRowEntries);
+    replicas_.index(map, rows ? ReplicaIndex::replica_rows : ReplicaIndex::no_rows);
   } catch (const std::invalid_argument&) {
     bad();
   }

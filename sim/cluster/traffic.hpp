@@ -78,8 +78,16 @@ class TrafficBuilder {
   void emit_flows(HomeCounter& w, int h) const;
   // Checks the layer's placement against the shape and indexes it into replicas_.
   void index_placement(const PlacementMap& map);
-  // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's) into w's counts.
-  void count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data) const;
+  // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's)
+  // into w's counts; row_of(tok)[e] is token tok's replica of expert e.
+  template <class RowOf>
+  void count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data, RowOf row_of) const;
+  // A token's replicas looked up one by one, where ReplicaIndex has no table of rows.
+  struct LookedUpRow {
+    const ReplicaIndex* index;
+    std::uint32_t tok;
+    const ReplicaIndex::Replica& operator[](int expert) const { return index->replica_for(expert, tok); }
+  };
   // Groups tokens by (micro-batch, home) into cell_tokens_ / cell_begin_.
   void group_tokens(std::span<const std::int32_t> home, std::span<const std::int32_t> batch);
 

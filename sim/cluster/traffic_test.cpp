@@ -490,33 +490,41 @@ TEST_CASE("traffic: two micro-batches never beat the busiest device's compute", 
   }
 }
 
-TEST_CASE("traffic: the builder's replica choice is PlacementMap::slot_for for r = 1, 3, 5, 7", "[cluster][traffic]") {
-  // The builder picks replica (token mod r) by multiplication (Lemire's
-  // remainder); every other stage uses PlacementMap::slot_for's division.
-  // Experts 0..3 have 3, 5, 7 and 1 replicas: 16 slots on 4 devices.
-  std::vector<int> phy2log;
-  for (int e : {0, 1, 2, 3})
-    for (int r = 0; r < (e == 3 ? 1 : 2 * e + 3); ++r) phy2log.push_back(e);
-  const PlacementMap map = placement_from_phy2log(phy2log, 4, 4);
-  REQUIRE(map.logcnt == std::vector<int>{3, 5, 7, 1});
-  const Shape s = make_shape(1, 4, 4, 2, 64, 1024);  // 65 536 tokens
-  StepData d;
-  d.resize(s);
-  std::vector<double> expected(map.phy2log.size(), 0.0);
-  Rng rng(7);
-  for (int t = 0; t < s.tokens(); ++t) {
-    const int first = int(rng.next() % 4);
-    for (int r = 0; r < 2; ++r) {
-      const int e = (first + r) % 4;
-      d.expert[std::size_t(t) * 2 + r] = e;
-      expected[std::size_t(map.slot_for(e, t))] += 1.0;
+TEST_CASE("traffic: the builder's replica choice is PlacementMap::slot_for, tabulated or not", "[cluster][traffic]") {
+  // The builder picks replica (token mod r) from ReplicaIndex's table of rows
+  // where the period (lcm of the counts) is short, else by multiplication
+  // (Lemire's remainder); every other stage uses PlacementMap::slot_for's
+  // division. Experts 0..3 have 3, 5, 7 and 1 replicas (period 105: looked
+  // up one by one, 16 slots on 4 devices), or 2, 3, 4 and 3 (period 12:
+  // tabulated, 12 slots).
+  for (const std::vector<int>& counts : {std::vector<int>{3, 5, 7, 1}, std::vector<int>{2, 3, 4, 3}}) {
+    std::vector<int> phy2log;
+    for (int e : {0, 1, 2, 3})
+      for (int r = 0; r < counts[std::size_t(e)]; ++r) phy2log.push_back(e);
+    const PlacementMap map = placement_from_phy2log(phy2log, 4, 4);
+    REQUIRE(map.logcnt == counts);
+    const bool tabulated = counts[0] == 2;
+    INFO("tabulated " << tabulated);
+    REQUIRE((ReplicaIndex(map, ReplicaIndex::replica_rows).replica_row(0) != nullptr) == tabulated);
+    const Shape s = make_shape(1, 4, 4, 2, 64, 1024);  // 65 536 tokens
+    StepData d;
+    d.resize(s);
+    std::vector<double> expected(map.phy2log.size(), 0.0);
+    Rng rng(7);
+    for (int t = 0; t < s.tokens(); ++t) {
+      const int first = int(rng.next() % 4);
+      for (int r = 0; r < 2; ++r) {
+        const int e = (first + r) % 4;
+        d.expert[std::size_t(t) * 2 + r] = e;
+        expected[std::size_t(map.slot_for(e, t))] += 1.0;
+      }
     }
+    TrafficBuilder b(s, unit_hardware(s));
+    b.begin_step(1);
+    b.add_layer(0, d, map, 0);
+    const std::vector<double>& got = b.traffic().slot_copies;
+    CHECK(std::vector<double>(got.begin(), got.begin() + std::ptrdiff_t(expected.size())) == expected);
   }
-  TrafficBuilder b(s, unit_hardware(s));
-  b.begin_step(1);
-  b.add_layer(0, d, map, 0);
-  const std::vector<double>& got = b.traffic().slot_copies;
-  CHECK(std::vector<double>(got.begin(), got.begin() + std::ptrdiff_t(expected.size())) == expected);
 }
 
 TEST_CASE("traffic: a placement of another shape is refused, not read past", "[cluster][traffic]") {

@@ -31,7 +31,8 @@ MoeLayer::MoeLayer(const Scenario& sc, const StrategySpec& strategy, int layer)
 }
 
 void MoeLayer::placed() {
-  replicas.index(map, constraint->reads_devices());  // the router's per-token rows, if the constraint reads them
+  // The router's per-token rows, if the constraint reads them.
+  replicas.index(map, constraint->reads_devices() ? ReplicaIndex::device_rows : ReplicaIndex::no_rows);
   expert_device.resize(map.logcnt.size());
   for (std::size_t e = 0; e < expert_device.size(); ++e) expert_device[e] = map.device_of_slot(map.log2phy[e][0]);
 }
