@@ -178,13 +178,14 @@ int split_homes(std::span<const std::int32_t> begin, int i, int n) {
 void TrafficBuilder::count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data,
                                  double* home_tokens) const {
   const int D = shape_.devices();
+  const bool tabulated = replicas_.replica_row(0) != nullptr;  // the same for every token of the layer
   w.flows.clear();
   for (int h = h0; h < h1; ++h) {
     const std::size_t begin = std::size_t(cell_begin_[std::size_t(b) * D + h]);
     const std::size_t end = std::size_t(cell_begin_[std::size_t(b) * D + h + 1]);
     if (begin == end) continue;  // no tokens, no flows: small serving batches skip most homes
     home_tokens[h] += double(end - begin);
-    if (replicas_.replica_row(0) != nullptr)
+    if (tabulated)
       count_home(w, begin, end, data, [this](std::uint32_t tok) { return replicas_.replica_row(tok); });
     else
       count_home(w, begin, end, data, [this](std::uint32_t tok) { return LookedUpRow{&replicas_, tok}; });

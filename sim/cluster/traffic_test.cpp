@@ -497,13 +497,16 @@ TEST_CASE("traffic: the builder's replica choice is PlacementMap::slot_for, tabu
   // division. Experts 0..3 have 3, 5, 7 and 1 replicas (period 105: looked
   // up one by one, 16 slots on 4 devices), or 2, 3, 4 and 3 (period 12:
   // tabulated, 12 slots).
-  for (const std::vector<int>& counts : {std::vector<int>{3, 5, 7, 1}, std::vector<int>{2, 3, 4, 3}}) {
+  struct Case {
+    std::vector<int> counts;
+    bool tabulated;
+  };
+  for (const auto& [counts, tabulated] : {Case{{3, 5, 7, 1}, false}, Case{{2, 3, 4, 3}, true}}) {
     std::vector<int> phy2log;
     for (int e : {0, 1, 2, 3})
       for (int r = 0; r < counts[std::size_t(e)]; ++r) phy2log.push_back(e);
     const PlacementMap map = placement_from_phy2log(phy2log, 4, 4);
     REQUIRE(map.logcnt == counts);
-    const bool tabulated = counts[0] == 2;
     INFO("tabulated " << tabulated);
     REQUIRE((ReplicaIndex(map, ReplicaIndex::replica_rows).replica_row(0) != nullptr) == tabulated);
     const Shape s = make_shape(1, 4, 4, 2, 64, 1024);  // 65 536 tokens
