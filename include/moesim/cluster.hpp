@@ -167,8 +167,10 @@ struct StepTiming {
   std::vector<double> bytes_sent, bytes_received;
   // The critical device's schedule, one entry per cell (what timing.png draws).
   std::vector<CellTimes> timeline;
-  // Diagnostic for benchmarks, not a model output: the discrete events the simulation executed.
+  // Diagnostics for benchmarks and tests, not model outputs: the discrete
+  // events the simulation executed, and the cells it read from dense tables.
   std::uint64_t events = 0;
+  int dense_cells = 0;
 };
 
 // Runs the discrete-event model of one step (MODEL.md §6). Throws ParamError
@@ -180,9 +182,16 @@ struct StepTiming {
 // outside any OpenMP parallel region with two or more threads allowed, runs
 // on two threads: one simulates while the other checks and lists each cell's
 // flows ahead of it. The result does not depend on it.
-StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic);
+// A cell whose flows are sorted by (src, dst) and join at least a quarter of
+// the device pairs (a decode step's, say) is simulated from dense D × D
+// tables, if every cell's fit in kDenseRowBytes; dense_rows = false lists
+// every cell's flows instead. The result does not depend on it either.
+StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic, bool dense_rows = true);
 // Fewer flows are listed by the simulating thread itself: starting a second
 // one (microseconds) would cost more than it saves.
 constexpr int kPrepareAheadFlows = 16384;
+// The most memory a step's dense tables take: 2 · cells · devices² doubles
+// (58 layers on 144 devices: 19 MB).
+constexpr std::size_t kDenseRowBytes = std::size_t(64) << 20;
 
 }  // namespace moesim

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include <omp.h>
@@ -94,6 +95,7 @@ enum class Waiter : std::uint8_t {
   end,     // target: key(home, cell), the home's layer end
   gather,  // target: the to_relay flow whose combine gathers at the relay
   relay,   // target: the to_relay flow whose dispatch reached the relay
+  row,     // a dense row (send_port: its sender, recv_port: its phase): one entry for all its flows
 };
 
 // A flow released in the current instant: its two ports and its waiter,
@@ -101,9 +103,10 @@ enum class Waiter : std::uint8_t {
 // then copied stalled on store forwarding).
 struct Released {
   int send_port, recv_port, target;
-  std::uint32_t tag;  // cell · 4 + waiter
-  int cell() const { return int(tag >> 2); }
-  Waiter waiter() const { return Waiter(tag & 3); }
+  std::uint32_t tag;  // cell · 8 + waiter
+  static std::uint32_t tag_of(int cell, Waiter w) { return std::uint32_t(cell) << 3 | std::uint32_t(w); }
+  int cell() const { return int(tag >> 3); }
+  Waiter waiter() const { return Waiter(tag & 7); }
   // ready and relay wait for dispatch flows, end and gather for combine flows.
   int phase() const { return waiter() == Waiter::ready || waiter() == Waiter::relay ? 0 : 1; }
 };
@@ -139,9 +142,10 @@ struct Ready {
 
 class StepModel {
  public:
-  StepTiming run(const ClusterHardware& hw, const StepTraffic& t) {
+  StepTiming run(const ClusterHardware& hw, const StepTraffic& t, bool dense_rows) {
     hw_ = &hw;
     t_ = &t;
+    dense_rows_ = dense_rows;
     D_ = t.devices;
     m_ = t.micro_batches;
     cells_ = t.cells();
@@ -230,6 +234,11 @@ class StepModel {
     sends_.resize(std::size_t(D_));
     computes_.resize(std::size_t(D_));
     forwarded_.assign(std::size_t(cells_), 0);
+    dense_.assign(std::size_t(cells_), 0);
+    // Room for every cell's two rows per device, within kDenseRowBytes; filled per dense cell.
+    const std::size_t row_doubles = std::size_t(cells_) * 2 * std::size_t(D_) * std::size_t(D_);
+    dense_allowed_ = dense_rows_ && D_ >= 2 && row_doubles * sizeof(double) <= kDenseRowBytes;
+    if (dense_allowed_) rows_.resize(row_doubles);
   }
 
   void simulate() {
@@ -294,6 +303,9 @@ class StepModel {
     Countdown* gather = gather_.data();
     Range *dense_range = &dense_range_[std::size_t(base)], *expert_range = &expert_range_[std::size_t(base)];
     bool forwarded = false;
+    // Canonical: flows sorted by (home, destination), no pair twice; what a dense cell needs.
+    bool canonical = true;
+    int last_src = -1, last_dst = -1;
     std::fill_n(sends, D, 0);
     std::fill_n(computes, D, 0);
     // Consecutive flows share their home: count its run in a register, not
@@ -328,6 +340,8 @@ class StepModel {
         i += f.children;
         continue;
       }
+      canonical &= f.src > last_src || (f.src == last_src && f.dst > last_dst);
+      last_src = f.src, last_dst = f.dst;
       count_home(f.src);
       ++computes[f.dst];
     }
@@ -340,6 +354,12 @@ class StepModel {
       dense_range[d] = {dense, dense};
       expert_range[d] = {expert, expert};
       dense += sends[d], expert += computes[d];
+    }
+    forwarded_[std::size_t(c)] = forwarded;  // once: the simulating thread reads its neighbours
+    if (dense_allowed_ && !forwarded && canonical && std::int64_t(end - begin) * 4 >= std::int64_t(D) * (D - 1)) {
+      fill_rows(c, traffic + begin, traffic + end);
+      dense_[std::size_t(c)] = 1;
+      return;
     }
     // An expert list holds what its release reads: its flows lie scattered.
     home = -1;
@@ -357,8 +377,32 @@ class StepModel {
         expert_list[expert_range[f.dst].end++] = {f.copies, i, f.src, f.kind};
     }
     if (home >= 0) dense_range[home].end = at;
-    forwarded_[std::size_t(c)] = forwarded;  // once: the simulating thread reads its neighbours
   }
+
+  // A dense cell (most device pairs exchange tokens, as in a decode step of
+  // a large expert-parallel deployment) keeps its flows as two D × D tables
+  // instead of lists: row d of the dispatch table holds what home d sends
+  // to each device, row p of the combine table what device p sends back to
+  // each home, −1 where no flow is. A release then walks a row in device
+  // order with no per-flow record, and its arrivals are one entry
+  // (Waiter::row). A canonical cell's lists hold the same flows in the same
+  // order, so both give the same sums and schedule the same events in the
+  // same order (tested against dense_rows = false).
+  void fill_rows(int c, const TrafficFlow* first, const TrafficFlow* last) {
+    const std::size_t DD = std::size_t(D_) * std::size_t(D_);
+    double* dispatch = row_of(0, dispatch_phase, c);
+    double* combine = row_of(0, combine_phase, c);
+    std::fill_n(dispatch, 2 * DD, -1.0);  // the two tables are adjacent
+    for (const TrafficFlow* f = first; f != last; ++f) {
+      dispatch[std::size_t(f->src) * D_ + f->dst] = f->copies;
+      combine[std::size_t(f->dst) * D_ + f->src] = f->copies;
+    }
+  }
+  double* row_of(int device, int phase, int cell) {
+    return rows_.data() + (std::size_t(cell) * 2 + phase) * D_ * D_ + std::size_t(device) * D_;
+  }
+  // Device d's node's devices: [first, first + devices_per_node).
+  int node_first(int d) const { return node_[std::size_t(d)] * hw_->devices_per_node; }
 
   static void check_flow(const TrafficFlow& f, int D) {
     if (f.src < 0 || f.src >= D || f.dst < 0 || f.dst >= D || f.src == f.dst || !count_ok(f.copies))
@@ -415,7 +459,7 @@ class StepModel {
       join(recv_port, bytes);
       bytes_received_[peer] += bytes;
       const auto [waiter, target] = waiter_of(o, phase, cell);
-      released_.push_back({port_index(self, c, 0), recv_port, target, std::uint32_t(cell) << 2 | std::uint32_t(waiter)});
+      released_.push_back({port_index(self, c, 0), recv_port, target, Released::tag_of(cell, waiter)});
       if constexpr (each_send) send(self, c, phase, bytes);
     }
     if constexpr (each_send) return;
@@ -423,6 +467,55 @@ class StepModel {
     const bool joined[2] = {any_intra, any_inter};
     for (int c : {intra, inter})
       if (joined[c]) send(self, c, phase, sent[c]);
+  }
+
+  // Calls each(peer, class) for the peers in row `row` (a dense cell's) in
+  // device order: those of other nodes before self's node, self's node's,
+  // those after. The class is a constant per segment, so that per-class
+  // sums indexed by it stay in registers.
+  template <class Each>
+  void for_each_in_row(const double* row, int self, Each each) const {
+    const int first = node_first(self), last = first + hw_->devices_per_node;
+    auto segment = [&]<int c>(int from, int to, std::integral_constant<int, c> cls) {
+      for (int p = from; p < to; ++p)
+        if (row[p] >= 0) each(p, cls);
+    };
+    segment(0, first, std::integral_constant<int, inter>{});
+    segment(first, last, std::integral_constant<int, intra>{});
+    segment(last, D_, std::integral_constant<int, inter>{});
+  }
+
+  // release() for a dense cell's row: the same joins, sums and sends in the
+  // same order, and one Released entry for all of the row's flows.
+  void release_row(int self, int phase, int cell) {
+    const double* row = row_of(self, phase, cell);
+    const double unit = copy_bytes(phase);
+    double sent[2] = {0, 0};
+    bool joined[2] = {false, false};
+    for_each_in_row(row, self, [&](int p, int c) {
+      const double bytes = row[p] * unit;
+      sent[c] += bytes, joined[c] = true;
+      join(port_index(p, c, 1), bytes);
+      bytes_received_[p] += bytes;
+    });
+    if (!joined[intra] && !joined[inter]) return;
+    if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+    released_.push_back({self, phase, 0, Released::tag_of(cell, Waiter::row)});
+    for (int c : {intra, inter})
+      if (joined[c]) send(self, c, phase, sent[c]);
+  }
+
+  // arrive() for each flow of a released row, in device order.
+  void arrive_row(int self, int phase, int cell) {
+    const double* row = row_of(self, phase, cell);
+    const double sent_at[2] = {ports_[port_index(self, intra, 0)].free_at, ports_[port_index(self, inter, 0)].free_at};
+    Countdown* waits = &(phase == dispatch_phase ? ready_wait_ : end_wait_)[std::size_t(key(0, cell))];
+    const Event::Kind kind = phase == dispatch_phase ? Event::ready : Event::layer_end;
+    for_each_in_row(row, self, [&](int p, int c) {
+      const double t = std::max(sent_at[c], ports_[port_index(p, c, 1)].free_at) + latency(c);
+      if (cell == 0) last_arrival_[phase] = std::max(last_arrival_[phase], t);
+      count_down(waits[p], t, {kind, key(p, cell), 0});
+    });
   }
 
   void send(int self, int c, int phase, double bytes) {
@@ -461,6 +554,7 @@ class StepModel {
   // Both groups of a flow released this instant are sealed: it arrives one
   // latency after the later of them drains.
   void arrive(const Released& r) {
+    if (r.waiter() == Waiter::row) return arrive_row(r.send_port, r.recv_port, r.cell());
     const double t =
         std::max(ports_[r.send_port].free_at, ports_[r.recv_port].free_at) + latency(port_class(r.send_port));
     const int cell = r.cell();
@@ -476,6 +570,7 @@ class StepModel {
         if (f.relay_processes) count_down(ready_wait_[k], t, {Event::ready, k, 0});
         break;
       }
+      case Waiter::row: break;  // arrive_row, above
     }
   }
 
@@ -548,16 +643,25 @@ class StepModel {
     if (!expert) {
       times_[k].dense_end = now;
       ensure_prepared(c);
-      // Home-sent flows lie in flow order, so reading them is a sequential scan.
-      const int* list = dense_list_.data() + dense_range_[std::size_t(k)].begin;
-      release(dense_range_[std::size_t(k)].end - dense_range_[std::size_t(k)].begin, [&](int j) {
-        const TrafficFlow& f = flow(list[j]);
-        return Outgoing{f.copies, list[j], f.dst, f.kind};
-      }, d, dispatch_phase, c);
+      if (dense_[std::size_t(c)]) {
+        release_row(d, dispatch_phase, c);
+      } else {
+        // Home-sent flows lie in flow order, so reading them is a sequential scan.
+        const int* list = dense_list_.data() + dense_range_[std::size_t(k)].begin;
+        release(dense_range_[std::size_t(k)].end - dense_range_[std::size_t(k)].begin, [&](int j) {
+          const TrafficFlow& f = flow(list[j]);
+          return Outgoing{f.copies, list[j], f.dst, f.kind};
+        }, d, dispatch_phase, c);
+      }
       if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);
       return;
     }
     times_[k].expert_end = now;
+    if (dense_[std::size_t(c)]) {
+      release_row(d, combine_phase, c);
+      if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
+      return;
+    }
     // Results go back to their homes; a relay's own part of a forwarded
     // combine counts towards that flow's gather instead.
     const Outgoing* first = expert_list_.data() + expert_range_[std::size_t(k)].begin;
@@ -633,6 +737,7 @@ class StepModel {
     r.bytes_sent = bytes_sent_;
     r.bytes_received = bytes_received_;
     r.events = q_.executed();
+    r.dense_cells = int(std::count(dense_.begin(), dense_.end(), std::uint8_t(1)));
     r.timeline.resize(std::size_t(cells_));
     for (int c = 0; c < cells_; ++c) r.timeline[std::size_t(c)] = times_[std::size_t(key(r.critical_device, c))];
     return r;
@@ -659,6 +764,9 @@ class StepModel {
   std::vector<int> sends_, computes_;  // per device, in the cell being prepared: flows it sends as home, flows it computes
   std::vector<Outgoing> expert_list_;              // per (device, cell), ranges given by expert_range_
   std::vector<std::uint8_t> forwarded_;            // per cell: 1 if it holds to_relay flows
+  std::vector<std::uint8_t> dense_;                // per cell: 1 if its flows are in rows_ (fill_rows)
+  std::vector<double> rows_;                       // per cell: its dispatch table, then its combine table
+  bool dense_rows_ = true, dense_allowed_ = false;
   std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
@@ -697,11 +805,11 @@ void check_traffic(const ClusterHardware& hw, const StepTraffic& t) {
 
 }  // namespace
 
-StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic) {
+StepTiming simulate_step(const ClusterHardware& hw, const StepTraffic& traffic, bool dense_rows) {
   validate(hw);
   check_traffic(hw, traffic);
   thread_local StepModel model;  // buffers reused across steps
-  return model.run(hw, traffic);
+  return model.run(hw, traffic, dense_rows);
 }
 
 }  // namespace moesim

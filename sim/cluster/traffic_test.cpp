@@ -364,6 +364,49 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
   }
 }
 
+namespace {
+
+// Every output of two timings of one step, bit for bit.
+void check_same_timing(const StepTiming& a, const StepTiming& b) {
+  CHECK(a.step_time == b.step_time);
+  CHECK(a.layer_time == b.layer_time);
+  CHECK(a.busy == b.busy);
+  CHECK(a.dispatch == b.dispatch);
+  CHECK(a.combine == b.combine);
+  CHECK(a.compute == b.compute);
+  CHECK(a.dense == b.dense);
+  CHECK(a.idle_fraction == b.idle_fraction);
+  CHECK(a.bytes_dispatch_intra == b.bytes_dispatch_intra);
+  CHECK(a.bytes_dispatch_inter == b.bytes_dispatch_inter);
+  CHECK(a.bytes_combine_intra == b.bytes_combine_intra);
+  CHECK(a.bytes_combine_inter == b.bytes_combine_inter);
+  CHECK(a.bytes_sent == b.bytes_sent);
+  CHECK(a.bytes_received == b.bytes_received);
+  CHECK(a.critical_device == b.critical_device);
+  CHECK(a.events == b.events);
+  bool same = a.timeline.size() == b.timeline.size();
+  for (std::size_t c = 0; same && c < a.timeline.size(); ++c) {
+    const CellTimes &x = a.timeline[c], &y = b.timeline[c];
+    same = x.dense_start == y.dense_start && x.dense_end == y.dense_end && x.expert_ready == y.expert_ready &&
+           x.expert_start == y.expert_start && x.expert_end == y.expert_end && x.layer_end == y.layer_end;
+  }
+  CHECK(same);
+}
+
+// The traffic of `layers` layers of random routing (layer l from seed + l).
+StepTraffic random_step(const Shape& s, const ClusterHardware& hw, const PlacementMap& map, int layers,
+                        std::uint64_t seed) {
+  TrafficBuilder b(s, hw);
+  b.begin_step(layers);
+  for (int l = 0; l < layers; ++l) {
+    StepData d = random_routing(s, seed + std::uint64_t(l));
+    b.add_layer(l, d, map, 0);
+  }
+  return b.traffic();
+}
+
+}  // namespace
+
 TEST_CASE("timing: a thread listing cells ahead of the simulation changes nothing", "[cluster][timing][threads]") {
   // 32 devices on 4 nodes, 20 layers × 2 micro-batches of random top-8
   // routing over 64 experts with 32 replicas: about 20,000 flows, past
@@ -378,48 +421,74 @@ TEST_CASE("timing: a thread listing cells ahead of the simulation changes nothin
     hw.micro_batches = 2;
     hw.inter_bandwidth = 0.25;
     hw.inter_latency = 0.5;
-    TrafficBuilder b(s, hw);
-    b.begin_step(20);
-    for (int l = 0; l < 20; ++l) {
-      StepData d = random_routing(s, std::uint64_t(100 + l));
-      b.add_layer(l, d, map, 0);
-    }
-    REQUIRE(b.traffic().flows.size() >= std::size_t(kPrepareAheadFlows));
+    const StepTraffic t = random_step(s, hw, map, 20, 100);
+    REQUIRE(t.flows.size() >= std::size_t(kPrepareAheadFlows));
     auto timed = [&](int threads, const StepTraffic& t) {
       const ThreadCount team(threads);
       return simulate_step(hw, t);
     };
     INFO("forwarding " << forwarding);
-    const StepTiming one = timed(1, b.traffic());
+    const StepTiming one = timed(1, t);
     REQUIRE(one.step_time > 0);
-    for (int threads : {2, 3}) {
-      const StepTiming two = timed(threads, b.traffic());
-      CHECK(two.step_time == one.step_time);
-      CHECK(two.layer_time == one.layer_time);
-      CHECK(two.busy == one.busy);
-      CHECK(two.dispatch == one.dispatch);
-      CHECK(two.combine == one.combine);
-      CHECK(two.bytes_sent == one.bytes_sent);
-      CHECK(two.bytes_received == one.bytes_received);
-      CHECK(two.critical_device == one.critical_device);
-      CHECK(two.events == one.events);
-      bool same = two.timeline.size() == one.timeline.size();
-      for (std::size_t c = 0; same && c < one.timeline.size(); ++c) {
-        const CellTimes &x = one.timeline[c], &y = two.timeline[c];
-        same = x.dense_start == y.dense_start && x.dense_end == y.dense_end && x.expert_ready == y.expert_ready &&
-               x.expert_start == y.expert_start && x.expert_end == y.expert_end && x.layer_end == y.layer_end;
-      }
-      CHECK(same);
-    }
+    for (int threads : {2, 3}) check_same_timing(timed(threads, t), one);
     // A bad count in the first cell (listed before the helper starts) and in
     // a late one (listed by the helper while the simulation runs).
     for (int cell : {0, 37}) {
-      StepTraffic bad = b.traffic();
+      StepTraffic bad = t;
       bad.flows[std::size_t(bad.flow_begin[std::size_t(cell)] + 5)].copies = -1;
       for (int threads : {1, 2})
         CHECK_THROWS_WITH(timed(threads, bad), "simulate_step: a flow has a bad device or count");
     }
   }
+}
+
+TEST_CASE("timing: a dense cell's tables and its flow lists give the same step", "[cluster][timing][dense]") {
+  // 32 devices on 4 nodes, 12 layers × 2 micro-batches of random top-8
+  // routing: each cell's flows join about half the device pairs, so every
+  // cell is dense. Byte sizes that round (0.37, 0.61) make every sum's order
+  // show, and latencies and a slower inter-node link make ports queue.
+  const Shape s = make_shape(4, 8, 64, 8, 32, 128);
+  const PlacementMap map = strided_placement(96, 7, 64, 32);
+  auto hw = unit_hardware(s);
+  hw.micro_batches = 2;
+  hw.dispatch_bytes = 0.37;
+  hw.combine_bytes = 0.61;
+  hw.inter_bandwidth = 0.25;
+  hw.intra_latency = 0.125;
+  hw.inter_latency = 0.5;
+  StepTraffic t = random_step(s, hw, map, 12, 300);
+  const int cells = t.cells();
+  for (int threads : {1, 2}) {
+    INFO(threads << " threads");
+    const ThreadCount team(threads);
+    const StepTiming listed = simulate_step(hw, t, false);
+    const StepTiming dense = simulate_step(hw, t, true);
+    CHECK(listed.dense_cells == 0);
+    CHECK(dense.dense_cells == cells);
+    REQUIRE(listed.step_time > 0);
+    check_same_timing(dense, listed);
+  }
+  // A cell whose flows are not sorted by destination is listed, the others
+  // stay dense: still the same step as all listed. Swapping home 3's first
+  // two flows in cell 5 reorders their sums and events in both runs alike.
+  const int first = t.flow_begin[5];
+  int i = first;
+  while (t.flows[std::size_t(i)].src != 3) ++i;
+  REQUIRE(t.flows[std::size_t(i + 1)].src == 3);
+  std::swap(t.flows[std::size_t(i)], t.flows[std::size_t(i + 1)]);
+  const StepTiming listed = simulate_step(hw, t, false);
+  const StepTiming mixed = simulate_step(hw, t, true);
+  CHECK(mixed.dense_cells == cells - 1);
+  check_same_timing(mixed, listed);
+  // Too few flows (one per home and cell) to be worth a table: listed.
+  StepTraffic sparse = t;
+  sparse.flows.clear();
+  for (int c = 0; c < cells; ++c) {
+    sparse.flow_begin[std::size_t(c)] = int(sparse.flows.size());
+    for (int h = 0; h < t.devices; ++h) sparse.flows.push_back({h, (h + 1 + c) % t.devices, TrafficFlow::direct, 0, 1.0, false});
+  }
+  sparse.flow_begin.back() = int(sparse.flows.size());
+  CHECK(simulate_step(hw, sparse, true).dense_cells == 0);
 }
 
 TEST_CASE("traffic: nonzero_bits marks the non-zero counts, within n", "[cluster][traffic]") {
