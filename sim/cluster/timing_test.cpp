@@ -1,11 +1,13 @@
 // Tests of the step timing model against hand-computed schedules (MODEL.md
 // §6). Units are chosen so that a token copy is 1 byte and a token's expert
 // compute 1 s, which makes every event time a small number checked exactly.
-// Each example writes out its schedule so a reader can check it.
+// Each example writes out its schedule so a reader can check it, and runs
+// both ways the model can hold a cell's flows (timed, below).
 #include <catch2/catch.hpp>
 
 #include <numeric>
 
+#include "../testing/fixtures.hpp"
 #include "moesim/cluster.hpp"
 #include "moesim/error.hpp"
 
@@ -45,6 +47,17 @@ StepTraffic one_cell(std::vector<TrafficFlow> flows, std::vector<double> compute
 
 TrafficFlow direct(int src, int dst, double copies) { return {src, dst, TrafficFlow::direct, 0, copies, false}; }
 
+// The step simulated twice, from dense tables where a cell qualifies and
+// with every cell listed (simulate_step's two paths), which must agree bit
+// for bit: so every schedule worked out below checks both.
+StepTiming timed(const ClusterHardware& hw, const StepTraffic& t) {
+  const StepTiming listed = simulate_step(hw, t, false);
+  const StepTiming tables = simulate_step(hw, t);
+  CHECK(listed.dense_cells == 0);
+  moesim::testing::check_same_timing(tables, listed);
+  return tables;
+}
+
 }  // namespace
 
 TEST_CASE("timing: two devices on one node, by hand", "[cluster][timing]") {
@@ -56,7 +69,8 @@ TEST_CASE("timing: two devices on one node, by hand", "[cluster][timing]") {
   // Combine: device 0 at 7 returns 1 B to device 1: 7→8. Device 1 at 8
   //   returns 3 B to device 0: 8→11. Step = 11.
   // dispatch_time = 3 − 0; combine_time = 11 − 7 (first combine release).
-  const auto r = simulate_step(unit_hardware(1, 2, 1, 1), one_cell({direct(0, 1, 3), direct(1, 0, 1)}, {6, 5}));
+  const auto r = timed(unit_hardware(1, 2, 1, 1), one_cell({direct(0, 1, 3), direct(1, 0, 1)}, {6, 5}));
+  CHECK(r.dense_cells == 1);  // both pairs: a table (timed also checks the lists)
   CHECK(r.step_time == 11);
   CHECK(r.dispatch == 3);
   CHECK(r.combine == 4);
@@ -80,7 +94,7 @@ TEST_CASE("timing: link classes run concurrently, each at its own bandwidth", "[
   // Compute: device 1 ready 2, busy 4 → 6; device 2 ready 3, busy 3 → 6.
   // Combine at 6: 1→0 4 B intra = 2 s → 8; 2→0 3 B inter = 3 s → 9.
   const auto r =
-      simulate_step(unit_hardware(2, 2, 2, 1), one_cell({direct(0, 1, 4), direct(0, 2, 3)}, {0, 4, 3, 0}));
+      timed(unit_hardware(2, 2, 2, 1), one_cell({direct(0, 1, 4), direct(0, 2, 3)}, {0, 4, 3, 0}));
   CHECK(r.dispatch == 3);
   CHECK(r.step_time == 9);
   CHECK(r.compute == 4);
@@ -101,7 +115,7 @@ TEST_CASE("timing: ports serve groups first-come-first-served", "[cluster][timin
   // recv(0) group 6→8. 2→0 released at 7 while that group drains: it waits
   // for it and forms its own group, 8→10 (it never joins the first one).
   const auto r =
-      simulate_step(unit_hardware(1, 3, 1, 1), one_cell({direct(0, 1, 2), direct(0, 2, 2)}, {0, 2, 3}));
+      timed(unit_hardware(1, 3, 1, 1), one_cell({direct(0, 1, 2), direct(0, 2, 2)}, {0, 2, 3}));
   CHECK(r.dispatch == 4);
   CHECK(r.step_time == 10);
   CHECK(r.combine == 4);  // first release 6 → last arrival 10
@@ -115,7 +129,7 @@ TEST_CASE("timing: a combine flow never joins a port's dispatch group", "[cluste
   // drains: the result waits, 4→5. Device 0 has its tokens at 4 (5 under the
   // old joined busy period), computes 4→8, returns 4 B to device 2 8→12.
   const auto r =
-      simulate_step(unit_hardware(1, 3, 1, 1), one_cell({direct(0, 1, 1), direct(2, 0, 4)}, {4, 1, 0}));
+      timed(unit_hardware(1, 3, 1, 1), one_cell({direct(0, 1, 1), direct(2, 0, 4)}, {4, 1, 0}));
   REQUIRE(r.timeline.size() == 1);
   // dispatch_time, step, device 0's expert start and its layer end (own compute; the result came at 5).
   CHECK(std::vector<double>{r.dispatch, r.step_time, r.timeline[0].expert_start, r.timeline[0].layer_end} ==
@@ -129,7 +143,7 @@ TEST_CASE("timing: a group ending exactly when new bytes arrive is over", "[clus
   // 1, computes 1 s and at exactly 2 returns it to device 0: a new group
   // 2→3. Device 0 computes 2 tokens 2→4, then returns 1 B each to devices 2
   // and 3 in one group on send(0): 4→6.
-  const auto r = simulate_step(unit_hardware(1, 4, 1, 1),
+  const auto r = timed(unit_hardware(1, 4, 1, 1),
                                one_cell({direct(0, 1, 1), direct(2, 0, 1), direct(3, 0, 1)}, {2, 1, 0, 0}));
   CHECK(r.dispatch == 2);
   CHECK(r.step_time == 6);
@@ -146,7 +160,7 @@ TEST_CASE("timing: per-flow latency of each class", "[cluster][timing]") {
   auto hw = unit_hardware(2, 2, 1, 1);
   hw.intra_latency = 0.5;
   hw.inter_latency = 0.25;
-  const auto r = simulate_step(hw, one_cell({direct(0, 1, 1), direct(0, 2, 2)}, {0, 1, 2, 0}));
+  const auto r = timed(hw, one_cell({direct(0, 1, 1), direct(0, 2, 2)}, {0, 1, 2, 0}));
   CHECK(r.dispatch == 2.25);
   CHECK(r.step_time == 6.5);
   CHECK(r.combine == 6.5 - 2.5);
@@ -161,7 +175,7 @@ TEST_CASE("timing: dispatch_time starts at the first flow, not at a dense part t
   hw.dense_flops_per_token = 1;
   StepTraffic t = one_cell({direct(1, 0, 1)}, {1, 0});
   t.home_tokens = {0, 2};
-  const auto r = simulate_step(hw, t);
+  const auto r = timed(hw, t);
   CHECK(r.dispatch == 1);
   CHECK(r.combine == 1);
   CHECK(r.step_time == 5);
@@ -180,13 +194,13 @@ TEST_CASE("timing: weight-read floor and shared experts", "[cluster][timing]") {
   t.slots_per_device = {3};
   t.shared_experts = 1;
   t.home_tokens = {2};
-  const auto r = simulate_step(hw, t);
+  const auto r = timed(hw, t);
   CHECK(r.compute == 18);
   CHECK(r.step_time == 18);
   CHECK(r.dispatch == 0);
   // Without the floor: 3 + 8 + 2 = 13.
   hw.expert_bytes = 0;
-  CHECK(simulate_step(hw, t).step_time == 13);
+  CHECK(timed(hw, t).step_time == 13);
 }
 
 TEST_CASE("timing: forwarding through the relay", "[cluster][timing]") {
@@ -202,14 +216,14 @@ TEST_CASE("timing: forwarding through the relay", "[cluster][timing]") {
   hw.combine_bytes = 4;
   const std::vector<TrafficFlow> forwarded = {{0, 2, TrafficFlow::to_relay, 1, 1, true},
                                               {2, 3, TrafficFlow::fan_out, 0, 1, false}};
-  const auto r = simulate_step(hw, one_cell(forwarded, {0, 0, 1, 1}));
+  const auto r = timed(hw, one_cell(forwarded, {0, 0, 1, 1}));
   CHECK(r.dispatch == 3);
   CHECK(r.step_time == 10);
   CHECK(r.bytes_inter == 2 + 4);
   CHECK(r.bytes_intra == 2 + 4);
   // Sent directly, both copies cross IB in one group: 4 B, 0→4; both compute
   // 4→5; both results (8 B) in one group on recv(0): 5→13.
-  const auto d = simulate_step(hw, one_cell({direct(0, 2, 1), direct(0, 3, 1)}, {0, 0, 1, 1}));
+  const auto d = timed(hw, one_cell({direct(0, 2, 1), direct(0, 3, 1)}, {0, 0, 1, 1}));
   CHECK(d.dispatch == 4);
   CHECK(d.step_time == 13);
   CHECK(d.bytes_inter == 2 * (2 + 4));
@@ -220,7 +234,7 @@ TEST_CASE("timing: forwarding through the relay", "[cluster][timing]") {
     // 6 and goes home 6→10, released by the gather alone.
     const std::vector<TrafficFlow> relay_idle = {{0, 2, TrafficFlow::to_relay, 1, 1, false},
                                                  {2, 3, TrafficFlow::fan_out, 0, 1, false}};
-    const auto q = simulate_step(hw, one_cell(relay_idle, {0, 0, 0, 1}));
+    const auto q = timed(hw, one_cell(relay_idle, {0, 0, 0, 1}));
     CHECK(q.step_time == 10);
     CHECK(q.busy == std::vector<double>{0, 0, 0, 1});
   }
@@ -238,7 +252,7 @@ TEST_CASE("timing: bytes sent equal bytes received, per class", "[cluster][timin
   auto hw = unit_hardware(2, 3, 3, 1);
   hw.dispatch_bytes = 10;
   hw.combine_bytes = 3;
-  const auto r = simulate_step(hw, one_cell(flows, compute));
+  const auto r = timed(hw, one_cell(flows, compute));
   double intra = 0, inter = 0;  // expected, from the flows directly
   for (const auto& f : flows) (f.src / 3 == f.dst / 3 ? intra : inter) += (10 + 3) * f.copies;
   CHECK(r.bytes_intra == intra);
@@ -259,7 +273,7 @@ TEST_CASE("timing: bytes sent equal bytes received, per class", "[cluster][timin
 }
 
 TEST_CASE("timing: nothing to do takes no time", "[cluster][timing]") {
-  const auto r = simulate_step(unit_hardware(1, 2, 1, 1), one_cell({}, {0, 0}));
+  const auto r = timed(unit_hardware(1, 2, 1, 1), one_cell({}, {0, 0}));
   CHECK(r.step_time == 0);
   CHECK(r.idle_fraction == 0);
   CHECK(r.critical_device == 0);
@@ -274,14 +288,14 @@ TEST_CASE("timing: DeepSeek-V3 defaults", "[cluster][timing]") {
   CHECK(hw.expert_bytes == 44040192.0);  // 3·7168·2048
   std::vector<double> compute(8, 0.0);
   compute[3] = 1000;  // compute-bound: 1000·88080384/(989.5e12·0.6) = 148 µs > 13.1 µs of weights
-  const auto r = simulate_step(hw, one_cell({}, compute));
+  const auto r = timed(hw, one_cell({}, compute));
   const double t = 1000 * 88080384.0 / (989.5e12 * 0.6);
   CHECK(r.step_time == Approx(t).epsilon(1e-15));
   CHECK(r.critical_device == 3);
   CHECK(r.idle_fraction == Approx(7.0 / 8).epsilon(1e-15));
   // One token sent to a device of the same node: 7168 B out, 14336 B back at
   // 160 GB/s; its expert is bound by reading 44040192 B at 3.35 TB/s.
-  const auto m = simulate_step(hw, one_cell({direct(0, 1, 1)}, {0, 1, 0, 0, 0, 0, 0, 0}));
+  const auto m = timed(hw, one_cell({direct(0, 1, 1)}, {0, 1, 0, 0, 0, 0, 0, 0}));
   CHECK(m.dispatch == Approx(7168 / 160e9).epsilon(1e-15));
   CHECK(m.step_time == Approx(7168 / 160e9 + 44040192 / 3.35e12 + 14336 / 160e9).epsilon(1e-15));
 }
@@ -318,7 +332,7 @@ TEST_CASE("timing: bad input is refused", "[cluster][timing]") {
   two.home_tokens.assign(4, 0.0);
   CHECK_THROWS_AS(simulate_step(hw, two), std::invalid_argument);
   two.flows[1].copies = 1;  // the same step with a good second layer runs
-  CHECK(simulate_step(hw, two).layer_time.size() == 2);
+  CHECK(timed(hw, two).layer_time.size() == 2);
   hw.efficiency = 1.5;
   try {
     simulate_step(hw, one_cell({}, {0, 0}));

@@ -16,6 +16,7 @@
 #include "traffic.hpp"
 
 using namespace moesim;
+using testing::check_same_timing;
 using testing::ThreadCount;
 
 namespace {
@@ -365,33 +366,6 @@ TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[clus
 }
 
 namespace {
-
-// Every output of two timings of one step, bit for bit.
-void check_same_timing(const StepTiming& a, const StepTiming& b) {
-  CHECK(a.step_time == b.step_time);
-  CHECK(a.layer_time == b.layer_time);
-  CHECK(a.busy == b.busy);
-  CHECK(a.dispatch == b.dispatch);
-  CHECK(a.combine == b.combine);
-  CHECK(a.compute == b.compute);
-  CHECK(a.dense == b.dense);
-  CHECK(a.idle_fraction == b.idle_fraction);
-  CHECK(a.bytes_dispatch_intra == b.bytes_dispatch_intra);
-  CHECK(a.bytes_dispatch_inter == b.bytes_dispatch_inter);
-  CHECK(a.bytes_combine_intra == b.bytes_combine_intra);
-  CHECK(a.bytes_combine_inter == b.bytes_combine_inter);
-  CHECK(a.bytes_sent == b.bytes_sent);
-  CHECK(a.bytes_received == b.bytes_received);
-  CHECK(a.critical_device == b.critical_device);
-  CHECK(a.events == b.events);
-  bool same = a.timeline.size() == b.timeline.size();
-  for (std::size_t c = 0; same && c < a.timeline.size(); ++c) {
-    const CellTimes &x = a.timeline[c], &y = b.timeline[c];
-    same = x.dense_start == y.dense_start && x.dense_end == y.dense_end && x.expert_ready == y.expert_ready &&
-           x.expert_start == y.expert_start && x.expert_end == y.expert_end && x.layer_end == y.layer_end;
-  }
-  CHECK(same);
-}
 
 // The traffic of `layers` layers of random routing (layer l from seed + l).
 StepTraffic random_step(const Shape& s, const ClusterHardware& hw, const PlacementMap& map, int layers,

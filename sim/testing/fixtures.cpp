@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -68,6 +70,32 @@ CommandResult run_moesim(const std::string& args) {
   if (pid < 0 || wait4(pid, &status, 0, &usage) != pid) throw std::runtime_error("cannot run " + cmd);
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, read_text(out), read_text(err), usage.ru_maxrss};
+}
+
+void check_same_timing(const StepTiming& a, const StepTiming& b) {
+  CHECK(a.step_time == b.step_time);
+  CHECK(a.layer_time == b.layer_time);
+  CHECK(a.busy == b.busy);
+  CHECK(a.dispatch == b.dispatch);
+  CHECK(a.combine == b.combine);
+  CHECK(a.compute == b.compute);
+  CHECK(a.dense == b.dense);
+  CHECK(a.idle_fraction == b.idle_fraction);
+  CHECK(a.bytes_dispatch_intra == b.bytes_dispatch_intra);
+  CHECK(a.bytes_dispatch_inter == b.bytes_dispatch_inter);
+  CHECK(a.bytes_combine_intra == b.bytes_combine_intra);
+  CHECK(a.bytes_combine_inter == b.bytes_combine_inter);
+  CHECK(a.bytes_sent == b.bytes_sent);
+  CHECK(a.bytes_received == b.bytes_received);
+  CHECK(a.critical_device == b.critical_device);
+  CHECK(a.events == b.events);
+  bool same = a.timeline.size() == b.timeline.size();
+  for (std::size_t c = 0; same && c < a.timeline.size(); ++c) {
+    const CellTimes &x = a.timeline[c], &y = b.timeline[c];
+    same = x.dense_start == y.dense_start && x.dense_end == y.dense_end && x.expert_ready == y.expert_ready &&
+           x.expert_start == y.expert_start && x.expert_end == y.expert_end && x.layer_end == y.layer_end;
+  }
+  CHECK(same);
 }
 
 }  // namespace moesim::testing

@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include "moesim/cluster.hpp"
 #include "moesim/scenario.hpp"
 
 namespace moesim::testing {
@@ -39,6 +40,9 @@ class ThreadCount {
  private:
   int before_ = omp_get_max_threads();  // initialised before the constructor's body sets the new count
 };
+
+// Every output of two timings of one step, bit for bit (Catch CHECKs).
+void check_same_timing(const StepTiming& a, const StepTiming& b);
 
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
