@@ -145,11 +145,10 @@ class StepModel {
   StepTiming run(const ClusterHardware& hw, const StepTraffic& t, bool dense_rows) {
     hw_ = &hw;
     t_ = &t;
-    dense_rows_ = dense_rows;
     D_ = t.devices;
     m_ = t.micro_batches;
     cells_ = t.cells();
-    prepare();
+    prepare(dense_rows);
     // One cell has nothing to list ahead: the simulation needs it at once.
     if (flows() < kPrepareAheadFlows || cells_ < 2 || omp_in_parallel() || omp_get_max_threads() < 2) simulate();
     else simulate_with_helper();
@@ -197,7 +196,7 @@ class StepModel {
   // lists are built when its first dense part ends (prepare_cell), so its
   // flows are read while they are hot rather than in passes over the step,
   // or by a helper thread ahead of the simulation.
-  void prepare() {
+  void prepare(bool dense_rows) {
     const int F = flows();
     q_.reset();
     ports_.assign(std::size_t(D_) * 4, Port{});
@@ -235,10 +234,11 @@ class StepModel {
     computes_.resize(std::size_t(D_));
     forwarded_.assign(std::size_t(cells_), 0);
     dense_.assign(std::size_t(cells_), 0);
-    // Room for every cell's two rows per device, within kDenseRowBytes; filled per dense cell.
-    const std::size_t row_doubles = std::size_t(cells_) * 2 * std::size_t(D_) * std::size_t(D_);
-    dense_allowed_ = dense_rows_ && D_ >= 2 && row_doubles * sizeof(double) <= kDenseRowBytes;
-    if (dense_allowed_) rows_.resize(row_doubles);
+    // Room for every cell's two tables, within kDenseRowBytes (compared per
+    // cell, so that no product overflows); filled per dense cell.
+    const std::size_t cell_doubles = 2 * std::size_t(D_) * std::size_t(D_);
+    dense_allowed_ = dense_rows && D_ >= 2 && std::size_t(cells_) <= kDenseRowBytes / sizeof(double) / cell_doubles;
+    if (dense_allowed_) rows_.resize(std::size_t(cells_) * cell_doubles);
   }
 
   void simulate() {
@@ -356,7 +356,7 @@ class StepModel {
       dense += sends[d], expert += computes[d];
     }
     forwarded_[std::size_t(c)] = forwarded;  // once: the simulating thread reads its neighbours
-    if (dense_allowed_ && !forwarded && canonical && std::int64_t(end - begin) * 4 >= std::int64_t(D) * (D - 1)) {
+    if (dense_allowed_ && !forwarded && canonical && worth_tables(end - begin, D)) {
       fill_rows(c, traffic + begin, traffic + end);
       dense_[std::size_t(c)] = 1;
       return;
@@ -398,6 +398,11 @@ class StepModel {
       combine[std::size_t(f->dst) * D_ + f->src] = f->copies;
     }
   }
+  // At least a quarter of the D·(D − 1) device pairs: a row walk then reads
+  // at most four entries per flow. A round threshold, not a tuned one: the
+  // decode benchmark's cells join nearly all pairs, a serving decode
+  // iteration's a few.
+  static bool worth_tables(int flows, int D) { return std::int64_t(flows) * 4 >= std::int64_t(D) * (D - 1); }
   double* row_of(int device, int phase, int cell) {
     return rows_.data() + (std::size_t(cell) * 2 + phase) * D_ * D_ + std::size_t(device) * D_;
   }
@@ -442,7 +447,7 @@ class StepModel {
   template <bool each_send = false, class Out>
   void release(int n, Out out, int self, int phase, int cell) {
     if (n == 0) return;
-    if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+    note_release(phase, cell);
     const double unit = copy_bytes(phase);
     // Scalars, not arrays indexed by class: an array in memory would make
     // each flow wait for the previous flow's store.
@@ -463,8 +468,15 @@ class StepModel {
       if constexpr (each_send) send(self, c, phase, bytes);
     }
     if constexpr (each_send) return;
-    const double sent[2] = {sent_intra, sent_inter};
-    const bool joined[2] = {any_intra, any_inter};
+    send_groups(self, phase, {sent_intra, sent_inter}, {any_intra, any_inter});
+  }
+
+  // Cell 0's first release of a phase starts that phase's time (StepTiming::dispatch, combine).
+  void note_release(int phase, int cell) {
+    if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+  }
+  // A release's send side: one join per link class it used, of the bytes it summed in flow order.
+  void send_groups(int self, int phase, const double (&sent)[2], const bool (&joined)[2]) {
     for (int c : {intra, inter})
       if (joined[c]) send(self, c, phase, sent[c]);
   }
@@ -499,10 +511,9 @@ class StepModel {
       bytes_received_[p] += bytes;
     });
     if (!joined[intra] && !joined[inter]) return;
-    if (cell == 0 && first_release_[phase] < 0) first_release_[phase] = q_.now();
+    note_release(phase, cell);
     released_.push_back({self, phase, 0, Released::tag_of(cell, Waiter::row)});
-    for (int c : {intra, inter})
-      if (joined[c]) send(self, c, phase, sent[c]);
+    send_groups(self, phase, sent, joined);
   }
 
   // arrive() for each flow of a released row, in device order.
@@ -766,7 +777,7 @@ class StepModel {
   std::vector<std::uint8_t> forwarded_;            // per cell: 1 if it holds to_relay flows
   std::vector<std::uint8_t> dense_;                // per cell: 1 if its flows are in rows_ (fill_rows)
   std::vector<double> rows_;                       // per cell: its dispatch table, then its combine table
-  bool dense_rows_ = true, dense_allowed_ = false;
+  bool dense_allowed_ = false;  // this step's cells may be tables (prepare)
   std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;
   std::vector<double> busy_, bytes_sent_, bytes_received_;
