@@ -77,6 +77,9 @@ struct ClusterHardware {
   int node_of(int device) const { return device / devices_per_node; }
 };
 
+// The most devices a node may have: a forwarded flow's fan-out (TrafficFlow::children) counts them in 16 bits.
+constexpr int kMaxDevicesPerNode = 65536;
+
 // Throws ParamError (param = the field name) when a value is unusable.
 void validate(const ClusterHardware& hw);
 
@@ -85,19 +88,21 @@ void validate(const ClusterHardware& hw);
 // number of copies (results come back once per device that processed them).
 // Trivial (no member defaults; brace-initialise it, e.g. TrafficFlow{}), so
 // that the step's flow array grows without a serial zero-fill that its
-// parallel fill then overwrites.
+// parallel fill then overwrites. 16 bytes: a decode step at DeepSeek's scale
+// has a million flows, written by the builder and read by the model.
 struct TrafficFlow {
-  enum Kind : int {
+  enum Kind : std::uint8_t {
     direct,    // home → processing device (any class without forwarding; NVLink with it)
     to_relay,  // forwarding: home → relay over IB; the next `children` flows are its fan-out
     fan_out,   // forwarding: relay → processing device over NVLink, after its to_relay flow arrives
   };
-  int src, dst;
+  std::int32_t src, dst;
   Kind kind;
-  int children;          // to_relay: fan-out flows that follow it
-  double copies;         // token copies (distinct tokens, or assignments with per_assignment)
-  bool relay_processes;  // to_relay: the relay itself processes one of the tokens
+  bool relay_processes;    // to_relay: the relay itself processes one of the tokens
+  std::uint16_t children;  // to_relay: fan-out flows that follow it (< devices_per_node ≤ kMaxDevicesPerNode)
+  std::int32_t copies;     // token copies (distinct tokens, or assignments with per_assignment), ≥ 0
 };
+static_assert(sizeof(TrafficFlow) == 16);
 
 // A vector allocator whose resize() leaves new trivial elements unwritten
 // (value-initialisation would zero them); what it holds is written before it is read.

@@ -27,7 +27,8 @@ void validate(const ClusterHardware& hw) {
     if (!(std::isfinite(v) && v >= 0)) throw ParamError(name, std::string(name) + " must be ≥ 0");
   };
   if (hw.nodes < 1) throw ParamError("nodes", "nodes must be ≥ 1");
-  if (hw.devices_per_node < 1) throw ParamError("devices_per_node", "devices_per_node must be ≥ 1");
+  if (hw.devices_per_node < 1 || hw.devices_per_node > kMaxDevicesPerNode)
+    throw ParamError("devices_per_node", "devices_per_node must be in [1, " + std::to_string(kMaxDevicesPerNode) + "]");
   positive(hw.intra_bandwidth, "intra_bandwidth");
   positive(hw.inter_bandwidth, "inter_bandwidth");
   non_negative(hw.intra_latency, "intra_latency");
@@ -323,7 +324,7 @@ class StepModel {
       check_flow(f, D);
       if (f.kind == TrafficFlow::fan_out) bad_traffic("a fan_out flow does not follow its to_relay flow");
       if (f.kind == TrafficFlow::to_relay) {
-        if (f.children < 0 || i + f.children >= end) bad_traffic("a to_relay flow's children leave its cell");
+        if (i + f.children >= end) bad_traffic("a to_relay flow's children leave its cell");
         if (f.children == 0 && !f.relay_processes) bad_traffic("a to_relay flow serves nobody");
         for (int j = i + 1; j <= i + f.children; ++j) {
           const TrafficFlow& g = traffic[j];
@@ -374,7 +375,7 @@ class StepModel {
         dense_list[at++] = i;
       }
       if (f.kind != TrafficFlow::to_relay || f.relay_processes)
-        expert_list[expert_range[f.dst].end++] = {f.copies, i, f.src, f.kind};
+        expert_list[expert_range[f.dst].end++] = Outgoing(f.copies, i, f.src, f.kind);
     }
     if (home >= 0) dense_range[home].end = at;
   }
@@ -410,7 +411,7 @@ class StepModel {
   int node_first(int d) const { return node_[std::size_t(d)] * hw_->devices_per_node; }
 
   static void check_flow(const TrafficFlow& f, int D) {
-    if (f.src < 0 || f.src >= D || f.dst < 0 || f.dst >= D || f.src == f.dst || !count_ok(f.copies))
+    if (f.src < 0 || f.src >= D || f.dst < 0 || f.dst >= D || f.src == f.dst || f.copies < 0)
       bad_traffic("a flow has a bad device or count");
     if (unsigned(f.kind) > unsigned(TrafficFlow::fan_out)) bad_traffic("a flow has an unknown kind");
   }
@@ -425,7 +426,7 @@ class StepModel {
         const int first = e.a + 1;
         release<true>(flow(e.a).children, [&](int j) {
           const TrafficFlow& f = flow(first + j);
-          return Outgoing{f.copies, first + j, f.dst, f.kind};
+          return Outgoing(f.copies, first + j, f.dst, f.kind);
         }, flow(e.a).dst, dispatch_phase, e.b());
         break;
       }
@@ -436,7 +437,7 @@ class StepModel {
   void release_one(int i, int phase, int cell) {
     const TrafficFlow& f = flow(i);
     const int self = phase == dispatch_phase ? f.src : f.dst, peer = phase == dispatch_phase ? f.dst : f.src;
-    release(1, [&](int) { return Outgoing{f.copies, i, peer, f.kind}; }, self, phase, cell);
+    release(1, [&](int) { return Outgoing(f.copies, i, peer, f.kind); }, self, phase, cell);
   }
 
   // Releases n flows, out(0 .. n−1), from device `self` at this instant. The
@@ -661,7 +662,7 @@ class StepModel {
         const int* list = dense_list_.data() + dense_range_[std::size_t(k)].begin;
         release(dense_range_[std::size_t(k)].end - dense_range_[std::size_t(k)].begin, [&](int j) {
           const TrafficFlow& f = flow(list[j]);
-          return Outgoing{f.copies, list[j], f.dst, f.kind};
+          return Outgoing(f.copies, list[j], f.dst, f.kind);
         }, d, dispatch_phase, c);
       }
       if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);

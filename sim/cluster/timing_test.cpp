@@ -45,7 +45,7 @@ StepTraffic one_cell(std::vector<TrafficFlow> flows, std::vector<double> compute
   return t;
 }
 
-TrafficFlow direct(int src, int dst, double copies) { return {src, dst, TrafficFlow::direct, 0, copies, false}; }
+TrafficFlow direct(int src, int dst, int copies) { return {src, dst, TrafficFlow::direct, false, 0, copies}; }
 
 // The step simulated twice, from dense tables where a cell qualifies and
 // with every cell listed (simulate_step's two paths), which must agree bit
@@ -214,8 +214,8 @@ TEST_CASE("timing: forwarding through the relay", "[cluster][timing]") {
   auto hw = unit_hardware(2, 2, 2, 1);
   hw.dispatch_bytes = 2;
   hw.combine_bytes = 4;
-  const std::vector<TrafficFlow> forwarded = {{0, 2, TrafficFlow::to_relay, 1, 1, true},
-                                              {2, 3, TrafficFlow::fan_out, 0, 1, false}};
+  const std::vector<TrafficFlow> forwarded = {{0, 2, TrafficFlow::to_relay, true, 1, 1},
+                                              {2, 3, TrafficFlow::fan_out, false, 0, 1}};
   const auto r = timed(hw, one_cell(forwarded, {0, 0, 1, 1}));
   CHECK(r.dispatch == 3);
   CHECK(r.step_time == 10);
@@ -232,8 +232,8 @@ TEST_CASE("timing: forwarding through the relay", "[cluster][timing]") {
     // Same, but only device 3 needs the token: the relay computes nothing,
     // device 3 gets it at 3 and computes 3→4; its result reaches the relay at
     // 6 and goes home 6→10, released by the gather alone.
-    const std::vector<TrafficFlow> relay_idle = {{0, 2, TrafficFlow::to_relay, 1, 1, false},
-                                                 {2, 3, TrafficFlow::fan_out, 0, 1, false}};
+    const std::vector<TrafficFlow> relay_idle = {{0, 2, TrafficFlow::to_relay, false, 1, 1},
+                                                 {2, 3, TrafficFlow::fan_out, false, 0, 1}};
     const auto q = timed(hw, one_cell(relay_idle, {0, 0, 0, 1}));
     CHECK(q.step_time == 10);
     CHECK(q.busy == std::vector<double>{0, 0, 0, 1});
@@ -246,7 +246,7 @@ TEST_CASE("timing: bytes sent equal bytes received, per class", "[cluster][timin
   std::vector<TrafficFlow> flows;
   for (int s = 0; s < D; ++s)
     for (int d = 0; d < D; ++d)
-      if (s != d && s != 4 && (s * 7 + d * 3) % 5 != 0) flows.push_back(direct(s, d, double((s * 7 + d * 3) % 5)));
+      if (s != d && s != 4 && (s * 7 + d * 3) % 5 != 0) flows.push_back(direct(s, d, (s * 7 + d * 3) % 5));
   std::vector<double> compute(D, 0.0);
   for (const auto& f : flows) compute[f.dst] += f.copies;
   auto hw = unit_hardware(2, 3, 3, 1);
@@ -308,7 +308,7 @@ TEST_CASE("timing: bad input is refused", "[cluster][timing]") {
   CHECK_THROWS_AS(simulate_step(hw, t), std::invalid_argument);
   CHECK_THROWS_AS(simulate_step(hw, one_cell({direct(0, 1, -1)}, {0, 0})), std::invalid_argument);
   CHECK_THROWS_AS(simulate_step(hw, one_cell({direct(1, 1, 1)}, {0, 0})), std::invalid_argument);
-  CHECK_THROWS_AS(simulate_step(hw, one_cell({{0, 1, TrafficFlow::fan_out, 0, 1, false}}, {0, 0})),
+  CHECK_THROWS_AS(simulate_step(hw, one_cell({{0, 1, TrafficFlow::fan_out, false, 0, 1}}, {0, 0})),
                   std::invalid_argument);
   CHECK_THROWS_WITH(simulate_step(hw, one_cell({{0, 1, TrafficFlow::Kind(5), 0, 1, false}}, {0, 0})),
                     Catch::Contains("unknown kind"));
@@ -319,8 +319,8 @@ TEST_CASE("timing: bad input is refused", "[cluster][timing]") {
   CHECK_THROWS_WITH(simulate_step(hw, huge), Catch::Contains("more cells or devices"));
   // A fan-out is checked like any flow: here it leaves the relay for a device that does not exist.
   auto fw = unit_hardware(2, 1, 1, 1);
-  CHECK_THROWS_AS(simulate_step(fw, one_cell({{0, 1, TrafficFlow::to_relay, 1, 1, false},
-                                              {1, 7, TrafficFlow::fan_out, 0, 1, false}}, {0, 0})),
+  CHECK_THROWS_AS(simulate_step(fw, one_cell({{0, 1, TrafficFlow::to_relay, false, 1, 1},
+                                              {1, 7, TrafficFlow::fan_out, false, 0, 1}}, {0, 0})),
                   std::invalid_argument);
   // Each cell's flows are checked as the simulation reaches the cell: a bad
   // flow in the second layer is refused as surely as one in the first.
@@ -346,4 +346,9 @@ TEST_CASE("timing: bad input is refused", "[cluster][timing]") {
   hw.inter_bandwidth = 1;
   hw.micro_batches = 0;
   CHECK_THROWS_AS(validate(hw), ParamError);
+  hw.micro_batches = 1;
+  hw.devices_per_node = kMaxDevicesPerNode + 1;  // a relay's fan-out count (16 bits) would wrap
+  CHECK_THROWS_AS(validate(hw), ParamError);
+  hw.devices_per_node = kMaxDevicesPerNode;
+  CHECK_NOTHROW(validate(hw));
 }

@@ -17,6 +17,8 @@ static_assert(std::is_trivially_default_constructible_v<TrafficFlow>,
 TrafficBuilder::TrafficBuilder(const Shape& shape, const ClusterHardware& hw) : shape_(shape), hw_(hw) {
   if (shape.top_k < 1 || shape.top_k > kMaxTopK)
     throw std::invalid_argument("TrafficBuilder: top_k must be in [1, " + std::to_string(kMaxTopK) + "]");
+  if (hw.devices_per_node > kMaxDevicesPerNode)  // a relay's fan-out count would wrap
+    throw std::invalid_argument("TrafficBuilder: more than " + std::to_string(kMaxDevicesPerNode) + " devices per node");
   node_of_.resize(std::size_t(shape.devices()));
   for (int d = 0; d < shape.devices(); ++d) node_of_[std::size_t(d)] = d / shape.devices_per_node;
   traffic_.devices = shape.devices();
@@ -288,14 +290,14 @@ void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
           // One IB crossing to the relay, the node's device with h's local index.
           const int relay = node * G + h % G;
           parent = flows.size();
-          flows.push_back({h, relay, TrafficFlow::to_relay, 0, double(w.node_need[std::size_t(node)]),
-                          w.need[std::size_t(relay)] > 0});
+          flows.push_back({h, relay, TrafficFlow::to_relay, w.need[std::size_t(relay)] > 0, 0,
+                          w.node_need[std::size_t(node)]});
         }
       }
       if (node == home_node || !hw_.forwarding) {
-        if (d != h) flows.push_back({h, d, TrafficFlow::direct, 0, double(w.need[std::size_t(d)]), false});
+        if (d != h) flows.push_back({h, d, TrafficFlow::direct, false, 0, w.need[std::size_t(d)]});
       } else if (d != flows[parent].dst) {
-        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, 0, double(w.need[std::size_t(d)]), false});
+        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, false, 0, w.need[std::size_t(d)]});
         ++flows[parent].children;
       }
     }

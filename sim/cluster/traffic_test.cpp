@@ -459,7 +459,7 @@ TEST_CASE("timing: a dense cell's tables and its flow lists give the same step",
   sparse.flows.clear();
   for (int c = 0; c < cells; ++c) {
     sparse.flow_begin[std::size_t(c)] = int(sparse.flows.size());
-    for (int h = 0; h < t.devices; ++h) sparse.flows.push_back({h, (h + 1 + c) % t.devices, TrafficFlow::direct, 0, 1.0, false});
+    for (int h = 0; h < t.devices; ++h) sparse.flows.push_back({h, (h + 1 + c) % t.devices, TrafficFlow::direct, false, 0, 1});
   }
   sparse.flow_begin.back() = int(sparse.flows.size());
   CHECK(simulate_step(hw, sparse, true).dense_cells == 0);
@@ -595,4 +595,11 @@ TEST_CASE("traffic: more than 64 choices a token are refused, not written past",
   CHECK_THROWS_AS(TrafficBuilder(make_shape(1, 2, 128, 65, 2, 1), unit_hardware(make_shape(1, 2, 128, 65, 2, 1))),
                   std::invalid_argument);
   CHECK_NOTHROW(TrafficBuilder(make_shape(1, 2, 128, 64, 2, 1), unit_hardware(make_shape(1, 2, 128, 64, 2, 1))));
+}
+
+TEST_CASE("traffic: a node too large for a relay's fan-out count is refused", "[cluster][traffic]") {
+  const Shape s = make_shape(1, 2, 8, 2, 2, 1);
+  ClusterHardware hw = unit_hardware(s);
+  hw.devices_per_node = kMaxDevicesPerNode + 1;
+  CHECK_THROWS_WITH(TrafficBuilder(s, hw), Catch::Contains("devices per node"));
 }

@@ -52,10 +52,10 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
       // The timing model: per (layer, micro-batch) cell at most one flow per
       // device pair that exchanges tokens, and no more than the cell's copies
       // (twice that with forwarding: to the relay, then fanned out). Each
-      // instance's StepTraffic holds 32 B a flow (TrafficFlow); the step
+      // instance's StepTraffic holds 16 B a flow (TrafficFlow); the step
       // model, one per thread and reused, ≈ 56 B (its lists, countdowns and
       // released records) for the largest instance, and the builder's
-      // per-thread buffers one cell's flows (32 B each).
+      // per-thread buffers one cell's flows (16 B each).
       const ServeSpec& v = sc.serve;
       const ClusterHardware& hw = sc.cluster.hardware;
       const double m = hw.micro_batches, per_copy = hw.forwarding ? 2.0 : 1.0;
@@ -68,7 +68,7 @@ MemoryEstimate estimate_memory(const Scenario& sc) {
         all = prefill + decode;
         largest = std::max(prefill, decode);
       }
-      t.add(32.0 * all + 56.0 * largest + 32.0 * largest / (L * m), "/cluster/nodes", "timing-model flows (layers × device pairs)");
+      t.add(16.0 * all + 56.0 * largest + 16.0 * largest / (L * m), "/cluster/nodes", "timing-model flows (layers × device pairs)");
     }
     if (sc.serve.enabled) {  // sim/serve/: requests, their routes, per-iteration series
       const ServeSpec& v = sc.serve;
