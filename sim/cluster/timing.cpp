@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
 
 #include <omp.h>
@@ -82,12 +81,30 @@ struct Countdown {
   double time = 0;
 };
 
-// A FCFS port (MODEL.md §6): flows released at one instant are collected into
-// the open group, sealed once the instant's events are all handled.
-struct Port {
-  double free_at = 0;     // when the last sealed group drains
-  double open_time = -1;  // instant of the group being collected; −1: none
-  double open_bytes = 0;
+// Countdowns as a structure of arrays, per (device, cell) by key: a dense
+// row's arrivals count down consecutive devices, a loop that vectorises.
+struct Countdowns {
+  std::vector<int> left;
+  std::vector<double> time;
+  void resize(std::size_t n) {
+    left.resize(n);
+    time.resize(n);
+  }
+};
+
+// FCFS ports (MODEL.md §6): flows released at one instant are collected into
+// a port's open group, sealed once the instant's events are all handled.
+// Structure of arrays, indexed by port_index: the receive ports of one class
+// are contiguous by device, so that a dense row's walk over them vectorises.
+struct Ports {
+  std::vector<double> free_at;     // when the last sealed group drains
+  std::vector<double> open_time;   // instant of the group being collected; −1: none
+  std::vector<double> open_bytes;
+  void reset(std::size_t n) {
+    free_at.assign(n, 0.0);
+    open_time.assign(n, -1.0);
+    open_bytes.assign(n, 0.0);
+  }
 };
 
 // What a flow's arrival acts on.
@@ -185,9 +202,10 @@ class StepModel {
   const TrafficFlow& flow(int i) const { return t_->flows[std::size_t(i)]; }
   // Cell-major, so a cell's per-device state is contiguous.
   int key(int device, int cell) const { return cell * D_ + device; }
-  // Four ports per device: (class intra/inter) × (direction send 0 / receive 1).
-  static int port_index(int device, int cls, int dir) { return (device * 2 + cls) * 2 + dir; }
-  static int port_class(int pi) { return (pi / 2) % 2; }
+  // Four ports per device: (class intra/inter) × (direction send 0 / receive
+  // 1), in blocks of 2^port_shift_ ≥ D devices, one block per (direction, class).
+  int port_index(int device, int cls, int dir) const { return ((dir * 2 + cls) << port_shift_) | device; }
+  int port_class(int pi) const { return (pi >> port_shift_) & 1; }
   int cls(int a, int b) const { return node_[std::size_t(a)] == node_[std::size_t(b)] ? intra : inter; }
   double copy_bytes(int phase) const { return phase == dispatch_phase ? hw_->dispatch_bytes : hw_->combine_bytes; }
   double bandwidth(int c) const { return c == intra ? hw_->intra_bandwidth : hw_->inter_bandwidth; }
@@ -200,7 +218,10 @@ class StepModel {
   void prepare(bool dense_rows) {
     const int F = flows();
     q_.reset();
-    ports_.assign(std::size_t(D_) * 4, Port{});
+    port_shift_ = 0;
+    while ((1 << port_shift_) < D_) ++port_shift_;
+    ports_.reset(std::size_t(4) << port_shift_);
+    rows_joined_ = false;
     node_.resize(std::size_t(D_));  // a table: a division per flow is dearer than the rest of its release
     for (int d = 0; d < D_; ++d) node_[std::size_t(d)] = hw_->node_of(d);
     parent_.resize(std::size_t(F));
@@ -239,7 +260,11 @@ class StepModel {
     // cell, so that no product overflows); filled per dense cell.
     const std::size_t cell_doubles = 2 * std::size_t(D_) * std::size_t(D_);
     dense_allowed_ = dense_rows && D_ >= 2 && std::size_t(cells_) <= kDenseRowBytes / sizeof(double) / cell_doubles;
-    if (dense_allowed_) rows_.resize(std::size_t(cells_) * cell_doubles);
+    if (dense_allowed_) {
+      rows_.resize(std::size_t(cells_) * cell_doubles);
+      row_sent_.resize(std::size_t(cells_) * 4 * D_);
+      row_joined_.resize(std::size_t(cells_) * 4 * D_);
+    }
   }
 
   void simulate() {
@@ -348,10 +373,12 @@ class StepModel {
     }
     if (home >= 0) sends[home] += run;
     // Waits: own dense part (+ dispatch flows in) and own expert compute (+ combine flows home).
-    Countdown *ready = &ready_wait_[std::size_t(base)], *ends = &end_wait_[std::size_t(base)];
+    int *ready = &ready_wait_.left[std::size_t(base)], *ends = &end_wait_.left[std::size_t(base)];
+    std::fill_n(&ready_wait_.time[std::size_t(base)], D, 0.0);
+    std::fill_n(&end_wait_.time[std::size_t(base)], D, 0.0);
     for (int d = 0, dense = begin, expert = begin; d < D; ++d) {
-      ready[d] = Countdown{1 + computes[d], 0};
-      ends[d] = Countdown{1 + sends[d], 0};
+      ready[d] = 1 + computes[d];
+      ends[d] = 1 + sends[d];
       dense_range[d] = {dense, dense};
       expert_range[d] = {expert, expert};
       dense += sends[d], expert += computes[d];
@@ -397,6 +424,32 @@ class StepModel {
     for (const TrafficFlow* f = first; f != last; ++f) {
       dispatch[std::size_t(f->src) * D_ + f->dst] = f->copies;
       combine[std::size_t(f->dst) * D_ + f->src] = f->copies;
+    }
+    for (int phase : {dispatch_phase, combine_phase}) sum_rows(c, phase);
+  }
+  // Each row's bytes per link class, summed in the row's device order as its
+  // release would, so that the simulating thread only looks them up (this
+  // runs ahead of it, on the helper thread when there is one). Row d of one
+  // table is column d of the other: the sums of all rows advance together,
+  // a column at a time, vectorised over the rows. A peer without a flow, or
+  // of the other class, adds 0.0, which leaves a sum as it was.
+  void sum_rows(int c, int phase) {
+    const double unit = copy_bytes(phase);
+    const std::size_t base = (std::size_t(c) * 2 + phase) * 2 * D_;
+    std::fill_n(&row_sent_[base], 2 * D_, 0.0);
+    std::fill_n(&row_joined_[base], 2 * D_, 0.0);
+    for (int p = 0; p < D_; ++p) {
+      const double* column = row_of(p, 1 - phase, c);  // column[d]: row d's entry for peer p
+      // Rows d of p's node reach p over NVLink, the others over IB.
+      for_each_run(p, [&](int from, int to, int cls) {
+        double* sum = &row_sent_[base + std::size_t(cls) * D_];
+        double* joined = &row_joined_[base + std::size_t(cls) * D_];
+        for (int d = from; d < to; ++d) {
+          const bool has = column[d] >= 0;
+          sum[d] += has ? column[d] * unit : 0.0;
+          joined[d] = has ? 1.0 : joined[d];
+        }
+      });
     }
   }
   // At least a quarter of the D·(D − 1) device pairs: a row walk then reads
@@ -482,52 +535,80 @@ class StepModel {
       if (joined[c]) send(self, c, phase, sent[c]);
   }
 
-  // Calls each(peer, class) for the peers in row `row` (a dense cell's) in
-  // device order: those of other nodes before self's node, self's node's,
-  // those after. The class is a constant per segment, so that per-class
-  // sums indexed by it stay in registers.
+  // Calls each(from, to, class) for device d's peers in device order, in
+  // runs of one link class: other nodes' devices before d's node (IB), d's
+  // node's (NVLink), those after (IB). A loop over one run has no class to
+  // choose per device, so it vectorises.
   template <class Each>
-  void for_each_in_row(const double* row, int self, Each each) const {
-    const int first = node_first(self), last = first + hw_->devices_per_node;
-    auto segment = [&]<int c>(int from, int to, std::integral_constant<int, c> cls) {
-      for (int p = from; p < to; ++p)
-        if (row[p] >= 0) each(p, cls);
-    };
-    segment(0, first, std::integral_constant<int, inter>{});
-    segment(first, last, std::integral_constant<int, intra>{});
-    segment(last, D_, std::integral_constant<int, inter>{});
+  void for_each_run(int d, Each each) const {
+    const int first = node_first(d), last = first + hw_->devices_per_node;
+    each(0, first, inter);
+    each(first, last, intra);
+    each(last, D_, inter);
   }
 
   // release() for a dense cell's row: the same joins, sums and sends in the
   // same order, and one Released entry for all of the row's flows.
   void release_row(int self, int phase, int cell) {
-    const double* row = row_of(self, phase, cell);
-    const double unit = copy_bytes(phase);
-    double sent[2] = {0, 0};
-    bool joined[2] = {false, false};
-    for_each_in_row(row, self, [&](int p, int c) {
-      const double bytes = row[p] * unit;
-      sent[c] += bytes, joined[c] = true;
-      join(port_index(p, c, 1), bytes);
-      bytes_received_[p] += bytes;
-    });
+    const std::size_t at = (std::size_t(cell) * 2 + phase) * 2 * D_ + std::size_t(self);
+    const double sent[2] = {row_sent_[at + std::size_t(intra) * D_], row_sent_[at + std::size_t(inter) * D_]};
+    const bool joined[2] = {row_joined_[at + std::size_t(intra) * D_] != 0.0, row_joined_[at + std::size_t(inter) * D_] != 0.0};
     if (!joined[intra] && !joined[inter]) return;
+    join_row(row_of(self, phase, cell), self, copy_bytes(phase));
     note_release(phase, cell);
     released_.push_back({self, phase, 0, Released::tag_of(cell, Waiter::row)});
     send_groups(self, phase, sent, joined);
   }
 
-  // arrive() for each flow of a released row, in device order.
+  // The receive side of a row's release: for each peer p with a flow, join
+  // p's receive port of the flow's class and count the bytes it receives.
+  // Branch-free over every device of a run (a peer without a flow adds 0.0,
+  // which leaves a sum unchanged), so that it vectorises; the ports it opens
+  // are sealed by a scan (seal_receive_ports), not listed.
+  void join_row(const double* row, int self, double unit) {
+    const double now = q_.now();
+    double* received = bytes_received_.data();
+    for_each_run(self, [&](int from, int to, int c) {
+      double* open_time = &ports_.open_time[std::size_t(port_index(0, c, 1))];
+      double* open_bytes = &ports_.open_bytes[std::size_t(port_index(0, c, 1))];
+      for (int p = from; p < to; ++p) {
+        const bool has = row[p] >= 0;
+        const double bytes = has ? row[p] * unit : 0.0;
+        const bool opens = has && open_time[p] < 0;
+        open_bytes[p] = (opens ? 0.0 : open_bytes[p]) + bytes;
+        open_time[p] = opens ? now : open_time[p];
+        received[p] += bytes;
+      }
+    });
+    rows_joined_ = true;
+  }
+
+  // arrive() for each flow of a released row: branch-free over each run (a
+  // peer without a flow keeps its countdown), so that it vectorises; then,
+  // in device order as flow by flow, the countdowns this row finished, if
+  // any, schedule their events.
   void arrive_row(int self, int phase, int cell) {
     const double* row = row_of(self, phase, cell);
-    const double sent_at[2] = {ports_[port_index(self, intra, 0)].free_at, ports_[port_index(self, inter, 0)].free_at};
-    Countdown* waits = &(phase == dispatch_phase ? ready_wait_ : end_wait_)[std::size_t(key(0, cell))];
-    const Event::Kind kind = phase == dispatch_phase ? Event::ready : Event::layer_end;
-    for_each_in_row(row, self, [&](int p, int c) {
-      const double t = std::max(sent_at[c], ports_[port_index(p, c, 1)].free_at) + latency(c);
-      if (cell == 0) last_arrival_[phase] = std::max(last_arrival_[phase], t);
-      count_down(waits[p], t, {kind, key(p, cell), 0});
+    Countdowns& waits = phase == dispatch_phase ? ready_wait_ : end_wait_;
+    int* left = &waits.left[std::size_t(key(0, cell))];
+    double* time = &waits.time[std::size_t(key(0, cell))];
+    int finished = 0;
+    for_each_run(self, [&](int from, int to, int c) {
+      const double sent_at = ports_.free_at[std::size_t(port_index(self, c, 0))], lat = latency(c);
+      const double* free_at = &ports_.free_at[std::size_t(port_index(0, c, 1))];
+      for (int p = from; p < to; ++p) {
+        const bool has = row[p] >= 0;
+        time[p] = has ? std::max(time[p], std::max(sent_at, free_at[p]) + lat) : time[p];
+        finished += int(has && left[p] == 1);
+        left[p] -= int(has);
+      }
+      if (cell == 0)  // StepTiming::dispatch and combine: the phase's last arrival in cell 0
+        for (int p = from; p < to; ++p)
+          if (row[p] >= 0) last_arrival_[phase] = std::max(last_arrival_[phase], std::max(sent_at, free_at[p]) + lat);
     });
+    const Event::Kind kind = phase == dispatch_phase ? Event::ready : Event::layer_end;
+    for (int p = 0; finished > 0; ++p)
+      if (row[p] >= 0 && left[p] == 0) q_.schedule(time[p], {kind, key(p, cell), 0}), --finished;
   }
 
   void send(int self, int c, int phase, double bytes) {
@@ -547,39 +628,58 @@ class StepModel {
   }
 
   void join(int pi, double bytes) {
-    Port& p = ports_[pi];
-    if (p.open_time < 0) {
-      p.open_time = q_.now();
-      p.open_bytes = 0;
+    const std::size_t i = std::size_t(pi);
+    if (ports_.open_time[i] < 0) {
+      ports_.open_time[i] = q_.now();
+      ports_.open_bytes[i] = 0;
       open_ports_.push_back(pi);
     }
-    p.open_bytes += bytes;
+    ports_.open_bytes[i] += bytes;
   }
 
   void seal(int pi) {
-    Port& p = ports_[pi];
-    const double start = std::max(p.open_time, p.free_at);
-    p.free_at = start + p.open_bytes / bandwidth(port_class(pi));
-    p.open_time = -1;
+    const std::size_t i = std::size_t(pi);
+    const double start = std::max(ports_.open_time[i], ports_.free_at[i]);
+    ports_.free_at[i] = start + ports_.open_bytes[i] / bandwidth(port_class(pi));
+    ports_.open_time[i] = -1;
+  }
+
+  // Seals every open receive port (after the listed ones, each sealed once):
+  // dense rows open them without listing them (join_row).
+  void seal_receive_ports() {
+    for (int c : {intra, inter}) {
+      const std::size_t base = std::size_t(port_index(0, c, 1));
+      double* free_at = &ports_.free_at[base];
+      double* open_time = &ports_.open_time[base];
+      const double* open_bytes = &ports_.open_bytes[base];
+      const double bw = bandwidth(c);
+      for (int p = 0; p < D_; ++p) {
+        const bool open = open_time[p] >= 0;
+        const double drained = std::max(open_time[p], free_at[p]) + open_bytes[p] / bw;
+        free_at[p] = open ? drained : free_at[p];
+        open_time[p] = -1;
+      }
+    }
+    rows_joined_ = false;
   }
 
   // Both groups of a flow released this instant are sealed: it arrives one
   // latency after the later of them drains.
   void arrive(const Released& r) {
     if (r.waiter() == Waiter::row) return arrive_row(r.send_port, r.recv_port, r.cell());
-    const double t =
-        std::max(ports_[r.send_port].free_at, ports_[r.recv_port].free_at) + latency(port_class(r.send_port));
+    const double t = std::max(ports_.free_at[std::size_t(r.send_port)], ports_.free_at[std::size_t(r.recv_port)]) +
+                     latency(port_class(r.send_port));
     const int cell = r.cell();
     if (cell == 0) last_arrival_[r.phase()] = std::max(last_arrival_[r.phase()], t);
     switch (r.waiter()) {
-      case Waiter::ready: count_down(ready_wait_[r.target], t, {Event::ready, r.target, 0}); break;
-      case Waiter::end: count_down(end_wait_[r.target], t, {Event::layer_end, r.target, 0}); break;
+      case Waiter::ready: count_down(ready_wait_, r.target, t, {Event::ready, r.target, 0}); break;
+      case Waiter::end: count_down(end_wait_, r.target, t, {Event::layer_end, r.target, 0}); break;
       case Waiter::gather: count_down(gather_[r.target], t, {Event::gathered, r.target, cell}); break;
       case Waiter::relay: {
         q_.schedule(t, {Event::relayed, r.target, cell});
         const TrafficFlow& f = flow(r.target);
         const int k = key(f.dst, cell);
-        if (f.relay_processes) count_down(ready_wait_[k], t, {Event::ready, k, 0});
+        if (f.relay_processes) count_down(ready_wait_, k, t, {Event::ready, k, 0});
         break;
       }
       case Waiter::row: break;  // arrive_row, above
@@ -589,12 +689,18 @@ class StepModel {
   // One more awaited arrival at time t (≥ now). The last one schedules the
   // waiter's event at the latest time; from a task ending now at now itself
   // it acts at once, as the arrival handled in this instant did.
-  bool count_down(Countdown& w, double t, Event e, bool in_instant = false) {
-    w.time = std::max(w.time, t);
-    if (--w.left != 0) return false;
-    if (in_instant && w.time == q_.now()) return true;
-    q_.schedule(w.time, e);
+  bool count_down(int& left, double& time, double t, Event e, bool in_instant = false) {
+    time = std::max(time, t);
+    if (--left != 0) return false;
+    if (in_instant && time == q_.now()) return true;
+    q_.schedule(time, e);
     return false;
+  }
+  bool count_down(Countdown& w, double t, Event e, bool in_instant = false) {
+    return count_down(w.left, w.time, t, e, in_instant);
+  }
+  bool count_down(Countdowns& w, int i, double t, Event e, bool in_instant = false) {
+    return count_down(w.left[std::size_t(i)], w.time[std::size_t(i)], t, e, in_instant);
   }
 
   void expert_ready(int d, int c) {
@@ -619,6 +725,7 @@ class StepModel {
   void end_of_instant() {
     for (int pi : open_ports_) seal(pi);
     open_ports_.clear();
+    if (rows_joined_) seal_receive_ports();
     for (const Released& r : released_) arrive(r);
     released_.clear();
     for (int d : wake_) {
@@ -665,13 +772,13 @@ class StepModel {
           return Outgoing(f.copies, list[j], f.dst, f.kind);
         }, d, dispatch_phase, c);
       }
-      if (count_down(ready_wait_[k], now, {Event::ready, k, 0}, true)) expert_ready(d, c);
+      if (count_down(ready_wait_, k, now, {Event::ready, k, 0}, true)) expert_ready(d, c);
       return;
     }
     times_[k].expert_end = now;
     if (dense_[std::size_t(c)]) {
       release_row(d, combine_phase, c);
-      if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
+      if (count_down(end_wait_, k, now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
       return;
     }
     // Results go back to their homes; a relay's own part of a forwarded
@@ -680,7 +787,7 @@ class StepModel {
     const Outgoing* last = expert_list_.data() + expert_range_[std::size_t(k)].end;
     if (!forwarded_[std::size_t(c)]) {  // every flow goes back at once: no scan for relays' gathers
       release(int(last - first), [&](int j) { return first[j]; }, d, combine_phase, c);
-      if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
+      if (count_down(end_wait_, k, now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
       return;
     }
     for (const Outgoing* o = first; o != last;) {
@@ -693,7 +800,7 @@ class StepModel {
       while (o != last && o->kind() != TrafficFlow::to_relay) ++o;
       release(int(o - run), [&](int j) { return run[j]; }, d, combine_phase, c);
     }
-    if (count_down(end_wait_[k], now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
+    if (count_down(end_wait_, k, now, {Event::layer_end, k, 0}, true)) layer_end(d, c);
   }
 
   double flops_time(double tokens, double flops) const { return tokens * flops / (hw_->peak_flops * hw_->efficiency); }
@@ -765,12 +872,14 @@ class StepModel {
   std::atomic<bool> helper_failed_{false}, stop_helper_{false};
   std::exception_ptr helper_error_;  // why the helper stopped, once helper_failed_
   des::EventQueue<Event> q_;
-  std::vector<Port> ports_;
+  Ports ports_;
+  int port_shift_ = 0;
+  bool rows_joined_ = false;  // a dense row joined receive ports this instant (they are not in open_ports_)
   std::vector<Released> released_;  // flows released in the current instant
   std::vector<std::uint8_t> unit_busy_, waking_;
   std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
   std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
-  std::vector<Countdown> ready_wait_, end_wait_;     // per (device, cell)
+  Countdowns ready_wait_, end_wait_;                 // per (device, cell)
   std::vector<int> node_;  // per device
   std::vector<int> dense_list_, wake_, open_ports_;
   std::vector<int> sends_, computes_;  // per device, in the cell being prepared: flows it sends as home, flows it computes
@@ -778,6 +887,9 @@ class StepModel {
   std::vector<std::uint8_t> forwarded_;            // per cell: 1 if it holds to_relay flows
   std::vector<std::uint8_t> dense_;                // per cell: 1 if its flows are in rows_ (fill_rows)
   std::vector<double> rows_;                       // per cell: its dispatch table, then its combine table
+  // Per (cell, phase, class, device): the row's bytes of that class, and
+  // whether it has any flow of it (1.0 or 0.0: one vector type in sum_rows).
+  std::vector<double> row_sent_, row_joined_;
   bool dense_allowed_ = false;  // this step's cells may be tables (prepare)
   std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;
