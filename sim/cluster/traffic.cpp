@@ -116,34 +116,39 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
     const std::int64_t assignments = std::int64_t(cell_begin_[std::size_t(b + 1) * D] - cell_begin_[std::size_t(b) * D]) * k;
     const int threads = assignments >= kParallelAssignments ? team : 1;
     flow_offset_.assign(std::size_t(team) + 1, 0);
-    // Counting and emitting may throw (bad_alloc): caught in the region and
-    // rethrown after it, as an exception must not leave an OpenMP region.
+    // Counting, emitting and sizing the step's flows may throw (bad_alloc):
+    // caught in the region and rethrown after it, as an exception must not
+    // leave an OpenMP region; every thread still meets the barriers.
     std::exception_ptr error;
-    int used = 1;
+    const std::size_t base = t.flows.size();
 #pragma omp parallel num_threads(threads)
     {
       const int i = omp_get_thread_num(), n = omp_get_num_threads();  // n may fall short of `threads`
-      if (i == 0) used = n;
+      const HomeCounter& w = counters_[std::size_t(i)];
       try {
-        HomeCounter& w = counters_[std::size_t(i)];
         const std::span<const std::int32_t> begin(&cell_begin_[std::size_t(b) * D], std::size_t(D) + 1);
-        count_homes(w, b, split_homes(begin, i, n), split_homes(begin, i + 1, n), data, home_tokens);
+        count_homes(counters_[std::size_t(i)], b, split_homes(begin, i, n), split_homes(begin, i + 1, n), data,
+                    home_tokens);
         flow_offset_[std::size_t(i) + 1] = w.flows.size();
       } catch (...) {
 #pragma omp critical(traffic_error)
         error = std::current_exception();
       }
+#pragma omp barrier
+#pragma omp single
+      {
+        for (int j = 0; j < n; ++j) flow_offset_[std::size_t(j) + 1] += flow_offset_[std::size_t(j)];
+        try {
+          if (!error) t.flows.resize(base + flow_offset_[std::size_t(n)]);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }  // a barrier: the offsets and the flows' size are known to all
+      // Each thread's flows in place, home order; copying cannot throw. One
+      // region for both halves: a second would start the team again.
+      if (!error) std::copy(w.flows.begin(), w.flows.end(), t.flows.begin() + std::ptrdiff_t(base + flow_offset_[std::size_t(i)]));
     }
     if (error) std::rethrow_exception(error);
-    for (int i = 0; i < used; ++i) flow_offset_[std::size_t(i) + 1] += flow_offset_[std::size_t(i)];
-    const std::size_t base = t.flows.size();
-    t.flows.resize(base + flow_offset_[std::size_t(used)]);
-    // Each thread's flows in place, home order; copying cannot throw.
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int i = 0; i < used; ++i) {
-      const std::vector<TrafficFlow>& f = counters_[std::size_t(i)].flows;
-      std::copy(f.begin(), f.end(), t.flows.begin() + std::ptrdiff_t(base + flow_offset_[std::size_t(i)]));
-    }
     for (std::size_t j = 0; j < map.phy2log.size(); ++j) {
       std::int32_t n = 0;
       for (int i = 0; i < team; ++i) n += counters_[i].slot_count[j];
