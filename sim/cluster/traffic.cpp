@@ -267,8 +267,7 @@ void TrafficBuilder::index_placement(const PlacementMap& map) {
   }
 }
 
-void TrafficBuilder::HomeCounter::next_token() {
-  if (++stamp != 0) return;
+void TrafficBuilder::HomeCounter::restart_stamps() {
   // Wrapped after 2³² tokens: old stamps could collide, so start over.
   std::fill(device_stamp.begin(), device_stamp.end(), 0);
   std::fill(node_stamp.begin(), node_stamp.end(), 0);
@@ -282,7 +281,22 @@ void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
   // per copy while counting, where each mark waited on the previous one in
   // the same word (BM_TimingTraffic58Layers/0 17.8–18.3 → 15.3–16.2 ms).
   const int G = shape_.devices_per_node, home_node = h / G, D = shape_.devices();
-  std::vector<TrafficFlow>& flows = w.flows;
+  auto& flows = w.flows;
+  if (!hw_.forwarding) {  // every flow direct: no nodes to follow, and at most D − 1 of them
+    const std::size_t first = flows.size();
+    flows.resize(first + std::size_t(D));
+    TrafficFlow* out = flows.data() + first;
+    for (int base = 0; base < D; base += 64)
+      for (std::uint64_t bits = nonzero_bits(&w.need[std::size_t(base)], std::min(64, D - base)); bits != 0;
+           bits &= bits - 1) {
+        const int d = base + std::countr_zero(bits);
+        *out = {h, d, TrafficFlow::direct, false, 0, w.need[std::size_t(d)]};
+        out += d != h;  // a home's own tokens stay: overwritten by the next flow, or cut below
+      }
+    flows.resize(std::size_t(out - flows.data()));
+    std::fill(w.need.begin(), w.need.end(), 0);
+    return;
+  }
   std::size_t parent = 0;  // the open to_relay flow of the current node
   int node = -1;           // the node whose flows are being emitted
   for (int base = 0; base < D; base += 64)

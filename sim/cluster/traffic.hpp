@@ -60,7 +60,7 @@ class TrafficBuilder {
     // Per device / node: stamp when the current token already goes there (no search, no clearing per token).
     std::vector<std::uint32_t> device_stamp, node_stamp;
     std::uint32_t stamp = 0;
-    std::vector<TrafficFlow> flows;      // the cell's flows of this thread's homes
+    std::vector<TrafficFlow, UninitializedAllocator<TrafficFlow>> flows;  // the cell's flows of this thread's homes
 
     void size_for(const Shape& shape);
     // 1 the first time the current token reaches `x` (a device or a node), else 0;
@@ -70,7 +70,10 @@ class TrafficBuilder {
       stamps[std::size_t(x)] = stamp;
       return first;
     }
-    void next_token();
+    void next_token() {
+      if (++stamp == 0) restart_stamps();
+    }
+    void restart_stamps();  // after 2³² tokens
   };
   // Counts and emits the flows of cell (layer, b)'s homes [h0, h1) into w.
   void count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data, double* home_tokens) const;
