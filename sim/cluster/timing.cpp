@@ -263,7 +263,7 @@ class StepModel {
     if (dense_allowed_) {
       rows_.resize(std::size_t(cells_) * cell_doubles);
       row_sent_.resize(std::size_t(cells_) * 4 * D_);
-      row_joined_.resize(std::size_t(cells_) * 4 * D_);
+      row_count_.resize(std::size_t(cells_) * 4 * D_);
     }
   }
 
@@ -323,15 +323,28 @@ class StepModel {
     // through an int pointer would make the compiler reload an int member.
     const TrafficFlow* traffic = t_->flows.data();
     const int D = D_, begin = t_->flow_begin[c], end = t_->flow_begin[c + 1], base = key(0, c);
+    if (dense_allowed_ && worth_tables(end - begin, D) && canonical_direct(traffic + begin, end - begin, D)) {
+      fill_rows(c, traffic + begin, traffic + end);
+      // Waits: own dense part (+ dispatch flows in) and own expert compute
+      // (+ combine flows home), the flows counted per row by fill_rows.
+      const double* sent = &row_count_[std::size_t(c) * 4 * D];  // dispatch rows: the flows each home sends
+      const double* computed = sent + 2 * D;                      // combine rows: the flows each device computes
+      for (int d = 0; d < D; ++d) {
+        ready_wait_.left[std::size_t(base + d)] = 1 + int(computed[d] + computed[D + d]);
+        end_wait_.left[std::size_t(base + d)] = 1 + int(sent[d] + sent[D + d]);
+      }
+      std::fill_n(&ready_wait_.time[std::size_t(base)], D, 0.0);
+      std::fill_n(&end_wait_.time[std::size_t(base)], D, 0.0);
+      forwarded_[std::size_t(c)] = 0;
+      dense_[std::size_t(c)] = 1;
+      return;
+    }
     int *sends = sends_.data(), *computes = computes_.data(), *parent = parent_.data();
     int* dense_list = dense_list_.data();
     Outgoing* expert_list = expert_list_.data();
     Countdown* gather = gather_.data();
     Range *dense_range = &dense_range_[std::size_t(base)], *expert_range = &expert_range_[std::size_t(base)];
     bool forwarded = false;
-    // Canonical: flows sorted by (home, destination), no pair twice; what a dense cell needs.
-    bool canonical = true;
-    int last_src = -1, last_dst = -1;
     std::fill_n(sends, D, 0);
     std::fill_n(computes, D, 0);
     // Consecutive flows share their home: count its run in a register, not
@@ -366,8 +379,6 @@ class StepModel {
         i += f.children;
         continue;
       }
-      canonical &= f.src > last_src || (f.src == last_src && f.dst > last_dst);
-      last_src = f.src, last_dst = f.dst;
       count_home(f.src);
       ++computes[f.dst];
     }
@@ -384,11 +395,6 @@ class StepModel {
       dense += sends[d], expert += computes[d];
     }
     forwarded_[std::size_t(c)] = forwarded;  // once: the simulating thread reads its neighbours
-    if (dense_allowed_ && !forwarded && canonical && worth_tables(end - begin, D)) {
-      fill_rows(c, traffic + begin, traffic + end);
-      dense_[std::size_t(c)] = 1;
-      return;
-    }
     // An expert list holds what its release reads: its flows lie scattered.
     home = -1;
     int at = 0;  // home's next position in the dense list, in a register for the same reason
@@ -437,17 +443,17 @@ class StepModel {
     const double unit = copy_bytes(phase);
     const std::size_t base = (std::size_t(c) * 2 + phase) * 2 * D_;
     std::fill_n(&row_sent_[base], 2 * D_, 0.0);
-    std::fill_n(&row_joined_[base], 2 * D_, 0.0);
+    std::fill_n(&row_count_[base], 2 * D_, 0.0);
     for (int p = 0; p < D_; ++p) {
       const double* column = row_of(p, 1 - phase, c);  // column[d]: row d's entry for peer p
       // Rows d of p's node reach p over NVLink, the others over IB.
       for_each_run(p, [&](int from, int to, int cls) {
         double* sum = &row_sent_[base + std::size_t(cls) * D_];
-        double* joined = &row_joined_[base + std::size_t(cls) * D_];
+        double* count = &row_count_[base + std::size_t(cls) * D_];
         for (int d = from; d < to; ++d) {
           const bool has = column[d] >= 0;
           sum[d] += has ? column[d] * unit : 0.0;
-          joined[d] = has ? 1.0 : joined[d];
+          count[d] += has ? 1.0 : 0.0;
         }
       });
     }
@@ -457,6 +463,20 @@ class StepModel {
   // decode benchmark's cells join nearly all pairs, a serving decode
   // iteration's a few.
   static bool worth_tables(int flows, int D) { return std::int64_t(flows) * 4 >= std::int64_t(D) * (D - 1); }
+  // Whether the n flows at f are what a dense cell needs and the traffic
+  // builder makes for one: direct, sorted by (home, destination) with no pair
+  // twice, devices and counts valid. One pass without branches (it
+  // vectorises); a cell that fails it is checked flow by flow, which names
+  // the fault, and listed if it has none.
+  static bool canonical_direct(const TrafficFlow* f, int n, int D) {
+    int bad = 0;
+    for (int i = 0; i < n; ++i)
+      bad |= int(unsigned(f[i].src) >= unsigned(D)) | int(unsigned(f[i].dst) >= unsigned(D)) |
+             int(f[i].src == f[i].dst) | int(f[i].copies < 0) | int(f[i].kind != TrafficFlow::direct);
+    for (int i = 1; i < n; ++i)
+      bad |= int(std::int64_t(f[i].src) * D + f[i].dst <= std::int64_t(f[i - 1].src) * D + f[i - 1].dst);
+    return bad == 0;
+  }
   double* row_of(int device, int phase, int cell) {
     return rows_.data() + (std::size_t(cell) * 2 + phase) * D_ * D_ + std::size_t(device) * D_;
   }
@@ -552,7 +572,7 @@ class StepModel {
   void release_row(int self, int phase, int cell) {
     const std::size_t at = (std::size_t(cell) * 2 + phase) * 2 * D_ + std::size_t(self);
     const double sent[2] = {row_sent_[at + std::size_t(intra) * D_], row_sent_[at + std::size_t(inter) * D_]};
-    const bool joined[2] = {row_joined_[at + std::size_t(intra) * D_] != 0.0, row_joined_[at + std::size_t(inter) * D_] != 0.0};
+    const bool joined[2] = {row_count_[at + std::size_t(intra) * D_] != 0.0, row_count_[at + std::size_t(inter) * D_] != 0.0};
     if (!joined[intra] && !joined[inter]) return;
     join_row(row_of(self, phase, cell), self, copy_bytes(phase));
     note_release(phase, cell);
@@ -887,9 +907,9 @@ class StepModel {
   std::vector<std::uint8_t> forwarded_;            // per cell: 1 if it holds to_relay flows
   std::vector<std::uint8_t> dense_;                // per cell: 1 if its flows are in rows_ (fill_rows)
   std::vector<double> rows_;                       // per cell: its dispatch table, then its combine table
-  // Per (cell, phase, class, device): the row's bytes of that class, and
-  // whether it has any flow of it (1.0 or 0.0: one vector type in sum_rows).
-  std::vector<double> row_sent_, row_joined_;
+  // Per (cell, phase, class, device): the row's bytes of that class, and its
+  // flows of that class (counted in doubles: one vector type in sum_rows).
+  std::vector<double> row_sent_, row_count_;
   bool dense_allowed_ = false;  // this step's cells may be tables (prepare)
   std::vector<Range> dense_range_, expert_range_;  // per (device, cell): its part of the cell's flow range
   std::vector<CellTimes> times_;

@@ -146,7 +146,8 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
       }  // a barrier: the offsets and the flows' size are known to all
       // Each thread's flows in place, home order; copying cannot throw. One
       // region for both halves: a second would start the team again.
-      if (!error) std::copy(w.flows.begin(), w.flows.end(), t.flows.begin() + std::ptrdiff_t(base + flow_offset_[std::size_t(i)]));
+      if (!error)
+        std::copy(w.flows.begin(), w.flows.end(), t.flows.begin() + std::ptrdiff_t(base + flow_offset_[std::size_t(i)]));
     }
     if (error) std::rethrow_exception(error);
     for (std::size_t j = 0; j < map.phy2log.size(); ++j) {
@@ -274,6 +275,15 @@ void TrafficBuilder::HomeCounter::restart_stamps() {
   stamp = 1;
 }
 
+template <class Each>
+void TrafficBuilder::for_each_reached(const HomeCounter& w, Each each) const {
+  const int D = shape_.devices();
+  for (int base = 0; base < D; base += 64)
+    for (std::uint64_t bits = nonzero_bits(&w.need[std::size_t(base)], std::min(64, D - base)); bits != 0;
+         bits &= bits - 1)
+      each(base + std::countr_zero(bits));
+}
+
 void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
   // Only the devices this home's tokens reach, ascending (the bits in order),
   // so flows come out in device order whatever the batch size. They are the
@@ -286,40 +296,34 @@ void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
     const std::size_t first = flows.size();
     flows.resize(first + std::size_t(D));
     TrafficFlow* out = flows.data() + first;
-    for (int base = 0; base < D; base += 64)
-      for (std::uint64_t bits = nonzero_bits(&w.need[std::size_t(base)], std::min(64, D - base)); bits != 0;
-           bits &= bits - 1) {
-        const int d = base + std::countr_zero(bits);
-        *out = {h, d, TrafficFlow::direct, false, 0, w.need[std::size_t(d)]};
-        out += d != h;  // a home's own tokens stay: overwritten by the next flow, or cut below
-      }
+    for_each_reached(w, [&](int d) {
+      *out = {h, d, TrafficFlow::direct, false, 0, w.need[std::size_t(d)]};
+      out += d != h;  // a home's own tokens stay: overwritten by the next flow, or cut below
+    });
     flows.resize(std::size_t(out - flows.data()));
     std::fill(w.need.begin(), w.need.end(), 0);
     return;
   }
   std::size_t parent = 0;  // the open to_relay flow of the current node
   int node = -1;           // the node whose flows are being emitted
-  for (int base = 0; base < D; base += 64)
-    for (std::uint64_t bits = nonzero_bits(&w.need[std::size_t(base)], std::min(64, D - base)); bits != 0;
-         bits &= bits - 1) {
-      const int d = base + std::countr_zero(bits);
-      if (node_of_[std::size_t(d)] != node) {
-        node = node_of_[std::size_t(d)];
-        if (node != home_node && hw_.forwarding) {
-          // One IB crossing to the relay, the node's device with h's local index.
-          const int relay = node * G + h % G;
-          parent = flows.size();
-          flows.push_back({h, relay, TrafficFlow::to_relay, w.need[std::size_t(relay)] > 0, 0,
-                          w.node_need[std::size_t(node)]});
-        }
-      }
-      if (node == home_node || !hw_.forwarding) {
-        if (d != h) flows.push_back({h, d, TrafficFlow::direct, false, 0, w.need[std::size_t(d)]});
-      } else if (d != flows[parent].dst) {
-        flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, false, 0, w.need[std::size_t(d)]});
-        ++flows[parent].children;
+  for_each_reached(w, [&](int d) {
+    if (node_of_[std::size_t(d)] != node) {
+      node = node_of_[std::size_t(d)];
+      if (node != home_node) {
+        // One IB crossing to the relay, the node's device with h's local index.
+        const int relay = node * G + h % G;
+        parent = flows.size();
+        flows.push_back({h, relay, TrafficFlow::to_relay, w.need[std::size_t(relay)] > 0, 0,
+                        w.node_need[std::size_t(node)]});
       }
     }
+    if (node == home_node) {
+      if (d != h) flows.push_back({h, d, TrafficFlow::direct, false, 0, w.need[std::size_t(d)]});
+    } else if (d != flows[parent].dst) {
+      flows.push_back({flows[parent].dst, d, TrafficFlow::fan_out, false, 0, w.need[std::size_t(d)]});
+      ++flows[parent].children;
+    }
+  });
   // Cleared for the next home after the loop (a relay's need is read when its
   // node opens, possibly before its own bit): whole, as the scan read it all.
   std::fill(w.need.begin(), w.need.end(), 0);

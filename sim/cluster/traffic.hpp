@@ -77,6 +77,9 @@ class TrafficBuilder {
   };
   // Counts and emits the flows of cell (layer, b)'s homes [h0, h1) into w.
   void count_homes(HomeCounter& w, int b, int h0, int h1, const StepData& data, double* home_tokens) const;
+  // Calls each(d) for the devices d with w.need[d] > 0, ascending.
+  template <class Each>
+  void for_each_reached(const HomeCounter& w, Each each) const;
   // Emits cell flows for the tokens of home h counted in w.need / w.node_need, then zeroes both.
   void emit_flows(HomeCounter& w, int h) const;
   // Checks the layer's placement against the shape and indexes it into replicas_.

@@ -454,6 +454,18 @@ TEST_CASE("timing: a dense cell's tables and its flow lists give the same step",
   const StepTiming mixed = simulate_step(hw, t, true);
   CHECK(mixed.dense_cells == cells - 1);
   check_same_timing(mixed, listed);
+  // A device pair twice in one cell (a table would keep only one of its
+  // flows): that cell is listed too, and both flows move.
+  StepTraffic twice = t;
+  const int at = twice.flow_begin[7] + 3;
+  twice.flows.insert(twice.flows.begin() + at, twice.flows[std::size_t(at)]);
+  for (int c = 8; c <= cells; ++c) ++twice.flow_begin[std::size_t(c)];
+  const StepTiming twice_listed = simulate_step(hw, twice, false);
+  const StepTiming twice_mixed = simulate_step(hw, twice, true);
+  CHECK(twice_mixed.dense_cells == cells - 2);
+  check_same_timing(twice_mixed, twice_listed);
+  CHECK(twice_listed.bytes_dispatch_intra + twice_listed.bytes_dispatch_inter >
+        listed.bytes_dispatch_intra + listed.bytes_dispatch_inter);
   // Too few flows (one per home and cell) to be worth a table: listed.
   StepTraffic sparse = t;
   sparse.flows.clear();
