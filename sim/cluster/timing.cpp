@@ -75,14 +75,9 @@ struct Event {
   int b() const { return int(b_kind >> 3); }
 };
 
-// Arrivals still awaited and the latest known one.
-struct Countdown {
-  int left = 0;
-  double time = 0;
-};
-
-// Countdowns as a structure of arrays, per (device, cell) by key: a dense
-// row's arrivals count down consecutive devices, a loop that vectorises.
+// Countdowns: per waiter, the arrivals still awaited and the latest known
+// one. A structure of arrays, so that a dense row's arrivals, which count
+// down consecutive devices, are a loop that vectorises.
 struct Countdowns {
   std::vector<int> left;
   std::vector<double> time;
@@ -90,6 +85,7 @@ struct Countdowns {
     left.resize(n);
     time.resize(n);
   }
+  void start(std::size_t i, int awaited) { left[i] = awaited, time[i] = 0; }
 };
 
 // FCFS ports (MODEL.md §6): flows released at one instant are collected into
@@ -327,14 +323,12 @@ class StepModel {
       fill_rows(c, traffic + begin, traffic + end);
       // Waits: own dense part (+ dispatch flows in) and own expert compute
       // (+ combine flows home), the flows counted per row by fill_rows.
-      const double* sent = &row_count_[std::size_t(c) * 4 * D];  // dispatch rows: the flows each home sends
-      const double* computed = sent + 2 * D;                      // combine rows: the flows each device computes
+      const double* sent = &row_count_[row_stat(c, dispatch_phase, 0)];  // per class: the flows each home sends
+      const double* computed = &row_count_[row_stat(c, combine_phase, 0)];  // and each device computes
       for (int d = 0; d < D; ++d) {
-        ready_wait_.left[std::size_t(base + d)] = 1 + int(computed[d] + computed[D + d]);
-        end_wait_.left[std::size_t(base + d)] = 1 + int(sent[d] + sent[D + d]);
+        ready_wait_.start(std::size_t(base + d), 1 + int(computed[d] + computed[D + d]));
+        end_wait_.start(std::size_t(base + d), 1 + int(sent[d] + sent[D + d]));
       }
-      std::fill_n(&ready_wait_.time[std::size_t(base)], D, 0.0);
-      std::fill_n(&end_wait_.time[std::size_t(base)], D, 0.0);
       forwarded_[std::size_t(c)] = 0;
       dense_[std::size_t(c)] = 1;
       return;
@@ -342,7 +336,6 @@ class StepModel {
     int *sends = sends_.data(), *computes = computes_.data(), *parent = parent_.data();
     int* dense_list = dense_list_.data();
     Outgoing* expert_list = expert_list_.data();
-    Countdown* gather = gather_.data();
     Range *dense_range = &dense_range_[std::size_t(base)], *expert_range = &expert_range_[std::size_t(base)];
     bool forwarded = false;
     std::fill_n(sends, D, 0);
@@ -371,7 +364,7 @@ class StepModel {
           parent[j] = i;
           ++computes[g.dst];  // a fan-out: the relay sends it, its destination computes
         }
-        gather[i] = Countdown{f.children + (f.relay_processes ? 1 : 0), 0};
+        gather_.start(std::size_t(i), f.children + (f.relay_processes ? 1 : 0));
         count_home(f.src);
         // The relay's compute matters to a to_relay flow only if it processes one of its tokens.
         if (f.relay_processes) ++computes[f.dst];
@@ -384,12 +377,9 @@ class StepModel {
     }
     if (home >= 0) sends[home] += run;
     // Waits: own dense part (+ dispatch flows in) and own expert compute (+ combine flows home).
-    int *ready = &ready_wait_.left[std::size_t(base)], *ends = &end_wait_.left[std::size_t(base)];
-    std::fill_n(&ready_wait_.time[std::size_t(base)], D, 0.0);
-    std::fill_n(&end_wait_.time[std::size_t(base)], D, 0.0);
     for (int d = 0, dense = begin, expert = begin; d < D; ++d) {
-      ready[d] = 1 + computes[d];
-      ends[d] = 1 + sends[d];
+      ready_wait_.start(std::size_t(base + d), 1 + computes[d]);
+      end_wait_.start(std::size_t(base + d), 1 + sends[d]);
       dense_range[d] = {dense, dense};
       expert_range[d] = {expert, expert};
       dense += sends[d], expert += computes[d];
@@ -441,15 +431,15 @@ class StepModel {
   // of the other class, adds 0.0, which leaves a sum as it was.
   void sum_rows(int c, int phase) {
     const double unit = copy_bytes(phase);
-    const std::size_t base = (std::size_t(c) * 2 + phase) * 2 * D_;
+    const std::size_t base = row_stat(c, phase, 0);
     std::fill_n(&row_sent_[base], 2 * D_, 0.0);
     std::fill_n(&row_count_[base], 2 * D_, 0.0);
     for (int p = 0; p < D_; ++p) {
       const double* column = row_of(p, 1 - phase, c);  // column[d]: row d's entry for peer p
       // Rows d of p's node reach p over NVLink, the others over IB.
       for_each_run(p, [&](int from, int to, int cls) {
-        double* sum = &row_sent_[base + std::size_t(cls) * D_];
-        double* count = &row_count_[base + std::size_t(cls) * D_];
+        double* sum = &row_sent_[row_stat(c, phase, cls)];
+        double* count = &row_count_[row_stat(c, phase, cls)];
         for (int d = from; d < to; ++d) {
           const bool has = column[d] >= 0;
           sum[d] += has ? column[d] * unit : 0.0;
@@ -476,6 +466,10 @@ class StepModel {
     for (int i = 1; i < n; ++i)
       bad |= int(std::int64_t(f[i].src) * D + f[i].dst <= std::int64_t(f[i - 1].src) * D + f[i - 1].dst);
     return bad == 0;
+  }
+  // Where row_sent_ and row_count_ hold (cell, phase, class)'s D devices.
+  std::size_t row_stat(int cell, int phase, int cls) const {
+    return ((std::size_t(cell) * 2 + std::size_t(phase)) * 2 + std::size_t(cls)) * std::size_t(D_);
   }
   double* row_of(int device, int phase, int cell) {
     return rows_.data() + (std::size_t(cell) * 2 + phase) * D_ * D_ + std::size_t(device) * D_;
@@ -570,9 +564,9 @@ class StepModel {
   // release() for a dense cell's row: the same joins, sums and sends in the
   // same order, and one Released entry for all of the row's flows.
   void release_row(int self, int phase, int cell) {
-    const std::size_t at = (std::size_t(cell) * 2 + phase) * 2 * D_ + std::size_t(self);
-    const double sent[2] = {row_sent_[at + std::size_t(intra) * D_], row_sent_[at + std::size_t(inter) * D_]};
-    const bool joined[2] = {row_count_[at + std::size_t(intra) * D_] != 0.0, row_count_[at + std::size_t(inter) * D_] != 0.0};
+    const std::size_t at[2] = {row_stat(cell, phase, intra) + std::size_t(self), row_stat(cell, phase, inter) + std::size_t(self)};
+    const double sent[2] = {row_sent_[at[intra]], row_sent_[at[inter]]};
+    const bool joined[2] = {row_count_[at[intra]] != 0.0, row_count_[at[inter]] != 0.0};
     if (!joined[intra] && !joined[inter]) return;
     join_row(row_of(self, phase, cell), self, copy_bytes(phase));
     note_release(phase, cell);
@@ -657,10 +651,13 @@ class StepModel {
     ports_.open_bytes[i] += bytes;
   }
 
+  // When a group opened at open_time drains, queued behind the port's last group.
+  static double drained(double open_time, double free_at, double bytes, double bandwidth) {
+    return std::max(open_time, free_at) + bytes / bandwidth;
+  }
   void seal(int pi) {
     const std::size_t i = std::size_t(pi);
-    const double start = std::max(ports_.open_time[i], ports_.free_at[i]);
-    ports_.free_at[i] = start + ports_.open_bytes[i] / bandwidth(port_class(pi));
+    ports_.free_at[i] = drained(ports_.open_time[i], ports_.free_at[i], ports_.open_bytes[i], bandwidth(port_class(pi)));
     ports_.open_time[i] = -1;
   }
 
@@ -675,8 +672,7 @@ class StepModel {
       const double bw = bandwidth(c);
       for (int p = 0; p < D_; ++p) {
         const bool open = open_time[p] >= 0;
-        const double drained = std::max(open_time[p], free_at[p]) + open_bytes[p] / bw;
-        free_at[p] = open ? drained : free_at[p];
+        free_at[p] = open ? drained(open_time[p], free_at[p], open_bytes[p], bw) : free_at[p];
         open_time[p] = -1;
       }
     }
@@ -694,7 +690,7 @@ class StepModel {
     switch (r.waiter()) {
       case Waiter::ready: count_down(ready_wait_, r.target, t, {Event::ready, r.target, 0}); break;
       case Waiter::end: count_down(end_wait_, r.target, t, {Event::layer_end, r.target, 0}); break;
-      case Waiter::gather: count_down(gather_[r.target], t, {Event::gathered, r.target, cell}); break;
+      case Waiter::gather: count_down(gather_, r.target, t, {Event::gathered, r.target, cell}); break;
       case Waiter::relay: {
         q_.schedule(t, {Event::relayed, r.target, cell});
         const TrafficFlow& f = flow(r.target);
@@ -709,18 +705,13 @@ class StepModel {
   // One more awaited arrival at time t (≥ now). The last one schedules the
   // waiter's event at the latest time; from a task ending now at now itself
   // it acts at once, as the arrival handled in this instant did.
-  bool count_down(int& left, double& time, double t, Event e, bool in_instant = false) {
+  bool count_down(Countdowns& w, int i, double t, Event e, bool in_instant = false) {
+    double& time = w.time[std::size_t(i)];
     time = std::max(time, t);
-    if (--left != 0) return false;
+    if (--w.left[std::size_t(i)] != 0) return false;
     if (in_instant && time == q_.now()) return true;
     q_.schedule(time, e);
     return false;
-  }
-  bool count_down(Countdown& w, double t, Event e, bool in_instant = false) {
-    return count_down(w.left, w.time, t, e, in_instant);
-  }
-  bool count_down(Countdowns& w, int i, double t, Event e, bool in_instant = false) {
-    return count_down(w.left[std::size_t(i)], w.time[std::size_t(i)], t, e, in_instant);
   }
 
   void expert_ready(int d, int c) {
@@ -812,7 +803,7 @@ class StepModel {
     }
     for (const Outgoing* o = first; o != last;) {
       if (o->kind() == TrafficFlow::to_relay) {
-        if (count_down(gather_[o->flow], now, {Event::gathered, o->flow, c}, true)) release_one(o->flow, combine_phase, c);
+        if (count_down(gather_, o->flow, now, {Event::gathered, o->flow, c}, true)) release_one(o->flow, combine_phase, c);
         ++o;
         continue;
       }
@@ -898,7 +889,7 @@ class StepModel {
   std::vector<Released> released_;  // flows released in the current instant
   std::vector<std::uint8_t> unit_busy_, waking_;
   std::vector<int> parent_;                          // per fan_out flow: its to_relay flow
-  std::vector<Countdown> gather_;                    // per to_relay flow: its combine gather at the relay
+  Countdowns gather_;                                // per to_relay flow: its combine gather at the relay
   Countdowns ready_wait_, end_wait_;                 // per (device, cell)
   std::vector<int> node_;  // per device
   std::vector<int> dense_list_, wake_, open_ports_;

@@ -124,11 +124,10 @@ void TrafficBuilder::add_layer(int layer, StepData& data, const PlacementMap& ma
 #pragma omp parallel num_threads(threads)
     {
       const int i = omp_get_thread_num(), n = omp_get_num_threads();  // n may fall short of `threads`
-      const HomeCounter& w = counters_[std::size_t(i)];
+      HomeCounter& w = counters_[std::size_t(i)];
       try {
         const std::span<const std::int32_t> begin(&cell_begin_[std::size_t(b) * D], std::size_t(D) + 1);
-        count_homes(counters_[std::size_t(i)], b, split_homes(begin, i, n), split_homes(begin, i + 1, n), data,
-                    home_tokens);
+        count_homes(w, b, split_homes(begin, i, n), split_homes(begin, i + 1, n), data, home_tokens);
         flow_offset_[std::size_t(i) + 1] = w.flows.size();
       } catch (...) {
 #pragma omp critical(traffic_error)
