@@ -203,52 +203,83 @@ void TrafficBuilder::count_homes(HomeCounter& w, int b, int h0, int h1, const St
 template <class RowOf>
 void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data,
                                 RowOf row_of) const {
-  const int k = shape_.top_k;
+  const int k = shape_.top_k, D = shape_.devices();
   const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
+  const bool in_lanes = k <= kDeviceLanes;  // else each device's stamp says whether the token reached it
   const std::int32_t* expert = data.expert.data();
   const std::uint8_t* keep = data.keep.data();
   const bool few_nodes = shape_.nodes <= 64;
-  std::int32_t kept[kMaxTopK];  // the token's kept devices
+  // The counts through local pointers: the compiler reloads a vector's data
+  // pointer after every store through an int pointer it cannot rule out.
+  std::int32_t* const need = w.need.data();
+  std::int32_t* const slot_count = w.slot_count.data();
+  std::int32_t* const dropped_count = w.dropped_count.data();
+  // The token's device per rank, D where dropped; lanes past k stay D. Two
+  // sets, the current token's and the one before, whose repeats are taken
+  // back a token late: read at once, the 16 lanes just stored one by one
+  // would stall the read until the stores reach the cache.
+  alignas(64) std::int32_t lanes[2][kMaxTopK];
+  std::fill_n(&lanes[0][0], 2 * kMaxTopK, D);
+  const bool late_repeats = in_lanes && per_token;
+  std::uint64_t before_kept = 0;  // the token before's kept lanes (none before the first)
+  int current = 0;
+  const auto take_back_repeats = [need](const std::int32_t* lane, std::uint64_t kept) {
+    for (std::uint64_t repeat = kept & ~std::uint64_t(first_lanes(lane)); repeat != 0; repeat &= repeat - 1)
+      --need[std::size_t(lane[std::countr_zero(repeat)])];
+  };
   for (std::size_t i = begin; i < end; ++i) {
     const auto tok = std::uint32_t(cell_tokens_[i]);
     w.next_token();
+    std::int32_t* lane = lanes[current];
     // First where the token's assignments go: loads only, independent of each other.
-    int n = 0;
+    std::uint64_t kept = 0;  // bit r: assignment r is processed
     const auto row = row_of(tok);
     for (int r = 0; r < k; ++r) {
       const std::size_t a = std::size_t(tok) * k + r;
       const auto [slot, dev] = row[expert[a]];
       if (!keep[a]) {
-        ++w.dropped_count[std::size_t(dev)];
+        ++dropped_count[std::size_t(dev)];
+        lane[r] = D;
         continue;
       }
-      ++w.slot_count[std::size_t(slot)];
-      kept[n++] = dev;
+      ++slot_count[std::size_t(slot)];
+      if (in_lanes) ++need[std::size_t(dev)];  // a copy per assignment: a repeat is taken back below
+      lane[r] = dev;
+      kept |= std::uint64_t(1) << r;
     }
-    // Then whom the kept copies reach, apart from finding them: a store to a
-    // stamp whose address is still being computed would stall the next loads.
-    const std::uint32_t stamp = w.stamp;
-    std::uint64_t nodes = 0;  // the token's nodes so far, when there are at most 64
-    for (int j = 0; j < n; ++j) {
-      const int dev = kept[j];
-      // DeepEP sends one copy per destination device (and per node when forwarding).
-      const int copy = (w.device_stamp[std::size_t(dev)] != stamp) | !per_token;
-      w.device_stamp[std::size_t(dev)] = stamp;
-      w.need[std::size_t(dev)] += copy;
-      if (forwarding) {  // IB crossings per node: only forwarding reads them
-        const int node = node_of_[std::size_t(dev)];
-        int first;
-        if (few_nodes) {  // in a register: a token meets its nodes again often, and a stamp in memory stalls
-          const std::uint64_t bit = std::uint64_t(1) << node;
-          first = (nodes & bit) == 0;
-          nodes |= bit;
-        } else {
-          first = w.first_visit(w.node_stamp, node);
-        }
-        w.node_need[std::size_t(node)] += first | !per_token;
+    // Then whom the kept copies reach. DeepEP sends one copy per destination
+    // device (and per node when forwarding).
+    if (late_repeats) {  // a token's repeated devices (about one token in five here), found in registers
+      take_back_repeats(lanes[current ^ 1], before_kept);
+      before_kept = kept;
+      current ^= 1;
+    } else if (!in_lanes) {
+      const std::uint32_t stamp = w.stamp;
+      for (int r = 0; r < k; ++r) {
+        if (!(kept >> r & 1)) continue;
+        const int dev = lane[r];
+        const int copy = (w.device_stamp[std::size_t(dev)] != stamp) | !per_token;
+        w.device_stamp[std::size_t(dev)] = stamp;
+        need[std::size_t(dev)] += copy;
       }
     }
+    if (!forwarding) continue;
+    std::uint64_t nodes = 0;  // the token's nodes so far, when there are at most 64
+    for (int r = 0; r < k; ++r) {  // IB crossings per node: only forwarding reads them
+      if (!(kept >> r & 1)) continue;
+      const int node = node_of_[std::size_t(lane[r])];
+      int first;
+      if (few_nodes) {  // in a register: a token meets its nodes again often, and a stamp in memory stalls
+        const std::uint64_t bit = std::uint64_t(1) << node;
+        first = (nodes & bit) == 0;
+        nodes |= bit;
+      } else {
+        first = w.first_visit(w.node_stamp, node);
+      }
+      w.node_need[std::size_t(node)] += first | !per_token;
+    }
   }
+  if (late_repeats) take_back_repeats(lanes[current ^ 1], before_kept);
 }
 
 void TrafficBuilder::index_placement(const PlacementMap& map) {

@@ -10,6 +10,10 @@
 #include <span>
 #include <vector>
 
+#if defined(__AVX512CD__)
+#include <immintrin.h>
+#endif
+
 #include "moesim/cluster.hpp"
 #include "moesim/placement.hpp"
 #include "moesim/step.hpp"
@@ -22,6 +26,27 @@ namespace moesim {
 // (D for i = n). Runs of equally many homes left a thread idle where the
 // sequences occupy only some devices (bench-v3: 16 sequences on 32).
 int split_homes(std::span<const std::int32_t> begin, int i, int n);
+
+// A token's first kDeviceLanes devices (count_home's lanes) are told apart in registers.
+inline constexpr int kDeviceLanes = 16;
+// Bit j set where lane[j] differs from lane[0..j), for j < kDeviceLanes;
+// `lane` is 64-byte aligned. One vpconflictd where the machine has AVX-512CD.
+inline std::uint32_t first_lanes(const std::int32_t* lane) {
+#if defined(__AVX512CD__)
+  // vpconflictd: per lane, the earlier lanes equal to it; none means first.
+  const __m512i v = _mm512_load_si512(lane);
+  const __m512i earlier = _mm512_conflict_epi32(v);
+  return _mm512_testn_epi32_mask(earlier, earlier);
+#else
+  std::uint32_t first = 0;
+  for (int j = 0; j < kDeviceLanes; ++j) {
+    bool seen = false;
+    for (int i = 0; i < j; ++i) seen |= lane[i] == lane[j];
+    first |= std::uint32_t(!seen) << j;
+  }
+  return first;
+#endif
+}
 
 // Bit j set where x[j] != 0, for j < n ≤ 64.
 std::uint64_t nonzero_bits(const std::int32_t* x, int n);

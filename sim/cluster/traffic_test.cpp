@@ -266,55 +266,62 @@ StepData random_routing(const Shape& s, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("traffic: bytes per link class match a count by token", "[cluster][traffic]") {
-  // 3 nodes × 2 devices, 12 experts with 6 redundant replicas, top-4.
-  const Shape s = make_shape(3, 2, 12, 4, 9, 5);
-  const PlacementMap map = strided_placement(18, 7, 12, 6);
-  for (int seed = 1; seed <= 4; ++seed)
-    for (bool forwarding : {false, true})
-      for (DispatchMode mode : {DispatchMode::per_token, DispatchMode::per_assignment}) {
-        StepData d = random_routing(s, std::uint64_t(seed));
-        auto hw = unit_hardware(s);
-        hw.forwarding = forwarding;
-        hw.dispatch = mode;
-        hw.dispatch_bytes = 3;
-        hw.combine_bytes = 5;
-        hw.micro_batches = 1 + seed % 3;
-        // Independent count: per token, the devices (and nodes) its kept
-        // assignments go to, once each (per_token) or once per assignment.
-        double intra = 0, inter = 0;
-        for (int t = 0; t < s.tokens(); ++t) {
-          const int home = (t / s.seq_len) % 6;
-          std::vector<int> devs, nodes;
-          for (int r = 0; r < s.top_k; ++r) {
-            if (!d.keep[std::size_t(t) * 4 + r]) continue;
-            const int dev = map.device_for(d.expert[std::size_t(t) * 4 + r], t);
-            const bool seen = std::count(devs.begin(), devs.end(), dev) > 0;
-            const bool node_seen = std::count(nodes.begin(), nodes.end(), dev / 2) > 0;
-            if (mode == DispatchMode::per_assignment || !seen) devs.push_back(dev);
-            if (mode == DispatchMode::per_assignment || !node_seen) nodes.push_back(dev / 2);
+  // 3 nodes × 2 devices: 12 experts with 6 redundant replicas, top-4; and 40
+  // experts with 20, top-16 (a token's devices told apart in one register of
+  // lanes, all used) and top-20 (too many lanes: by stamps).
+  struct Routing {
+    int experts, k, slots;
+  };
+  for (const Routing& g : {Routing{12, 4, 18}, Routing{40, 16, 60}, Routing{40, 20, 60}})
+    for (int seed = 1; seed <= 4; ++seed)
+      for (bool forwarding : {false, true})
+        for (DispatchMode mode : {DispatchMode::per_token, DispatchMode::per_assignment}) {
+          const Shape s = make_shape(3, 2, g.experts, g.k, 9, 5);
+          const PlacementMap map = strided_placement(g.slots, 7, g.experts, 6);
+          INFO("top-" << g.k << ", seed " << seed);
+          StepData d = random_routing(s, std::uint64_t(seed));
+          auto hw = unit_hardware(s);
+          hw.forwarding = forwarding;
+          hw.dispatch = mode;
+          hw.dispatch_bytes = 3;
+          hw.combine_bytes = 5;
+          hw.micro_batches = 1 + seed % 3;
+          // Independent count: per token, the devices (and nodes) its kept
+          // assignments go to, once each (per_token) or once per assignment.
+          double intra = 0, inter = 0;
+          for (int t = 0; t < s.tokens(); ++t) {
+            const int home = (t / s.seq_len) % 6;
+            std::vector<int> devs, nodes;
+            for (int r = 0; r < s.top_k; ++r) {
+              if (!d.keep[std::size_t(t) * g.k + r]) continue;
+              const int dev = map.device_for(d.expert[std::size_t(t) * g.k + r], t);
+              const bool seen = std::count(devs.begin(), devs.end(), dev) > 0;
+              const bool node_seen = std::count(nodes.begin(), nodes.end(), dev / 2) > 0;
+              if (mode == DispatchMode::per_assignment || !seen) devs.push_back(dev);
+              if (mode == DispatchMode::per_assignment || !node_seen) nodes.push_back(dev / 2);
+            }
+            for (int dev : devs) {
+              if (dev == home) continue;
+              const int relay = (dev / 2) * 2 + home % 2;
+              if (dev / 2 == home / 2) intra += 8;
+              else if (!forwarding) inter += 8;
+              else if (dev != relay) intra += 8;  // the relay's NVLink fan-out
+            }
+            if (forwarding)
+              for (int n : nodes) inter += n != home / 2 ? 8 : 0;
           }
-          for (int dev : devs) {
-            if (dev == home) continue;
-            const int relay = (dev / 2) * 2 + home % 2;
-            if (dev / 2 == home / 2) intra += 8;
-            else if (!forwarding) inter += 8;
-            else if (dev != relay) intra += 8;  // the relay's NVLink fan-out
-          }
-          if (forwarding)
-            for (int n : nodes) inter += n != home / 2 ? 8 : 0;
+          TrafficBuilder b(s, hw);
+          b.begin_step(1);
+          b.add_layer(0, d, map, 0);
+          const auto r = simulate_step(hw, b.traffic());
+          CHECK(r.bytes_intra == intra);
+          CHECK(r.bytes_inter == inter);
+          CHECK(r.bytes_dispatch_intra * 5 == r.bytes_combine_intra * 3);
+          CHECK(std::accumulate(r.bytes_sent.begin(), r.bytes_sent.end(), 0.0) == intra + inter);
+          CHECK(std::accumulate(r.bytes_received.begin(), r.bytes_received.end(), 0.0) == intra + inter);
+          // The schedule never beats the busiest device's compute.
+          CHECK(r.step_time >= *std::max_element(r.busy.begin(), r.busy.end()));
         }
-        TrafficBuilder b(s, hw);
-        b.begin_step(1);
-        b.add_layer(0, d, map, 0);
-        const auto r = simulate_step(hw, b.traffic());
-        CHECK(r.bytes_intra == intra);
-        CHECK(r.bytes_inter == inter);
-        CHECK(r.bytes_dispatch_intra * 5 == r.bytes_combine_intra * 3);
-        CHECK(std::accumulate(r.bytes_sent.begin(), r.bytes_sent.end(), 0.0) == intra + inter);
-        CHECK(std::accumulate(r.bytes_received.begin(), r.bytes_received.end(), 0.0) == intra + inter);
-        // The schedule never beats the busiest device's compute.
-        CHECK(r.step_time >= *std::max_element(r.busy.begin(), r.busy.end()));
-      }
 }
 
 TEST_CASE("traffic: a thread team builds the same traffic as one thread", "[cluster][traffic][threads]") {
@@ -493,6 +500,25 @@ TEST_CASE("traffic: nonzero_bits marks the non-zero counts, within n", "[cluster
   std::fill(x.begin(), x.end(), 1);
   CHECK(nonzero_bits(x.data(), 64) == ~std::uint64_t(0));
   CHECK(nonzero_bits(x.data(), 17) == (std::uint64_t(1) << 17) - 1);
+}
+
+TEST_CASE("traffic: first_lanes marks each value's first lane", "[cluster][traffic]") {
+  // Lanes of few values (so that most repeat), against the pairwise definition.
+  alignas(64) std::int32_t lane[kDeviceLanes];
+  Rng rng = Rng::stream(6, "first-lanes");
+  for (int round = 0; round < 500; ++round) {
+    const int values = 1 + round % 20;
+    for (int& x : lane) x = int(rng.next() % std::uint64_t(values)) - values / 2;
+    std::uint32_t expected = 0;
+    for (int j = 0; j < kDeviceLanes; ++j)
+      if (std::find(lane, lane + j, lane[j]) == lane + j) expected |= std::uint32_t(1) << j;
+    INFO("round " << round);
+    REQUIRE(first_lanes(lane) == expected);
+  }
+  std::fill(std::begin(lane), std::end(lane), 7);
+  CHECK(first_lanes(lane) == 1);
+  for (int j = 0; j < kDeviceLanes; ++j) lane[j] = j;
+  CHECK(first_lanes(lane) == (std::uint32_t(1) << kDeviceLanes) - 1);
 }
 
 TEST_CASE("traffic: a team splits a cell's homes by tokens, not by count", "[cluster][traffic][threads]") {
