@@ -6,6 +6,8 @@
 // goes to replica (token mod r) (PlacementMap::slot_for); shared experts run
 // on the token's own device. Flows are aggregated per (layer, micro-batch,
 // src, dst), so their number grows with devices², never with tokens.
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -27,7 +29,8 @@ namespace moesim {
 // sequences occupy only some devices (bench-v3: 16 sequences on 32).
 int split_homes(std::span<const std::int32_t> begin, int i, int n);
 
-// A token's first kDeviceLanes devices (count_home's lanes) are told apart in registers.
+// Up to this many choices a token, its destinations are told apart in
+// registers (first_lanes, LateRepeats); beyond, by stamps per destination.
 inline constexpr int kDeviceLanes = 16;
 // Bit j set where lane[j] differs from lane[0..j), for j < kDeviceLanes;
 // `lane` is 64-byte aligned. One vpconflictd where the machine has AVX-512CD.
@@ -47,6 +50,34 @@ inline std::uint32_t first_lanes(const std::int32_t* lane) {
   return first;
 #endif
 }
+
+// A count of copies per destination (device or node), one per token and
+// destination: each of a token's kept choices adds one as it is read, and
+// end_token takes back the token's repeats, a token later. Read at once, the
+// lanes just stored one by one would stall the 64-byte read of first_lanes
+// until the stores reach the cache (35% of the traffic builder's samples).
+// For tokens of at most kDeviceLanes choices.
+class LateRepeats {
+ public:
+  // `none` marks a lane without a destination (a dropped choice, or past k).
+  explicit LateRepeats(std::int32_t none) { std::fill_n(&lanes_[0][0], 2 * kMaxTopK, none); }
+  // The current token's destination per choice, kMaxTopK lanes.
+  std::int32_t* lanes() { return lanes_[current_]; }
+  // Takes the previous token's repeats back from `count`; `kept` marks the
+  // current token's lanes with a destination (0 after the last token).
+  void end_token(std::int32_t* count, std::uint64_t kept) {
+    const std::int32_t* before = lanes_[current_ ^ 1];
+    for (std::uint64_t repeat = before_kept_ & ~std::uint64_t(first_lanes(before)); repeat != 0; repeat &= repeat - 1)
+      --count[std::size_t(before[std::countr_zero(repeat)])];
+    before_kept_ = kept;
+    current_ ^= 1;
+  }
+
+ private:
+  alignas(64) std::int32_t lanes_[2][kMaxTopK];
+  std::uint64_t before_kept_ = 0;  // the previous token's lanes with a destination
+  int current_ = 0;
+};
 
 // Bit j set where x[j] != 0, for j < n ≤ 64.
 std::uint64_t nonzero_bits(const std::int32_t* x, int n);
@@ -82,7 +113,8 @@ class TrafficBuilder {
     std::vector<std::int32_t> node_need;  // N: copies the current home sends to each node (forwarding's IB crossing)
     std::vector<std::int32_t> dropped_count;  // D: the layer's dropped assignments
     std::vector<std::int32_t> slot_count;     // the cell's processed assignments per slot (device loads derive from them)
-    // Per device / node: stamp when the current token already goes there (no search, no clearing per token).
+    // Per device / node: stamp when the current token already goes there (no
+    // search, no clearing per token); for tokens of more than kDeviceLanes choices.
     std::vector<std::uint32_t> device_stamp, node_stamp;
     std::uint32_t stamp = 0;
     std::vector<TrafficFlow, UninitializedAllocator<TrafficFlow>> flows;  // the cell's flows of this thread's homes

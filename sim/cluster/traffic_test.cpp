@@ -521,6 +521,30 @@ TEST_CASE("traffic: first_lanes marks each value's first lane", "[cluster][traff
   CHECK(first_lanes(lane) == (std::uint32_t(1) << kDeviceLanes) - 1);
 }
 
+TEST_CASE("traffic: LateRepeats leaves one copy per token and destination", "[cluster][traffic]") {
+  // Destinations 0..3 (4: none). Token 0 goes to 1, 1, 2; token 1 to 3, 3, 3
+  // and a dropped choice; token 2 to 2 and 0. Per token and destination one
+  // copy: 0 once, 1 once, 2 twice, 3 once.
+  const std::vector<std::vector<int>> tokens = {{1, 1, 2}, {3, 3, 4, 3}, {2, 0}};
+  std::int32_t count[5] = {};
+  LateRepeats repeats(4);
+  for (const auto& choices : tokens) {
+    std::int32_t* lane = repeats.lanes();
+    std::uint64_t kept = 0;
+    for (std::size_t r = 0; r < choices.size(); ++r) {
+      lane[r] = choices[r];
+      if (choices[r] != 4) {
+        ++count[choices[r]];
+        kept |= std::uint64_t(1) << r;
+      }
+    }
+    // Lanes past this token's choices keep the previous token's: only kept lanes count.
+    repeats.end_token(count, kept);
+  }
+  repeats.end_token(count, 0);
+  CHECK(std::vector<int>(count, count + 5) == std::vector<int>{1, 1, 2, 1, 0});
+}
+
 TEST_CASE("traffic: a team splits a cell's homes by tokens, not by count", "[cluster][traffic][threads]") {
   // 16 sequences of 1 000 tokens on 32 devices (bench-v3's shape): homes 0–15
   // hold the tokens, 16–31 none. An even split of homes gave one thread all.
