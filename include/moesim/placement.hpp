@@ -54,7 +54,9 @@ class ReplicaIndex {
   // map.slot_for(expert, tok) and map.device_for(expert, tok).
   const Replica& replica_for(int expert, std::uint32_t tok) const {
     const Expert& x = experts_[std::size_t(expert)];
-    return replicas_[std::size_t(x.begin) + remainder(tok, x.mod, std::uint64_t(x.count))];
+    const std::uint64_t low = x.mod * tok;
+    const auto rank = std::size_t((static_cast<unsigned __int128>(low) * std::uint64_t(x.count)) >> 64);
+    return replicas_[std::size_t(x.begin) + rank];
   }
   int device_of_slot(int slot) const { return slot_device_[std::size_t(slot)]; }
   // Token tok's device for every expert (replica_for(e, tok).device, e =
@@ -72,19 +74,13 @@ class ReplicaIndex {
   // timing benchmark's table, p = 2 and 256 experts, is 4 KiB).
   const Replica* replica_row(std::uint32_t tok) const {
     if (replica_period_ == 0) return nullptr;
-    return &replica_table_[remainder(tok, replica_mod_, std::uint64_t(replica_period_)) * experts_.size()];
+    return &replica_table_[std::size_t(tok % std::uint32_t(replica_period_)) * experts_.size()];
   }
   static constexpr std::size_t kMaxReplicaRowEntries = 4096;
   // Whether some expert has more than one replica, so that its device depends on the token.
   bool replicated() const { return replicated_; }
 
  private:
-  // tok mod count, given mod = 2⁶⁴/count rounded up (Lemire's exact
-  // remainder of a 32-bit number): two multiplies, cheaper than a division
-  // per token in the traffic builder.
-  static std::size_t remainder(std::uint32_t tok, std::uint64_t mod, std::uint64_t count) {
-    return std::size_t((static_cast<unsigned __int128>(mod * tok) * count) >> 64);
-  }
   struct Expert {
     std::uint64_t mod;  // 2⁶⁴/count rounded up: replica_for's multiplier
     std::int32_t begin, count;
@@ -97,7 +93,6 @@ class ReplicaIndex {
   int period_ = 0;                         // rows in row_table_ (0: none)
   std::vector<std::int32_t> row_table_;    // period_ × experts: device_row's rows
   int replica_period_ = 0;                 // rows in replica_table_ (0: none)
-  std::uint64_t replica_mod_ = 0;          // remainder's multiplier for replica_period_
   std::vector<Replica> replica_table_;     // replica_period_ × experts: replica_row's rows
 };
 

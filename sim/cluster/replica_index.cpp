@@ -51,7 +51,6 @@ void ReplicaIndex::index(const PlacementMap& map, unsigned rows) {
   row_table_.resize(std::size_t(period_) * E);
   replica_period_ = fits(replica_rows, kMaxReplicaRowEntries);
   replica_table_.resize(std::size_t(replica_period_) * E);
-  replica_mod_ = replica_period_ > 0 ? ~std::uint64_t(0) / std::uint64_t(replica_period_) + 1 : 0;
   for (int t = 0; t < std::max(period_, replica_period_); ++t)
     for (std::size_t e = 0; e < E; ++e) {
       const Replica& r = replica_for(int(e), std::uint32_t(t));

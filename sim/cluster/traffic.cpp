@@ -204,27 +204,25 @@ template <class RowOf>
 void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t end, const StepData& data,
                                 RowOf row_of) const {
   const int k = shape_.top_k, D = shape_.devices();
-  const bool forwarding = hw_.forwarding;
-  // DeepEP sends one copy per destination device (and per node when
-  // forwarding) and token: up to kDeviceLanes choices a token, every kept
-  // assignment adds a copy and the token's repeats are taken back a token
-  // later (LateRepeats); beyond, stamps say whether the token already went there.
-  const bool per_token = hw_.dispatch == DispatchMode::per_token;
-  const bool late = per_token && k <= kDeviceLanes, stamped = per_token && !late;
+  const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
+  const bool in_lanes = k <= kDeviceLanes;  // else each device's stamp says whether the token reached it
   const std::int32_t* expert = data.expert.data();
   const std::uint8_t* keep = data.keep.data();
+  const bool few_nodes = shape_.nodes <= 64;
   // The counts through local pointers: the compiler reloads a vector's data
   // pointer after every store through an int pointer it cannot rule out.
   std::int32_t* const need = w.need.data();
-  std::int32_t* const node_need = w.node_need.data();
   std::int32_t* const slot_count = w.slot_count.data();
   std::int32_t* const dropped_count = w.dropped_count.data();
-  LateRepeats devices(D), nodes(shape_.nodes);
+  // The token's device per choice, D where dropped: with per-token
+  // dispatch, its repeats are taken back a token later.
+  LateRepeats devices(D);
+  const bool late_repeats = in_lanes && per_token;
   for (std::size_t i = begin; i < end; ++i) {
     const auto tok = std::uint32_t(cell_tokens_[i]);
     w.next_token();
-    std::int32_t* const device_lane = devices.lanes();
-    std::int32_t* const node_lane = nodes.lanes();
+    std::int32_t* const lane = devices.lanes();
+    // First where the token's assignments go: loads only, independent of each other.
     std::uint64_t kept = 0;  // bit r: assignment r is processed
     const auto row = row_of(tok);
     for (int r = 0; r < k; ++r) {
@@ -232,29 +230,45 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
       const auto [slot, dev] = row[expert[a]];
       if (!keep[a]) {
         ++dropped_count[std::size_t(dev)];
-        device_lane[r] = D;  // no destination: never a repeat of one
-        node_lane[r] = shape_.nodes;
+        lane[r] = D;
         continue;
       }
-      kept |= std::uint64_t(1) << r;
       ++slot_count[std::size_t(slot)];
-      need[std::size_t(dev)] += stamped ? w.first_visit(w.device_stamp, dev) : 1;
-      device_lane[r] = dev;
-      if (forwarding) {  // IB crossings per node: only forwarding reads them
-        const int node = node_of_[std::size_t(dev)];
-        node_need[std::size_t(node)] += stamped ? w.first_visit(w.node_stamp, node) : 1;
-        node_lane[r] = node;
+      if (in_lanes) ++need[std::size_t(dev)];  // a copy per assignment: a repeat is taken back below
+      lane[r] = dev;
+      kept |= std::uint64_t(1) << r;
+    }
+    // Then whom the kept copies reach. DeepEP sends one copy per destination
+    // device (and per node when forwarding).
+    if (late_repeats) {  // a token's repeated devices (about one token in five here), found in registers
+      devices.end_token(need, kept);
+    } else if (!in_lanes) {
+      const std::uint32_t stamp = w.stamp;
+      for (int r = 0; r < k; ++r) {
+        if (!(kept >> r & 1)) continue;
+        const int dev = lane[r];
+        const int copy = (w.device_stamp[std::size_t(dev)] != stamp) | !per_token;
+        w.device_stamp[std::size_t(dev)] = stamp;
+        need[std::size_t(dev)] += copy;
       }
     }
-    if (late) {
-      devices.end_token(need, kept);
-      if (forwarding) nodes.end_token(node_need, kept);
+    if (!forwarding) continue;
+    std::uint64_t nodes = 0;  // the token's nodes so far, when there are at most 64
+    for (int r = 0; r < k; ++r) {  // IB crossings per node: only forwarding reads them
+      if (!(kept >> r & 1)) continue;
+      const int node = node_of_[std::size_t(lane[r])];
+      int first;
+      if (few_nodes) {  // in a register: a token meets its nodes again often, and a stamp in memory stalls
+        const std::uint64_t bit = std::uint64_t(1) << node;
+        first = (nodes & bit) == 0;
+        nodes |= bit;
+      } else {
+        first = w.first_visit(w.node_stamp, node);
+      }
+      w.node_need[std::size_t(node)] += first | !per_token;
     }
   }
-  if (late) {
-    devices.end_token(need, 0);
-    if (forwarding) nodes.end_token(node_need, 0);
-  }
+  if (late_repeats) devices.end_token(need, 0);
 }
 
 void TrafficBuilder::index_placement(const PlacementMap& map) {

@@ -29,8 +29,8 @@ namespace moesim {
 // sequences occupy only some devices (bench-v3: 16 sequences on 32).
 int split_homes(std::span<const std::int32_t> begin, int i, int n);
 
-// Up to this many choices a token, its destinations are told apart in
-// registers (first_lanes, LateRepeats); beyond, by stamps per destination.
+// Up to this many choices a token, its devices are told apart in registers
+// (first_lanes, LateRepeats); beyond, by stamps per device.
 inline constexpr int kDeviceLanes = 16;
 // Bit j set where lane[j] differs from lane[0..j), for j < kDeviceLanes;
 // `lane` is 64-byte aligned. One vpconflictd where the machine has AVX-512CD.
@@ -51,12 +51,12 @@ inline std::uint32_t first_lanes(const std::int32_t* lane) {
 #endif
 }
 
-// A count of copies per destination (device or node), one per token and
-// destination: each of a token's kept choices adds one as it is read, and
-// end_token takes back the token's repeats, a token later. Read at once, the
-// lanes just stored one by one would stall the 64-byte read of first_lanes
-// until the stores reach the cache (35% of the traffic builder's samples).
-// For tokens of at most kDeviceLanes choices.
+// A count of copies per device, one per token and device: each of a token's
+// kept choices adds one as it is read, and end_token takes back the token's
+// repeats (about one token in five at DeepSeek-V3's decode scale), a token
+// later. Read at once, the lanes just stored one by one would stall the
+// 64-byte read of first_lanes until the stores reach the cache (35% of the
+// traffic builder's samples). For tokens of at most kDeviceLanes choices.
 class LateRepeats {
  public:
   // `none` marks a lane without a destination (a dropped choice, or past k).
@@ -114,7 +114,7 @@ class TrafficBuilder {
     std::vector<std::int32_t> dropped_count;  // D: the layer's dropped assignments
     std::vector<std::int32_t> slot_count;     // the cell's processed assignments per slot (device loads derive from them)
     // Per device / node: stamp when the current token already goes there (no
-    // search, no clearing per token); for tokens of more than kDeviceLanes choices.
+    // search, no clearing per token); devices only beyond kDeviceLanes choices.
     std::vector<std::uint32_t> device_stamp, node_stamp;
     std::uint32_t stamp = 0;
     std::vector<TrafficFlow, UninitializedAllocator<TrafficFlow>> flows;  // the cell's flows of this thread's homes

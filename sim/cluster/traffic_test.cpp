@@ -521,9 +521,9 @@ TEST_CASE("traffic: first_lanes marks each value's first lane", "[cluster][traff
   CHECK(first_lanes(lane) == (std::uint32_t(1) << kDeviceLanes) - 1);
 }
 
-TEST_CASE("traffic: LateRepeats leaves one copy per token and destination", "[cluster][traffic]") {
-  // Destinations 0..3 (4: none). Token 0 goes to 1, 1, 2; token 1 to 3, 3, 3
-  // and a dropped choice; token 2 to 2 and 0. Per token and destination one
+TEST_CASE("traffic: LateRepeats leaves one copy per token and device", "[cluster][traffic]") {
+  // Devices 0..3 (4: none). Token 0 goes to 1, 1, 2; token 1 to 3, 3, 3
+  // and a dropped choice; token 2 to 2 and 0. Per token and device one
   // copy: 0 once, 1 once, 2 twice, 3 once.
   const std::vector<std::vector<int>> tokens = {{1, 1, 2}, {3, 3, 4, 3}, {2, 0}};
   std::int32_t count[5] = {};
