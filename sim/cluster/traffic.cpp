@@ -205,7 +205,12 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
                                 RowOf row_of) const {
   const int k = shape_.top_k, D = shape_.devices();
   const bool per_token = hw_.dispatch == DispatchMode::per_token, forwarding = hw_.forwarding;
-  const bool in_lanes = k <= kDeviceLanes;  // else each device's stamp says whether the token reached it
+  // One copy per kept choice, counted as it is read, unless a device's
+  // stamp must say whether the token already reached it (per-token
+  // dispatch beyond kDeviceLanes choices); with per-token dispatch the
+  // repeats are then taken back a token later (LateRepeats).
+  const bool stamped = per_token && k > kDeviceLanes;
+  const bool late_repeats = per_token && !stamped;
   const std::int32_t* expert = data.expert.data();
   const std::uint8_t* keep = data.keep.data();
   const bool few_nodes = shape_.nodes <= 64;
@@ -214,15 +219,12 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
   std::int32_t* const need = w.need.data();
   std::int32_t* const slot_count = w.slot_count.data();
   std::int32_t* const dropped_count = w.dropped_count.data();
-  // The token's device per choice, D where dropped: with per-token
-  // dispatch, its repeats are taken back a token later.
-  LateRepeats devices(D);
-  const bool late_repeats = in_lanes && per_token;
+  LateRepeats devices(D);  // the token's device per choice, D where dropped
   for (std::size_t i = begin; i < end; ++i) {
     const auto tok = std::uint32_t(cell_tokens_[i]);
     w.next_token();
     std::int32_t* const lane = devices.lanes();
-    // First where the token's assignments go: loads only, independent of each other.
+    // First where the token's assignments go, each independent of the others.
     std::uint64_t kept = 0;  // bit r: assignment r is processed
     const auto row = row_of(tok);
     for (int r = 0; r < k; ++r) {
@@ -234,23 +236,17 @@ void TrafficBuilder::count_home(HomeCounter& w, std::size_t begin, std::size_t e
         continue;
       }
       ++slot_count[std::size_t(slot)];
-      if (in_lanes) ++need[std::size_t(dev)];  // a copy per assignment: a repeat is taken back below
+      if (!stamped) ++need[std::size_t(dev)];
       lane[r] = dev;
       kept |= std::uint64_t(1) << r;
     }
     // Then whom the kept copies reach. DeepEP sends one copy per destination
     // device (and per node when forwarding).
-    if (late_repeats) {  // a token's repeated devices (about one token in five here), found in registers
+    if (late_repeats) {
       devices.end_token(need, kept);
-    } else if (!in_lanes) {
-      const std::uint32_t stamp = w.stamp;
-      for (int r = 0; r < k; ++r) {
-        if (!(kept >> r & 1)) continue;
-        const int dev = lane[r];
-        const int copy = (w.device_stamp[std::size_t(dev)] != stamp) | !per_token;
-        w.device_stamp[std::size_t(dev)] = stamp;
-        need[std::size_t(dev)] += copy;
-      }
+    } else if (stamped) {
+      for (int r = 0; r < k; ++r)
+        if (kept >> r & 1) need[std::size_t(lane[r])] += w.first_visit(w.device_stamp, lane[r]);
     }
     if (!forwarding) continue;
     std::uint64_t nodes = 0;  // the token's nodes so far, when there are at most 64
@@ -309,9 +305,9 @@ void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
   // devices with a need, read here a word of 64 at a time rather than marked
   // per copy while counting, where each mark waited on the previous one in
   // the same word (BM_TimingTraffic58Layers/0 17.8–18.3 → 15.3–16.2 ms).
-  const int G = shape_.devices_per_node, home_node = h / G, D = shape_.devices();
-  auto& flows = w.flows;
   if (!hw_.forwarding) {  // every flow direct: no nodes to follow, and at most D − 1 of them
+    const int D = shape_.devices();
+    auto& flows = w.flows;
     const std::size_t first = flows.size();
     flows.resize(first + std::size_t(D));
     TrafficFlow* out = flows.data() + first;
@@ -320,9 +316,18 @@ void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
       out += d != h;  // a home's own tokens stay: overwritten by the next flow, or cut below
     });
     flows.resize(std::size_t(out - flows.data()));
-    std::fill(w.need.begin(), w.need.end(), 0);
-    return;
+  } else {
+    emit_forwarded(w, h);
   }
+  // Cleared for the next home after the emission (a relay's need is read when
+  // its node opens, possibly before its own bit): whole, as the scan read it all.
+  std::fill(w.need.begin(), w.need.end(), 0);
+  std::fill(w.node_need.begin(), w.node_need.end(), 0);
+}
+
+void TrafficBuilder::emit_forwarded(HomeCounter& w, int h) const {
+  const int G = shape_.devices_per_node, home_node = h / G;
+  auto& flows = w.flows;
   std::size_t parent = 0;  // the open to_relay flow of the current node
   int node = -1;           // the node whose flows are being emitted
   for_each_reached(w, [&](int d) {
@@ -343,10 +348,6 @@ void TrafficBuilder::emit_flows(HomeCounter& w, int h) const {
       ++flows[parent].children;
     }
   });
-  // Cleared for the next home after the loop (a relay's need is read when its
-  // node opens, possibly before its own bit): whole, as the scan read it all.
-  std::fill(w.need.begin(), w.need.end(), 0);
-  std::fill(w.node_need.begin(), w.node_need.end(), 0);
 }
 
 }  // namespace moesim

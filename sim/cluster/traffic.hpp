@@ -53,8 +53,9 @@ inline std::uint32_t first_lanes(const std::int32_t* lane) {
 
 // A count of copies per device, one per token and device: each of a token's
 // kept choices adds one as it is read, and end_token takes back the token's
-// repeats (about one token in five at DeepSeek-V3's decode scale), a token
-// later. Read at once, the lanes just stored one by one would stall the
+// repeats, a token later (8% of tokens have one in
+// deepseek-v3-decode-calibrated.json, 71% in deepseek-v3.json's EP32, none
+// in the timing benchmark's routing). Read at once, the lanes just stored one by one would stall the
 // 64-byte read of first_lanes until the stores reach the cache (35% of the
 // traffic builder's samples). For tokens of at most kDeviceLanes choices.
 class LateRepeats {
@@ -139,6 +140,8 @@ class TrafficBuilder {
   void for_each_reached(const HomeCounter& w, Each each) const;
   // Emits cell flows for the tokens of home h counted in w.need / w.node_need, then zeroes both.
   void emit_flows(HomeCounter& w, int h) const;
+  // emit_flows with forwarding: to_relay flows across nodes and their fan-outs.
+  void emit_forwarded(HomeCounter& w, int h) const;
   // Checks the layer's placement against the shape and indexes it into replicas_.
   void index_placement(const PlacementMap& map);
   // Counts the assignments of tokens cell_tokens_[begin .. end) (one home's)
