@@ -12,6 +12,7 @@ import json
 import sys
 
 SWEEP_CONFIGS, SWEEP_STEPS, SWEEP_TOKENS = 1000, 300, 4096
+BENCH_V3_TOKENS = 16 * 1024  # tokens a step of bench-v3.json
 UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
@@ -58,6 +59,19 @@ def report(benchmarks, numpy, sweep_seconds):
     rows.append(("whole inference step, bench-v3 (tokens/s)", f"{infer / 1e6:.2f} M", f"{n_infer / 1e6:.3f} M",
                  f"{ratio(infer, n_infer):.1f}×", "≥ 4 M and ≥ 20×",
                  verdict(infer >= 4e6 and ratio(infer, n_infer) >= 20)))
+    # The target's own gloss of 4 M, "about half the gating kernel's speed",
+    # read in the same run (the kernel's speed drifts with this VM's hour).
+    kernel = rate(benchmarks, "BM_Gating/2/")
+    if infer and kernel:
+        rows.append(("  against the gating kernel in the same run", f"{ratio(infer, kernel):.2f}×", "", "",
+                     "≥ 0.5× (4 M's gloss)", verdict(ratio(infer, kernel) >= 0.5)))
+    # What 4 M tokens/s leaves for everything but the gating product, which
+    # runs in cache in the fused step (BM_GatingInCache).
+    in_cache = rate(benchmarks, "BM_GatingInCache/2/")
+    if infer and in_cache:
+        budget, gate, step = BENCH_V3_TOKENS / 4e6, BENCH_V3_TOKENS / in_cache, BENCH_V3_TOKENS / infer
+        rows.append(("  a step at 4 M: time beside the gating product", f"{(budget - gate) * 1e3:.2f} ms",
+                     f"of {budget * 1e3:.2f} ms", "", "", f"takes {(step - gate) * 1e3:.2f} ms now"))
     rows.append(("whole training step, bench-v3 (tokens/s)", f"{train / 1e6:.2f} M", f"{n_train / 1e6:.3f} M",
                  f"{ratio(train, n_train):.1f}×", "≥ 2 M", verdict(train >= 2e6)))
     layers, one = rate(benchmarks, "BM_Simulate58Layers/2/"), rate(benchmarks, "BM_SimulateOneLayerV3/2/")
@@ -73,7 +87,7 @@ def report(benchmarks, numpy, sweep_seconds):
         if eplb:
             rows.append((f"  under EPLB replicas, {what}", f"{eplb / 1e6:.2f} M", "", "", "",
                          f"{ratio(eplb, layers):.2f}× the 58-layer step"))
-    for arg, what in (("0", "direct"), ("1", "DeepEP forwarding")):
+    for arg, what in (("0", "direct (decode)"), ("1", "DeepEP forwarding")):
         step = seconds(benchmarks, f"BM_TimingStep58Layers/{arg}/")
         n_step = 1 / numpy["timing58"] if numpy.get("timing58") else 0.0
         b = find(benchmarks, f"BM_TimingStep58Layers/{arg}/") or {}
@@ -106,8 +120,12 @@ def main():
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     gemm = {lib: rate(benchmarks, f"BM_Gating{lib}/2/") for lib in ("", "OpenBLAS", "Eigen")}
-    print("gating product x·W, 2 threads: " +
+    print("gating product x·W, 2 threads, T×E logits stored: " +
           ", ".join(f"{lib or 'moesim'} {r / 1e6:.2f} M" for lib, r in gemm.items() if r > 0) + " tokens/s")
+    in_cache, peak = rate(benchmarks, "BM_GatingInCache/2/"), rate(benchmarks, "BM_FmaPeak/2/")
+    if in_cache and peak:
+        print(f"  moesim's, logits in cache as the step keeps them: {in_cache / 1e6:.2f} M tokens/s, "
+              f"{ratio(in_cache, peak):.0%} of the cores' multiply-add peak ({peak / 1e6:.2f} M, BM_FmaPeak/2)")
 
 
 if __name__ == "__main__":

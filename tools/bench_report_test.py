@@ -28,6 +28,8 @@ class BenchReportTest(unittest.TestCase):
             bench("BM_TimingStep58Layers/1/min_time:3.000/real_time", real_time=0.025, time_unit="s"),
             bench("BM_RouteStep/1/real_time", items_per_second=1e6),
             bench("BM_RouteStep/2/real_time", items_per_second=1.8e6),
+            bench("BM_GatingInCache/2/real_time", items_per_second=8.192e6),
+            bench("BM_Gating/2/real_time", items_per_second=8.0e6),
         ]
         self.numpy = {"inference": 2e5, "train": 1e5, "layers58": 1e5, "timing58": 4.0, "sweep64": 2.048e5,
                       "route": 2e5}
@@ -40,13 +42,18 @@ class BenchReportTest(unittest.TestCase):
         infer = rows["whole inference step, bench-v3 (tokens/s)"]
         self.assertEqual(infer[1:4], ("4.20 M", "0.200 M", "21.0×"))
         self.assertEqual(infer[5], "met")  # 4.2 M ≥ 4 M and 21× ≥ 20×
+        self.assertEqual(rows["  against the gating kernel in the same run"][1:6],
+                         ("0.53×", "", "", "≥ 0.5× (4 M's gloss)", "met"))  # 4.2 / 8.0
+        # 16 384 tokens: 4.096 ms at 4 M, 2 ms of gating at 8.192 M, 3.901 ms a step at 4.2 M.
+        beside = rows["  a step at 4 M: time beside the gating product"]
+        self.assertEqual(beside[1:6], ("2.10 ms", "of 4.10 ms", "", "", "takes 1.90 ms now"))
         self.assertEqual(rows["whole training step, bench-v3 (tokens/s)"][5], "NOT met")  # 1.5 M < 2 M
         self.assertEqual(rows["58-layer DeepSeek-V3 step (token-layers/s)"][5], "met (0.93×)")  # 3.9 / 4.2
         self.assertEqual(rows["  the same scenario one layer at a time"][5], "met (0.97×)")  # 3.9 / 4.0
         self.assertEqual(rows["  under EPLB replicas, 8 contiguous groups"][5], "1.00× the 58-layer step")
         nodes = rows["  under EPLB replicas, groups = the 4 nodes"]
         self.assertEqual(nodes[1:6], ("3.12 M", "", "", "", "0.80× the 58-layer step"))  # 3.12 / 3.9
-        direct = rows["timing model, 58 layers × 144 devices, direct"]
+        direct = rows["timing model, 58 layers × 144 devices, direct (decode)"]
         # 18 ms against the numpy bound's 1/4 s: 250/18 = 13.9×; 5e7 events/s.
         self.assertEqual(direct[1:6], ("18 ms, 50.0 M events/s", "250 ms (analytic)", "13.89×", "≤ 20 ms", "met"))
         self.assertEqual(rows["timing model, 58 layers × 144 devices, DeepEP forwarding"][5], "NOT met")  # 25 ms

@@ -30,7 +30,7 @@ namespace {
 // expert chunks outermost, so the W chunk (d × kExperts) stays in L1 while
 // the block's tiles use it. Every z[t,e] still sums over i = 0..d−1 in
 // order, so tiling, blocks and threads never change a bit.
-constexpr int kTokens = 6, kExperts = 64, kBlock = 48;
+constexpr int kTokens = 6, kExperts = 64, kBlock = Router::kLogitsBlock;
 
 }  // namespace
 

@@ -17,6 +17,11 @@ class Router {
   Router(const Scenario& scenario, std::uint64_t seed, int layer = 0);
 
   void logits(StepData& data) const;  // z = W·x (sources that give hidden vectors)
+  // z rows of tokens [t0, t0 + n), n ≤ kLogitsBlock, from their hidden
+  // vectors x: the product by itself, as route_tokens runs it on rows that
+  // stay in cache (BM_GatingInCache times it so).
+  void logits_block(const float* x, int n, float* z) const;
+  static constexpr int kLogitsBlock = 48;
   void scores(StepData& data) const;  // s = f(z)
   // Fills expert, affinity and gate; `constraint` may restrict the choice,
   // seeing each expert on the device of the replica that serves the token
@@ -47,8 +52,6 @@ class Router {
   const Shape& shape() const { return shape_; }
 
  private:
-  // z rows of tokens [t0, t0 + n), n ≤ kBlock, from their hidden vectors x.
-  void logits_block(const float* x, int n, float* z) const;
   // One token's selection from its scores s; false if short (see select).
   bool select_token(StepData& data, int t, const float* s, std::span<const float> bias,
                     const RoutingConstraint& constraint, const ReplicaIndex& replicas, bool replicated,
