@@ -30,8 +30,10 @@ def load(bench_json, numpy_txt, sweep_txt):
 
 
 def find(benchmarks, prefix):
-    """The first benchmark whose name starts with `prefix` (real-time runs)."""
-    return next((b for b in benchmarks if b["name"].startswith(prefix)), None)
+    """The benchmark whose name starts with `prefix` (real-time runs): the
+    median of its repetitions where tools/bench repeated it, else the first."""
+    matches = [b for b in benchmarks if b["name"].startswith(prefix)]
+    return next((b for b in matches if b.get("aggregate_name") == "median"), matches[0] if matches else None)
 
 
 def rate(benchmarks, prefix):

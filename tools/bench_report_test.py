@@ -63,6 +63,13 @@ class BenchReportTest(unittest.TestCase):
         self.assertEqual(self.rows(600.0)["1,000-configuration sweep, bench-sweep.json"][5], "NOT met")
         self.assertEqual(rows["round 1: second core buys"][1], "1.80×")
 
+    def test_repeated_benchmarks_count_by_their_median(self):
+        runs = [bench("BM_Gating/2/real_time_" + name, items_per_second=v, aggregate_name=name)
+                for name, v in (("mean", 3e6), ("median", 4e6), ("stddev", 1e5))]
+        self.assertEqual(bench_report.rate(runs, "BM_Gating/2/"), 4e6)
+        self.assertEqual(bench_report.rate(runs[:1], "BM_Gating/2/"), 3e6)  # no median: the first
+        self.assertEqual(bench_report.rate(runs, "BM_Gating/1/"), 0.0)
+
     def test_load_scales_the_sweep_shard(self):
         with tempfile.TemporaryDirectory() as d:
             paths = [os.path.join(d, n) for n in ("b.json", "n.txt", "s.txt")]
