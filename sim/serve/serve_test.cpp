@@ -211,6 +211,32 @@ TEST_CASE("serving results are byte-identical for the same seed and differ for a
   CHECK(once != result_text(other, other.strategies[0], simulate(other, other.strategies[0])));
 }
 
+TEST_CASE("serving results are byte-identical whatever the thread count", "[serve]") {
+  // 16 experts, top-2, on 4 devices: each step's routes set its devices'
+  // loads, so the iteration times and the latencies depend on which of the
+  // stream's steps (about 150 of 64 tokens) a request's routes come from.
+  // Each step is routed by the whole team, its sequences handed out to
+  // threads as they come free.
+  const std::string text = R"({
+    "name": "serve-threads", "seed": 5, "mode": "serve",
+    "model": {"experts": 16, "top_k": 2, "hidden": 8},
+    "batch": {"sequences": 4, "seq_len": 16},
+    "stream": {"source": "synthetic", "domains": 4, "spread": 3},
+    "cluster": {"nodes": 1, "devices_per_node": 4, "expert_bytes": 0},
+    "serve": {"arrivals": {"process": "poisson", "rate": 200}, "prompt": {"dist": "uniform", "min": 5, "max": 40},
+              "output": {"dist": "uniform", "min": 2, "max": 12}, "requests": 200},
+    "strategies": [{"name": "plain"}]
+  })";
+  const Scenario sc = parse_scenario(text, "s.json");
+  const auto with_threads = [&](int threads) {
+    const testing::ThreadCount team(threads);
+    return result_text(sc, sc.strategies[0], simulate(sc, sc.strategies[0]));
+  };
+  const std::string one = with_threads(1);
+  CHECK(with_threads(2) == one);
+  CHECK(with_threads(3) == one);
+}
+
 std::string error_of(const std::string& text) {
   try {
     (void)parse_scenario(text, "s.json");
@@ -282,6 +308,12 @@ TEST_CASE("a served trace is replayed from its start when the requests need more
   const Result r = simulate(sc, sc.strategies[0]);
   CHECK(*r.summary.find("requests_completed") == 40);
   CHECK(*r.summary.find("rank_imbalance") > 0);
+  // The same result on one thread as on two.
+  const auto with_threads = [&](int threads) {
+    const testing::ThreadCount team(threads);
+    return result_text(sc, sc.strategies[0], simulate(sc, sc.strategies[0]));
+  };
+  CHECK(with_threads(1) == with_threads(2));
   try {
     (void)parse_scenario(text, "s.json", {"/batch/sequences=8"});
     FAIL("a trace shorter than one step was accepted");
