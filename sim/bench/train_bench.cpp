@@ -11,6 +11,7 @@
 #include "../learn/learner.hpp"
 #include "../learn/sgd.hpp"
 #include "../route/router.hpp"
+#include "bench_scenario.hpp"
 #include "moesim/components.hpp"
 
 namespace moesim {
@@ -18,7 +19,7 @@ namespace {
 
 // One routed step of bench-v3 in training mode, and the training buffers.
 struct TrainFixture {
-  Scenario sc = load_scenario(std::string(MOESIM_SOURCE_DIR) + "/scenarios/bench-v3.json", {"/mode=train"});
+  Scenario sc = bench_scenario({"/mode=train"});
   StepData data;
   Learner learner{sc, 1};
   std::vector<float> selected, dense_s, grad_w;

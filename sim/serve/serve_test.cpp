@@ -211,6 +211,12 @@ TEST_CASE("serving results are byte-identical for the same seed and differ for a
   CHECK(once != result_text(other, other.strategies[0], simulate(other, other.strategies[0])));
 }
 
+// The result file's text of the scenario's first strategy, run on `threads` threads.
+std::string result_with_threads(const Scenario& sc, int threads) {
+  const testing::ThreadCount team(threads);
+  return result_text(sc, sc.strategies[0], simulate(sc, sc.strategies[0]));
+}
+
 TEST_CASE("serving results are byte-identical whatever the thread count", "[serve]") {
   // 16 experts, top-2, on 4 devices: each step's routes set its devices'
   // loads, so the iteration times and the latencies depend on which of the
@@ -228,13 +234,9 @@ TEST_CASE("serving results are byte-identical whatever the thread count", "[serv
     "strategies": [{"name": "plain"}]
   })";
   const Scenario sc = parse_scenario(text, "s.json");
-  const auto with_threads = [&](int threads) {
-    const testing::ThreadCount team(threads);
-    return result_text(sc, sc.strategies[0], simulate(sc, sc.strategies[0]));
-  };
-  const std::string one = with_threads(1);
-  CHECK(with_threads(2) == one);
-  CHECK(with_threads(3) == one);
+  const std::string one = result_with_threads(sc, 1);
+  CHECK(result_with_threads(sc, 2) == one);
+  CHECK(result_with_threads(sc, 3) == one);
 }
 
 std::string error_of(const std::string& text) {
@@ -308,12 +310,7 @@ TEST_CASE("a served trace is replayed from its start when the requests need more
   const Result r = simulate(sc, sc.strategies[0]);
   CHECK(*r.summary.find("requests_completed") == 40);
   CHECK(*r.summary.find("rank_imbalance") > 0);
-  // The same result on one thread as on two.
-  const auto with_threads = [&](int threads) {
-    const testing::ThreadCount team(threads);
-    return result_text(sc, sc.strategies[0], simulate(sc, sc.strategies[0]));
-  };
-  CHECK(with_threads(1) == with_threads(2));
+  CHECK(result_with_threads(sc, 1) == result_with_threads(sc, 2));  // the same on one thread as on two
   try {
     (void)parse_scenario(text, "s.json", {"/batch/sequences=8"});
     FAIL("a trace shorter than one step was accepted");
